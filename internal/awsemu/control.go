@@ -1,0 +1,53 @@
+package awsemu
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+)
+
+// controlPrefix is where the sandbox answers its own control requests, for
+// driving it from outside the process (the AWS CLI tests, a shell).
+// No AWS API uses this path.
+const controlPrefix = "/_sandbox/"
+
+// serveControl answers:
+//
+//	GET  /_sandbox/health                    → {"ok":true}
+//	GET  /_sandbox/clock                     → {"now":"…"}
+//	POST /_sandbox/clock?advance=72h         → moves the clock forward
+//	POST /_sandbox/clock?set=2026-01-02T15:04:05Z
+func (s *Sandbox) serveControl(w http.ResponseWriter, r *http.Request) {
+	reply := func(status int, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(v)
+	}
+	switch r.URL.Path {
+	case controlPrefix + "health":
+		reply(http.StatusOK, map[string]bool{"ok": true})
+	case controlPrefix + "clock":
+		if r.Method == http.MethodPost {
+			q := r.URL.Query()
+			if d := q.Get("advance"); d != "" {
+				dur, err := time.ParseDuration(d)
+				if err != nil {
+					reply(http.StatusBadRequest, map[string]string{"error": "advance: " + err.Error()})
+					return
+				}
+				s.clock.Advance(dur)
+			}
+			if t := q.Get("set"); t != "" {
+				at, err := time.Parse(time.RFC3339, t)
+				if err != nil {
+					reply(http.StatusBadRequest, map[string]string{"error": "set: " + err.Error()})
+					return
+				}
+				s.clock.Set(at)
+			}
+		}
+		reply(http.StatusOK, map[string]string{"now": s.clock.Now().Format(time.RFC3339)})
+	default:
+		reply(http.StatusNotFound, map[string]string{"error": "unknown control path " + r.URL.Path})
+	}
+}

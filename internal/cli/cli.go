@@ -1,0 +1,106 @@
+// Package cli implements the keywarden command line: one cobra command per
+// file, each with its own Options struct, built into a tree by
+// newRootCommand.
+//
+// [Main] is the whole program: it runs the command tree with a context that
+// is cancelled on SIGINT or SIGTERM, prints any error once as
+// "keywarden: <message>" on stderr, and turns it into an exit code with
+// [ExitCode], the only place where errors become exit codes.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes, documented in docs/scripting.md.
+const (
+	ExitOK          = 0   // success
+	ExitError       = 1   // any error not listed below
+	ExitUsage       = 2   // bad command line: unknown command or flag, bad flag value, wrong arguments
+	ExitInterrupted = 130 // interrupted by SIGINT (Ctrl-C) or SIGTERM
+)
+
+// ErrInterrupted is the error Main reports when a signal cancelled the run.
+var ErrInterrupted = errors.New("interrupted")
+
+// UsageError reports a bad command line: an unknown command or flag, a flag
+// value that does not parse, or the wrong number of arguments. ExitCode maps
+// it to ExitUsage, and Main prints a hint to run the command's --help.
+type UsageError struct {
+	// Command is the full path of the command that rejected the command
+	// line, such as "keywarden version".
+	Command string
+	Err     error
+}
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// ExitCode returns the process exit code for err, the error a command
+// returned: ExitOK for nil, ExitInterrupted for ErrInterrupted or
+// context.Canceled, ExitUsage for a *UsageError, and ExitError for anything
+// else. Wrapped errors are matched with errors.Is and errors.As.
+func ExitCode(err error) int {
+	var usage *UsageError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, ErrInterrupted), errors.Is(err, context.Canceled):
+		return ExitInterrupted
+	case errors.As(err, &usage):
+		return ExitUsage
+	default:
+		return ExitError
+	}
+}
+
+// Main runs keywarden with os.Args and the process's standard streams and
+// returns the exit code; cmd/keywarden passes it to os.Exit. The first
+// SIGINT or SIGTERM cancels the context the commands run with; a second one
+// kills the process at once.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // restore the default handling: a second Ctrl-C kills
+	}()
+
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		err = ErrInterrupted
+	}
+	if err != nil {
+		printError(os.Stderr, err)
+	}
+	return ExitCode(err)
+}
+
+// run builds the command tree and runs it with args (without the program
+// name).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if args == nil {
+		args = []string{} // nil would make cobra read os.Args
+	}
+	cmd := newRootCommand()
+	cmd.SetArgs(args)
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
+	return cmd.ExecuteContext(ctx)
+}
+
+// printError writes err as "keywarden: <message>", followed for a usage
+// error by a hint naming the help to read.
+func printError(w io.Writer, err error) {
+	fmt.Fprintf(w, "keywarden: %v\n", err)
+	var usage *UsageError
+	if errors.As(err, &usage) {
+		fmt.Fprintf(w, "keywarden: run '%s --help' for usage\n", usage.Command)
+	}
+}
