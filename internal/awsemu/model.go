@@ -131,15 +131,6 @@ func (a *account) roleARN(r *role) string {
 	return "arn:aws:iam::" + a.id + ":role" + r.path + r.name
 }
 
-func (u *user) tag(key string) (string, bool) {
-	for _, t := range u.tags {
-		if t.Key == key {
-			return t.Value, true
-		}
-	}
-	return "", false
-}
-
 // setTags merges tags into u's, replacing values of existing keys, and keeps
 // them sorted by key.
 func (u *user) setTags(tags []Tag) {
