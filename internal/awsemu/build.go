@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -65,6 +66,37 @@ type RoleSpec struct {
 	TrustedAccounts []string // accounts whose principals may assume it
 	ExternalID      string   // required sts:ExternalId, "" for none
 	MaxSession      time.Duration
+}
+
+// isIAMName is iamNamePattern without a regexp: the generator adds a
+// million users, and the regexp was a third of the time.
+func isIAMName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("_+=,.@-", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// isIAMPath is iamPathPattern without a regexp.
+func isIAMPath(p string) bool {
+	if p == "/" {
+		return true
+	}
+	if len(p) < 3 || p[0] != '/' || p[len(p)-1] != '/' {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] < 0x21 || p[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // ErrNotFound is returned by the seeding API for an unknown account, user or parent.
@@ -150,7 +182,7 @@ func (s *Sandbox) AddUser(spec UserSpec) error {
 	if path == "" {
 		path = "/"
 	}
-	if len(spec.Name) > 64 || !iamNamePattern.MatchString(spec.Name) || !iamPathPattern.MatchString(path) {
+	if len(spec.Name) > 64 || !isIAMName(spec.Name) || !isIAMPath(path) {
 		return fmt.Errorf("user %q path %q: invalid name or path", spec.Name, path)
 	}
 	if a.users[spec.Name] != nil {

@@ -21,7 +21,8 @@ func newIDSource(seed uint64) *idSource {
 }
 
 func (s *idSource) pick(set string, n int) string {
-	b := make([]byte, n)
+	var buf [320]byte // the longest ID made here; avoids a second allocation
+	b := buf[:n]
 	for i := range b {
 		b[i] = set[s.r.IntN(len(set))]
 	}

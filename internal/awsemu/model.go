@@ -1,6 +1,7 @@
 package awsemu
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -134,6 +135,9 @@ func (a *account) roleARN(r *role) string {
 // setTags merges tags into u's, replacing values of existing keys, and keeps
 // them sorted by key.
 func (u *user) setTags(tags []Tag) {
+	if u.tags == nil && len(tags) > 0 {
+		u.tags = make([]Tag, 0, len(tags))
+	}
 	for _, t := range tags {
 		replaced := false
 		for i := range u.tags {
@@ -147,7 +151,7 @@ func (u *user) setTags(tags []Tag) {
 			u.tags = append(u.tags, t)
 		}
 	}
-	sort.Slice(u.tags, func(i, j int) bool { return u.tags[i].Key < u.tags[j].Key })
+	slices.SortFunc(u.tags, func(a, b Tag) int { return strings.Compare(a.Key, b.Key) })
 }
 
 func (u *user) removeTags(keys []string) {

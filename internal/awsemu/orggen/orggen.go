@@ -47,7 +47,6 @@ package orggen
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"strconv"
 	"time"
@@ -95,7 +94,8 @@ type Options struct {
 	// ExternalID, when set, is required by the spoke roles' trust.
 	ExternalID string
 	// Now is the time all ages are counted back from; zero means the sandbox
-	// clock's now. It is truncated to the second.
+	// clock's now. It is truncated to the second. A Now ahead of the sandbox
+	// clock makes keys that were "used" in the sandbox's future.
 	Now time.Time
 
 	// OnUser, when set, is called with every user as it is created. The
@@ -126,8 +126,7 @@ func (o Options) withDefaults() Options {
 }
 
 // Org is the manifest of what Generate created. It holds the admin key's
-// secret: printing it (fmt, slog) shows a redacted summary, and JSON leaves
-// the secret out.
+// secret, which awsemu.Key redacts when printed or logged and JSON leaves out.
 type Org struct {
 	Seed              uint64
 	Now               time.Time // the reference time of every age
@@ -171,24 +170,6 @@ type Account struct {
 	ActiveKeys int
 	RootKeys   int
 	RootMFA    bool
-}
-
-// Format prints a summary without the admin key's secret, whatever the verb.
-func (o Org) Format(f fmt.State, _ rune) {
-	fmt.Fprintf(f, "orggen.Org{management %s, %d accounts, %d users, %d keys (%d active, %d root), admin %s key %s, secret redacted}",
-		o.ManagementAccount, len(o.Accounts), o.Users, o.Keys, o.ActiveKeys, o.RootKeys, o.AdminUser, o.AdminKeyID)
-}
-
-// LogValue logs a summary without the admin key's secret.
-func (o Org) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("management", o.ManagementAccount),
-		slog.Int("accounts", len(o.Accounts)),
-		slog.Int("users", o.Users),
-		slog.Int("keys", o.Keys),
-		slog.String("admin_user", o.AdminUser),
-		slog.String("admin_key_id", o.AdminKeyID),
-	)
 }
 
 // Generate creates an organization in sb, which must not have one yet, and
@@ -410,7 +391,7 @@ func (g *gen) plan() []memberPlan {
 	if u <= 0 || n == 0 {
 		return plans
 	}
-	lo, hi := u*8/10, (u*12+9)/10
+	lo, hi := (u*8+9)/10, u*12/10 // rounded inwards
 	sum := 0
 	for i := range plans {
 		plans[i].users = lo + g.r.IntN(hi-lo+1)
