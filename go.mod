@@ -13,8 +13,6 @@ require (
 	github.com/google/go-cmp v0.7.0
 	github.com/rogpeppe/go-internal v1.16.0
 	github.com/spf13/cobra v1.10.2
-	golang.org/x/sync v0.24.0
-	golang.org/x/term v0.47.0
 )
 
 require (

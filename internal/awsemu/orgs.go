@@ -81,7 +81,7 @@ func window(c *call, p orgPaging, scope string, n int) (start, end int, next str
 		size = m
 	}
 	if p.NextToken != nil && *p.NextToken != "" {
-		bad := invalidInput("INVALID_PAGINATION_TOKEN", "You specified an invalid value for nextToken. You must get the value from the response to a previous call to the API.")
+		bad := invalidInput("INVALID_NEXT_TOKEN", "You specified an invalid value for nextToken. You must get the value from the response to a previous call to the API.")
 		raw, err := base64.RawURLEncoding.DecodeString(*p.NextToken)
 		if err != nil {
 			return 0, 0, "", bad

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"testing"
@@ -156,7 +157,13 @@ func (tgt *target) member(t *testing.T, i int) aws.Config {
 // newSandboxTarget builds the organization through the seeding API.
 func newSandboxTarget(t *testing.T) *target {
 	t.Helper()
-	sb := awsemu.New(awsemu.Options{Seed: 1})
+	return newSandboxTargetWith(t, awsemu.Options{Seed: 1})
+}
+
+// newSandboxTargetWith is newSandboxTarget with sandbox options.
+func newSandboxTargetWith(t *testing.T, opts awsemu.Options) *target {
+	t.Helper()
+	sb := awsemu.New(opts)
 	mgmt := must[string](t, "add management account")(sb.AddAccount(awsemu.AccountSpec{Name: "management", Email: mgmtEmail}))
 	if err := sb.AddUser(awsemu.UserSpec{Account: mgmt, Name: adminUser}); err != nil {
 		t.Fatalf("add admin user: %v", err)
@@ -179,15 +186,20 @@ func newSandboxTarget(t *testing.T) *target {
 		}
 		members = append(members, id)
 	}
-	srv := httptest.NewServer(sb)
-	t.Cleanup(srv.Close)
 	tgt := &target{
-		name: "sandbox", url: srv.URL, sb: sb,
+		name: "sandbox", url: newServer(t, sb), sb: sb,
 		hubKey: aws.Credentials{AccessKeyID: key.AccessKeyID, SecretAccessKey: key.SecretAccessKey},
 		mgmt:   mgmt, members: members, rootID: root, ouIDs: ous,
 	}
 	tgt.hub = tgt.keyConfig(t, key.AccessKeyID, key.SecretAccessKey)
 	return tgt
+}
+
+// newServer serves h on 127.0.0.1 until t ends and returns its URL.
+func newServer(t *testing.T, h http.Handler) string {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // newMotoTarget builds the organization in the shared moto server through
@@ -300,4 +312,24 @@ func must[T any](t *testing.T, op string) func(v T, err error) T {
 		}
 		return v
 	}
+}
+
+// loner returns a configuration for an account that belongs to no
+// organization: a new account with an admin user key in the sandbox; in
+// moto, which checks no trust policy, a role session in an unused account.
+func (tgt *target) loner(t *testing.T) aws.Config {
+	t.Helper()
+	if tgt.sb != nil {
+		id := must[string](t, "add account")(tgt.sb.AddAccount(awsemu.AccountSpec{Name: "loner"}))
+		if err := tgt.sb.AddUser(awsemu.UserSpec{Account: id, Name: adminUser}); err != nil {
+			t.Fatalf("add user: %v", err)
+		}
+		key := must[awsemu.Key](t, "add key")(tgt.sb.AddAccessKey(awsemu.KeySpec{Account: id, User: adminUser}))
+		return tgt.keyConfig(t, key.AccessKeyID, key.SecretAccessKey)
+	}
+	if !tgt.deviates(assumeRoleUnchecked) {
+		t.Fatalf("%s: no way to reach an account outside the organization", tgt.name)
+	}
+	provider := stscreds.NewAssumeRoleProvider(tgt.sts(tgt.hub), tgt.roleARN("210987654321", "AnyRole"))
+	return clientConfig(t, tgt.url, aws.NewCredentialsCache(provider))
 }
