@@ -14,8 +14,8 @@ import (
 type deviation string
 
 // deviationInfo says what moto does, what AWS does, and where that is written.
-// "ref §15.2 #n" points into /work/shared/reference/aws-api.md, whose table
-// records the probes of moto 5.2.1.
+// "ref §15.2 #n" points into the team's AWS wire reference notes, whose
+// table records probes of moto 5.2.1 against the AWS API references.
 type deviationInfo struct {
 	moto, aws, source string
 }
