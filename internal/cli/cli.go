@@ -23,11 +23,16 @@ const (
 	ExitOK          = 0   // success
 	ExitError       = 1   // any error not listed below
 	ExitUsage       = 2   // bad command line: unknown command or flag, bad flag value, wrong arguments
+	ExitPartial     = 3   // the command finished, but some accounts could not be read
 	ExitInterrupted = 130 // interrupted by SIGINT (Ctrl-C) or SIGTERM
 )
 
 // ErrInterrupted is the error Main reports when a signal cancelled the run.
 var ErrInterrupted = errors.New("interrupted")
+
+// ErrPartial is wrapped by the error of a command that finished and wrote
+// its output, but could not read every account.
+var ErrPartial = errors.New("some accounts could not be read")
 
 // UsageError reports a bad command line: an unknown command or flag, a flag
 // value that does not parse, or the wrong number of arguments. ExitCode maps
@@ -44,8 +49,8 @@ func (e *UsageError) Unwrap() error { return e.Err }
 
 // ExitCode returns the process exit code for err, the error a command
 // returned: ExitOK for nil, ExitInterrupted for ErrInterrupted or
-// context.Canceled, ExitUsage for a *UsageError, and ExitError for anything
-// else. Wrapped errors are matched with errors.Is and errors.As.
+// context.Canceled, ExitUsage for a *UsageError, ExitPartial for ErrPartial,
+// and ExitError for anything else. Wrapped errors are matched with errors.Is and errors.As.
 func ExitCode(err error) int {
 	var usage *UsageError
 	switch {
@@ -55,6 +60,8 @@ func ExitCode(err error) int {
 		return ExitInterrupted
 	case errors.As(err, &usage):
 		return ExitUsage
+	case errors.Is(err, ErrPartial):
+		return ExitPartial
 	default:
 		return ExitError
 	}

@@ -65,6 +65,8 @@ stdout. Exit codes: 0 success, 1 error, 2 bad command line, 130 interrupted.`,
 	cmd.AddCommand(
 		newVersionCommand(),
 		newSandboxCommand(g),
+		newScanCommand(g),
+		newDemoCommand(g),
 	)
 
 	finish(cmd)

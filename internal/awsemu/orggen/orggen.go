@@ -411,9 +411,11 @@ func (g *gen) plan() []memberPlan {
 	return plans
 }
 
+// hasRootKey reports whether an account that can be scanned (not a
+// suspended one) has a root key.
 func hasRootKey(plans []memberPlan) bool {
 	for _, p := range plans {
-		if p.rootKey {
+		if p.rootKey && p.ou != ouSuspended {
 			return true
 		}
 	}

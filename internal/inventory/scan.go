@@ -1,0 +1,234 @@
+package inventory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/smithy-go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/keywarden/keywarden/internal/awsx"
+)
+
+// Options tune a scan.
+type Options struct {
+	// Source is where keys are read from: SourceReport (default, with a
+	// fallback to the API when the report is denied or unavailable) or SourceAPI.
+	Source Source
+	// Parallel is how many accounts are read at once; zero means DefaultParallel.
+	Parallel int
+	// UserParallel is how many per-user calls run at once within an
+	// account; zero means DefaultUserParallel.
+	UserParallel int
+	// AccountTimeout bounds the time spent on one account; zero means
+	// DefaultAccountTimeout.
+	AccountTimeout time.Duration
+	// ReportWait bounds the wait for a credential report before the API
+	// path takes over; zero means DefaultReportWait.
+	ReportWait time.Duration
+	// NeedKeyIDs picks the users whose key IDs the report path reads; nil
+	// means NeedsAttention.
+	NeedKeyIDs NeedKeyIDs
+	// AsOf is the date NeedKeyIDs judges by; zero means now.
+	AsOf time.Time
+	// Progress, if set, is called after each account with the accounts
+	// done, failed and in all.
+	Progress func(done, failed, total int)
+	Logger   *slog.Logger
+}
+
+// Defaults for Options.
+const (
+	DefaultParallel       = 20
+	DefaultUserParallel   = 8
+	DefaultAccountTimeout = 5 * time.Minute
+	DefaultReportWait     = 2 * time.Minute
+)
+
+// ConfigFor returns the AWS configuration that acts in an account, with
+// counter installed in its clients (see awsx.Assumer.Config).
+type ConfigFor func(accountID string, counter *awsx.CallCounter) aws.Config
+
+// Scan reads every account, opts.Parallel at a time. An account that fails
+// is recorded as failed with its reason and the others go on. The error is
+// only ever the context's: Ctrl-C stops the scan.
+func Scan(ctx context.Context, accounts []Account, configFor ConfigFor, opts Options) (*Inventory, error) {
+	opts = opts.withDefaults()
+	inv := &Inventory{StartedAt: time.Now().UTC(), Accounts: make([]AccountInventory, len(accounts))}
+	var mu sync.Mutex
+	done, failed := 0, 0
+	g := errgroup.Group{}
+	g.SetLimit(opts.Parallel)
+	for i, acct := range accounts {
+		g.Go(func() error {
+			if ctx.Err() != nil {
+				return nil
+			}
+			res := readAccount(ctx, acct, configFor, opts)
+			inv.Accounts[i] = res
+			mu.Lock()
+			done++
+			if res.Status == AccountFailed {
+				failed++
+			}
+			d, f := done, failed
+			mu.Unlock()
+			if opts.Progress != nil {
+				opts.Progress(d, f, len(accounts))
+			}
+			return nil
+		})
+	}
+	g.Wait()
+	inv.FinishedAt = time.Now().UTC()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return inv, nil
+}
+
+func (o Options) withDefaults() Options {
+	if o.Source == "" {
+		o.Source = SourceReport
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = DefaultParallel
+	}
+	if o.UserParallel <= 0 {
+		o.UserParallel = DefaultUserParallel
+	}
+	if o.AccountTimeout <= 0 {
+		o.AccountTimeout = DefaultAccountTimeout
+	}
+	if o.ReportWait <= 0 {
+		o.ReportWait = DefaultReportWait
+	}
+	if o.NeedKeyIDs == nil {
+		o.NeedKeyIDs = NeedsAttention
+	}
+	if o.AsOf.IsZero() {
+		o.AsOf = time.Now().UTC()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// readAccount reads one account within its time bound.
+func readAccount(ctx context.Context, acct Account, configFor ConfigFor, opts Options) AccountInventory {
+	start := time.Now()
+	log := opts.Logger.With("account", acct.ID)
+	ctx, cancel := context.WithTimeout(ctx, opts.AccountTimeout)
+	defer cancel()
+	counter := &awsx.CallCounter{}
+	r := &reader{
+		iam: iam.NewFromConfig(configFor(acct.ID, counter)), asOf: opts.AsOf, needIDs: opts.NeedKeyIDs,
+		userParallel: opts.UserParallel, reportWait: opts.ReportWait, log: log,
+	}
+	res := AccountInventory{Account: acct, Source: opts.Source}
+	err := r.read(ctx, &res)
+	res.Calls = counter.Calls()
+	res.Duration = time.Since(start)
+	res.ReadAt = time.Now().UTC()
+	res.Warnings = r.warnings
+	if err != nil {
+		res.Status = AccountFailed
+		res.Users, res.Root = nil, Root{}
+		res.ErrorCode, res.Error = describe(err, opts.AccountTimeout)
+		log.Warn("account failed", "code", res.ErrorCode, "error", res.Error)
+		return res
+	}
+	res.Status = AccountOK
+	log.Debug("account read", "source", res.Source, "users", len(res.Users), "calls", res.Calls, "duration", res.Duration)
+	return res
+}
+
+func (r *reader) read(ctx context.Context, res *AccountInventory) error {
+	details, err := r.readUserDetails(ctx)
+	if err != nil {
+		return err
+	}
+	if res.Source == SourceReport {
+		rep, generated, err := r.fetchReport(ctx)
+		switch {
+		case err == nil:
+			res.ReportGeneratedAt = generated.UTC()
+			res.Users, res.Root, err = r.fromReport(ctx, rep, details)
+			if err != nil {
+				return err
+			}
+			if err := r.readRoot(ctx, &res.Root); err != nil {
+				r.warn("root user: %v", err)
+			}
+			return nil
+		case errors.Is(err, errReportUnavailable):
+			res.Source = SourceAPI
+			res.Fallback = err.Error()
+			r.log.Info("falling back to the IAM API", "reason", res.Fallback)
+		default:
+			return err
+		}
+	}
+	res.Users, err = r.fromAPI(ctx, details)
+	if err != nil {
+		return err
+	}
+	if err := r.readRoot(ctx, &res.Root); err != nil {
+		r.warn("root user: %v", err)
+	}
+	return nil
+}
+
+// describe turns a failure into an AWS error code (or "timeout") and a
+// message that says what happened, for the scan's output.
+func describe(err error, timeout time.Duration) (code, msg string) {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "timeout", fmt.Sprintf("not read within %v (--account-timeout)", timeout)
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		code = api.ErrorCode()
+	}
+	// The SDK reports a failed AssumeRole inside the error of the first
+	// call that needed the credentials.
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if op, ok := e.(*smithy.OperationError); ok && op.Service() == "STS" && op.Operation() == "AssumeRole" {
+			if api != nil {
+				return code, "cannot assume the role: " + api.ErrorCode() + ": " + api.ErrorMessage()
+			}
+			return code, "cannot assume the role: " + err.Error()
+		}
+	}
+	if code == "" {
+		return "error", err.Error()
+	}
+	return code, apiMessage(err)
+}
+
+// apiMessage is the AWS error's code and message, without the SDK's
+// request-ID and status decoration.
+func apiMessage(err error) string {
+	var api smithy.APIError
+	if !errors.As(err, &api) {
+		return err.Error()
+	}
+	msg := api.ErrorCode() + ": " + api.ErrorMessage()
+	var op *smithy.OperationError
+	if errors.As(err, &op) && op.Operation() != "AssumeRole" {
+		msg = op.Operation() + ": " + msg
+	}
+	return strings.TrimSpace(msg)
+}
+
+func isAccessDenied(err error) bool {
+	var api smithy.APIError
+	return errors.As(err, &api) && (api.ErrorCode() == "AccessDenied" || api.ErrorCode() == "AccessDeniedException")
+}

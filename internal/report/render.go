@@ -1,0 +1,120 @@
+package report
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Format is an output format of a scan.
+type Format string
+
+const (
+	FormatTable Format = "table" // for people on a terminal
+	FormatJSON  Format = "json"  // the Document
+	FormatCSV   Format = "csv"   // one row per key
+)
+
+// Formats returns the output formats, the default (table) first.
+func Formats() []Format { return []Format{FormatTable, FormatJSON, FormatCSV} }
+
+// ParseFormat returns the format named s (any case, surrounding spaces
+// ignored). Its error lists the valid names.
+func ParseFormat(s string) (Format, error) {
+	name := strings.ToLower(strings.TrimSpace(s))
+	for _, f := range Formats() {
+		if string(f) == name {
+			return f, nil
+		}
+	}
+	return "", fmt.Errorf("unknown output format %q: valid formats are %s", s, formatList())
+}
+
+func formatList() string {
+	names := make([]string, 0, len(Formats()))
+	for _, f := range Formats() {
+		names = append(names, string(f))
+	}
+	return strings.Join(names, ", ")
+}
+
+// Render writes doc to w in format f.
+func Render(w io.Writer, doc *Document, f Format) error {
+	switch f {
+	case FormatTable:
+		return renderTable(w, doc)
+	case FormatJSON:
+		return renderJSON(w, doc)
+	case FormatCSV:
+		return renderCSV(w, doc)
+	}
+	return fmt.Errorf("unknown output format %q: valid formats are %s", string(f), formatList())
+}
+
+// renderJSON writes doc indented by two spaces, fields in the order of the
+// struct declarations, with a trailing newline. <, > and & are written as
+// they are (<root_account>, not \u003croot_account\u003e).
+func renderJSON(w io.Writer, doc *Document) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(doc)
+}
+
+// CSVHeader is the header row of the CSV output: the fields of Key, as
+// named in JSON.
+var CSVHeader = []string{
+	"account_id", "account_name", "ou_path", "user_name", "user_arn",
+	"access_key_id", "key_slot", "status", "created_at", "age_days",
+	"last_used_at", "days_since_last_use", "last_used_service", "last_used_region",
+}
+
+// renderCSV writes the header and one row per key; a null is an empty cell
+// and times are RFC 3339 as in JSON.
+func renderCSV(w io.Writer, doc *Document) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(CSVHeader); err != nil {
+		return err
+	}
+	for _, k := range doc.Keys {
+		row := []string{
+			k.AccountID,
+			k.AccountName,
+			k.OUPath,
+			k.UserName,
+			k.UserARN,
+			deref(k.AccessKeyID),
+			optInt(k.KeySlot),
+			k.Status,
+			k.CreatedAt.Format(time.RFC3339),
+			strconv.Itoa(k.AgeDays),
+			optTime(k.LastUsedAt),
+			optInt(k.DaysSinceLastUse),
+			deref(k.LastUsedService),
+			deref(k.LastUsedRegion),
+		}
+		if err := cw.Write(row); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+func optInt(p *int) string {
+	if p == nil {
+		return ""
+	}
+	return strconv.Itoa(*p)
+}
+
+func optTime(p *time.Time) string {
+	if p == nil {
+		return ""
+	}
+	return p.Format(time.RFC3339)
+}

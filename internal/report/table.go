@@ -1,0 +1,199 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+)
+
+// footnoteMark follows the dash shown for a key ID that was not read; the
+// footnote under the summary explains it.
+const (
+	footnoteMark = "*"
+	notRead      = "—" + footnoteMark
+)
+
+// renderTable writes doc for people: a section per account (in the order
+// of doc.Accounts, which is by ID), a summary, the key ID footnote when
+// needed and the failed accounts again with their reason. No colour, no
+// trailing spaces.
+func renderTable(w io.Writer, doc *Document) error {
+	var buf bytes.Buffer
+	keys := make(map[string][]Key)
+	for _, k := range doc.Keys {
+		keys[k.AccountID] = append(keys[k.AccountID], k)
+	}
+
+	unread := false
+	if len(doc.Accounts) == 0 {
+		buf.WriteString("no accounts scanned\n\n")
+	}
+	for _, a := range doc.Accounts {
+		buf.WriteString(heading(a))
+		buf.WriteByte('\n')
+		if a.Status != "ok" {
+			buf.WriteByte('\n')
+			continue
+		}
+		ks := keys[a.ID]
+		if len(ks) == 0 {
+			buf.WriteString("  no access keys\n")
+		} else {
+			tw := tabwriter.NewWriter(&buf, 0, 8, 2, ' ', 0)
+			fmt.Fprintln(tw, "  USER\tKEY ID\tSTATUS\tAGE\tLAST USED\tSERVICE")
+			for _, k := range ks {
+				id := "—" // root key IDs can never be read
+				switch {
+				case k.AccessKeyID != nil:
+					id = clean(*k.AccessKeyID)
+				case !k.Root():
+					id = notRead
+					unread = true
+				}
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%dd\t%s\t%s\n",
+					clean(k.UserName), id, clean(k.Status), k.AgeDays,
+					lastUsed(k.DaysSinceLastUse), clean(deref(k.LastUsedService)))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+		}
+		if deref(a.RootKeysPresent) && !hasRootKey(ks) {
+			buf.WriteString("  the root user has access keys (details are in the credential report only)\n")
+		}
+		buf.WriteByte('\n')
+	}
+
+	s := doc.Summary
+	tw := tabwriter.NewWriter(&buf, 0, 8, 2, ' ', 0)
+	fmt.Fprintf(tw, "accounts\t%d: %d read, %d failed\n", s.Accounts, s.AccountsOK, s.AccountsFailed)
+	fmt.Fprintf(tw, "users\t%d\n", s.Users)
+	fmt.Fprintf(tw, "access keys\t%d: %d active, %d inactive\n", s.Keys, s.ActiveKeys, s.InactiveKeys)
+	fmt.Fprintf(tw, "accounts with root keys\t%d\n", s.RootKeys)
+	if s.Findings > 0 {
+		fmt.Fprintf(tw, "findings\t%d\n", s.Findings)
+	}
+	if !doc.AsOf.Equal(doc.GeneratedAt) {
+		fmt.Fprintf(tw, "ages as of\t%s (generated %s)\n", doc.AsOf.Format(time.RFC3339), doc.GeneratedAt.Format(time.RFC3339))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if unread {
+		fmt.Fprintf(&buf, "\n%s key ID not read: by default, key IDs are read only for keys that need attention; --key-ids all reads every one\n", footnoteMark)
+	}
+
+	var failed []Account
+	for _, a := range doc.Accounts {
+		if a.Status != "ok" {
+			failed = append(failed, a)
+		}
+	}
+	if len(failed) > 0 {
+		fmt.Fprintf(&buf, "\ncould not read %s:\n", plural(len(failed), "account"))
+		tw := tabwriter.NewWriter(&buf, 0, 8, 2, ' ', 0)
+		for _, a := range failed {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", clean(a.ID), clean(a.Name), failure(a))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+
+	_, err := w.Write(trimLines(buf.Bytes()))
+	return err
+}
+
+// heading is the first line of an account's section:
+//
+//	123456789012  prod-payments  Root/Workloads/Prod  (credential report, 2.1h old)
+func heading(a Account) string {
+	parts := []string{clean(a.ID)}
+	for _, s := range []string{a.Name, a.OUPath} {
+		if s != "" {
+			parts = append(parts, clean(s))
+		}
+	}
+	var detail string
+	switch {
+	case a.Status != "ok":
+		detail = "FAILED: " + failure(a)
+	case deref(a.Source) == "report":
+		detail = "(credential report"
+		if a.ReportAgeHours != nil {
+			detail += ", " + strconv.FormatFloat(*a.ReportAgeHours, 'f', 1, 64) + "h old"
+		}
+		detail += ")"
+	case deref(a.Source) == "api":
+		detail = "(API"
+		if a.Fallback != nil {
+			detail += ", fallback: " + clean(*a.Fallback)
+		}
+		detail += ")"
+	}
+	if detail != "" {
+		parts = append(parts, detail)
+	}
+	return strings.Join(parts, "  ")
+}
+
+// failure is why an account failed: "AccessDenied: <reason>".
+func failure(a Account) string {
+	msg := clean(deref(a.Error))
+	if code := clean(deref(a.ErrorCode)); code != "" && !strings.HasPrefix(msg, code) {
+		msg = code + ": " + msg
+	}
+	return msg
+}
+
+// lastUsed is the LAST USED cell: never, today, or 3d ago.
+func lastUsed(days *int) string {
+	switch {
+	case days == nil:
+		return "never"
+	case *days == 0:
+		return "today"
+	}
+	return strconv.Itoa(*days) + "d ago"
+}
+
+func hasRootKey(ks []Key) bool {
+	for _, k := range ks {
+		if k.Root() {
+			return true
+		}
+	}
+	return false
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+// clean makes s safe for one table cell: control characters (tabs,
+// newlines, terminal escapes) become spaces.
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// trimLines removes trailing spaces from every line of b.
+func trimLines(b []byte) []byte {
+	lines := bytes.Split(b, []byte("\n"))
+	for i, l := range lines {
+		lines[i] = bytes.TrimRight(l, " ")
+	}
+	return bytes.Join(lines, []byte("\n"))
+}
