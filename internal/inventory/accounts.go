@@ -50,7 +50,7 @@ var ErrNoOrganization = errors.New("the organization cannot be listed")
 
 // orgTree is the organization as read from the root down.
 type orgTree struct {
-	accounts []Account         // every account, with its OU path
+	accounts []Account          // every account, with its OU path
 	units    map[string]orgUnit // every root and OU by ID
 }
 
