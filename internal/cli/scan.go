@@ -123,9 +123,14 @@ func (o ScanOptions) parse() (*scanPlan, error) {
 	p := &scanPlan{selection: inventory.Selection{
 		Organization: o.Organization, OUs: o.OUs, Accounts: o.Accounts, Exclude: o.ExcludeAccounts,
 	}}
-	for _, id := range append(append([]string(nil), o.Accounts...), o.ExcludeAccounts...) {
-		if !accountIDPattern.MatchString(id) {
-			return nil, usage("account ID %q: must be 12 digits", id)
+	for _, f := range []struct {
+		flag string
+		ids  []string
+	}{{"--accounts", o.Accounts}, {"--exclude-accounts", o.ExcludeAccounts}} {
+		for _, id := range f.ids {
+			if !accountIDPattern.MatchString(id) {
+				return nil, usage("%s %q: not an account ID (12 digits)", f.flag, id)
+			}
 		}
 	}
 	for _, ou := range o.OUs {

@@ -262,16 +262,29 @@ func (r *reader) resolveKeys(ctx context.Context, u *User, fresh bool) error {
 	var keys []Key
 	for _, lk := range live {
 		k := Key{ID: aws.ToString(lk.AccessKeyId), Status: string(lk.Status), CreatedAt: aws.ToTime(lk.CreateDate)}
-		matched := false
-		for _, rk := range u.Keys {
+		// Match by creation time; two keys created in the same second are
+		// told apart by status, and otherwise their last use is read live.
+		var same, sameStatus []int
+		for i, rk := range u.Keys {
 			if rk.ID == "" && rk.CreatedAt.Equal(k.CreatedAt.Truncate(time.Second)) {
-				k.Slot, k.LastUsedAt, k.LastUsedService, k.LastUsedRegion = rk.Slot, rk.LastUsedAt, rk.LastUsedService, rk.LastUsedRegion
-				matched = true
-				break
+				same = append(same, i)
+				if rk.Status == k.Status {
+					sameStatus = append(sameStatus, i)
+				}
 			}
 		}
-		if !matched {
-			if !fresh {
+		slot := -1
+		switch {
+		case len(same) == 1:
+			slot = same[0]
+		case len(sameStatus) == 1:
+			slot = sameStatus[0]
+		}
+		if slot >= 0 {
+			rk := u.Keys[slot]
+			k.Slot, k.LastUsedAt, k.LastUsedService, k.LastUsedRegion = rk.Slot, rk.LastUsedAt, rk.LastUsedService, rk.LastUsedRegion
+		} else {
+			if !fresh && len(same) == 0 {
 				r.warn("key %s of %s is newer than the credential report; its last use was read live", k.ID, u.Name)
 			}
 			if err := r.lastUsed(ctx, &k); err != nil {

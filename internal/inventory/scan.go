@@ -110,6 +110,8 @@ func (o Options) withDefaults() Options {
 	if o.ReportWait <= 0 {
 		o.ReportWait = DefaultReportWait
 	}
+	// A slow report must leave time for the API path within the account's bound.
+	o.ReportWait = min(o.ReportWait, o.AccountTimeout/2)
 	if o.NeedKeyIDs == nil {
 		o.NeedKeyIDs = NeedsAttention
 	}

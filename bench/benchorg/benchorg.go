@@ -1,0 +1,332 @@
+// Package benchorg seeds the sandbox with an organization of an exact
+// shape — so many member accounts, so many users each, so many of them
+// flagged — and runs account discovery and a scan against it the way
+// "keywarden scan --org" does. The bench/scan driver and the inventory
+// benchmarks share it.
+//
+// The realistic generator (internal/awsemu/orggen) spreads ages and uses at
+// random; a benchmark needs to know how many users need attention, since
+// that is what the report path's cost depends on.
+package benchorg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/keywarden/keywarden/internal/awsemu"
+	"github.com/keywarden/keywarden/internal/awsx"
+	"github.com/keywarden/keywarden/internal/inventory"
+)
+
+// DefaultRoleName is the role each member account trusts the management account with.
+const DefaultRoleName = "KeywardenSpoke"
+
+// FlagKind says how a flagged user's keys need attention.
+type FlagKind string
+
+const (
+	// FlagOld gives the user one active key 100 to 499 days old.
+	FlagOld FlagKind = "old"
+	// FlagTwoKeys gives the user two fresh active keys.
+	FlagTwoKeys FlagKind = "two"
+	// FlagMix alternates between FlagOld and FlagTwoKeys.
+	FlagMix FlagKind = "mix"
+)
+
+// ParseFlagKind reads "old", "two" or "mix".
+func ParseFlagKind(s string) (FlagKind, error) {
+	switch k := FlagKind(s); k {
+	case FlagOld, FlagTwoKeys, FlagMix:
+		return k, nil
+	}
+	return "", fmt.Errorf("flag kind %q: want old, two or mix", s)
+}
+
+// Spec is the shape of the organization to seed.
+type Spec struct {
+	Accounts int // member accounts; the management account comes on top
+	Users    int // IAM users in each member account
+	// Flagged is the fraction of each account's users whose keys need
+	// attention (inventory.NeedsAttention); each account gets exactly
+	// round(Users × Flagged) of them. The others have one key, 10 to 69
+	// days old and used in the last three days.
+	Flagged  float64
+	Kind     FlagKind  // how flagged users are flagged; FlagMix when ""
+	RoleName string    // DefaultRoleName when ""
+	Now      time.Time // ages count back from it; zero means now
+	Seed     uint64    // picks the flagged users and the ages
+}
+
+// Org is the seeded organization.
+type Org struct {
+	Management string      // the management account, where Admin lives
+	Members    []string    // member account IDs, in the order they were added
+	Admin      awsemu.Key  // the key keywarden signs with
+	RootID     string      // the organization's root
+	RoleName   string      // the role assumed in each member
+	Shape      AccountWork // what each member account holds
+	Users      int         // IAM users in all, the admin included
+	Keys       int         // access keys in all, the admin's included
+	Flagged    int         // users needing attention in all
+}
+
+// AccountWork is what one member account holds, for the lower bounds.
+type AccountWork struct {
+	Users   int // IAM users
+	Keys    int // their access keys
+	Flagged int // users needing attention, whose key IDs the report path reads
+}
+
+// Seed adds the organization to sb through the seeding API.
+func Seed(sb *awsemu.Sandbox, spec Spec) (*Org, error) {
+	if spec.Accounts < 0 || spec.Users < 0 || spec.Flagged < 0 || spec.Flagged > 1 {
+		return nil, errors.New("benchorg: accounts and users must not be negative, flagged must be in [0, 1]")
+	}
+	kind := spec.Kind
+	if kind == "" {
+		kind = FlagMix
+	}
+	role := spec.RoleName
+	if role == "" {
+		role = DefaultRoleName
+	}
+	now := spec.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	now = now.UTC().Truncate(time.Second)
+	day := 24 * time.Hour
+	rng := rand.New(rand.NewPCG(spec.Seed, spec.Seed^0xbe9c4))
+
+	mgmt, err := sb.AddAccount(awsemu.AccountSpec{Name: "management", CreatedAt: now.Add(-1000 * day)})
+	if err != nil {
+		return nil, err
+	}
+	const admin = "keywarden-admin"
+	if err := sb.AddUser(awsemu.UserSpec{Account: mgmt, Name: admin, CreatedAt: now.Add(-30 * day)}); err != nil {
+		return nil, err
+	}
+	key, err := sb.AddAccessKey(awsemu.KeySpec{Account: mgmt, User: admin, CreatedAt: now.Add(-10 * day), LastUsed: now.Add(-time.Hour)})
+	if err != nil {
+		return nil, err
+	}
+	root, err := sb.CreateOrganization(mgmt)
+	if err != nil {
+		return nil, err
+	}
+	org := &Org{Management: mgmt, Admin: key, RootID: root, RoleName: role, Users: 1, Keys: 1}
+
+	flagged := int(math.Round(float64(spec.Users) * spec.Flagged))
+	org.Shape = AccountWork{Users: spec.Users, Flagged: flagged}
+	for i := range spec.Accounts {
+		id, err := sb.AddAccount(awsemu.AccountSpec{Name: fmt.Sprintf("member-%05d", i), CreatedAt: now.Add(-900 * day)})
+		if err != nil {
+			return nil, err
+		}
+		if err := sb.AddRole(awsemu.RoleSpec{Account: id, Name: role, TrustedAccounts: []string{mgmt}}); err != nil {
+			return nil, err
+		}
+		if err := sb.AddGroup(id, "developers", "", now.Add(-900*day)); err != nil {
+			return nil, err
+		}
+		isFlagged := make([]bool, spec.Users)
+		for _, j := range rng.Perm(spec.Users)[:flagged] {
+			isFlagged[j] = true
+		}
+		keys, nth := 0, 0
+		for j := range spec.Users {
+			name := fmt.Sprintf("user-%05d", j)
+			if err := sb.AddUser(awsemu.UserSpec{
+				Account: id, Name: name, CreatedAt: now.Add(-800 * day),
+				Tags:   []awsemu.Tag{{Key: "owner", Value: name + "@example.com"}},
+				Groups: []string{"developers"},
+			}); err != nil {
+				return nil, err
+			}
+			u := inventory.User{Name: name}
+			// Fresh: 10 to 69 days old, used in the last three days.
+			fresh := func() inventory.Key {
+				created := now.Add(-time.Duration(10+rng.IntN(60)) * day)
+				return inventory.Key{Status: inventory.StatusActive, CreatedAt: created,
+					LastUsedAt: now.Add(-time.Duration(rng.IntN(72*60)) * time.Minute)}
+			}
+			switch {
+			case !isFlagged[j]:
+				u.Keys = []inventory.Key{fresh()}
+			case kind == FlagOld || kind == FlagMix && nth%2 == 0:
+				k := fresh()
+				k.CreatedAt = now.Add(-time.Duration(100+rng.IntN(400)) * day)
+				u.Keys = []inventory.Key{k}
+			default:
+				a, b := fresh(), fresh()
+				if b.CreatedAt.Equal(a.CreatedAt) {
+					b.CreatedAt = b.CreatedAt.Add(time.Hour)
+				}
+				u.Keys = []inventory.Key{a, b}
+			}
+			if isFlagged[j] {
+				nth++
+			}
+			if got := inventory.NeedsAttention(u, now); got != isFlagged[j] {
+				return nil, fmt.Errorf("benchorg: user %s: NeedsAttention is %v, want %v", name, got, isFlagged[j])
+			}
+			for _, k := range u.Keys {
+				if _, err := sb.AddAccessKey(awsemu.KeySpec{Account: id, User: name, CreatedAt: k.CreatedAt,
+					LastUsed: k.LastUsedAt, LastUsedService: "s3", LastUsedRegion: "eu-west-1"}); err != nil {
+					return nil, err
+				}
+			}
+			keys += len(u.Keys)
+		}
+		if err := sb.JoinOrganization(id, root, time.Time{}); err != nil {
+			return nil, err
+		}
+		org.Members = append(org.Members, id)
+		org.Users += spec.Users
+		org.Keys += keys
+		org.Flagged += flagged
+	}
+	if spec.Accounts > 0 {
+		org.Shape.Keys = (org.Keys - 1) / spec.Accounts // the same in every account up to rounding
+	}
+	return org, nil
+}
+
+// Session is a caller signed in to the sandbox as the organization's
+// admin, with the accounts of the organization discovered.
+type Session struct {
+	Base     aws.Config
+	Caller   string // the caller's account
+	Accounts []inventory.Account
+	RoleName string
+}
+
+// Target is where and as whom to sign in.
+type Target struct {
+	Endpoint string
+	Admin    awsemu.Key
+	RoleName string // DefaultRoleName when ""
+	// HTTPClient replaces the SDK's default HTTP client when not nil.
+	HTTPClient aws.HTTPClient
+}
+
+// Discover signs in with the admin key and lists the organization's
+// accounts, as "keywarden scan --org" does.
+func Discover(ctx context.Context, t Target) (*Session, error) {
+	base, err := awsx.Load(ctx, awsx.Options{
+		Endpoint: t.Endpoint, Region: awsemu.DefaultRegion,
+		Credentials: credentials.NewStaticCredentialsProvider(t.Admin.AccessKeyID, t.Admin.SecretAccessKey, ""),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if t.HTTPClient != nil {
+		base.HTTPClient = t.HTTPClient
+	}
+	who, err := sts.NewFromConfig(base).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return nil, fmt.Errorf("identify the caller: %w", err)
+	}
+	caller := aws.ToString(who.Account)
+	sel, err := inventory.Discover(ctx, organizations.NewFromConfig(base), caller, inventory.Selection{Organization: true})
+	if err != nil {
+		return nil, err
+	}
+	role := t.RoleName
+	if role == "" {
+		role = DefaultRoleName
+	}
+	return &Session{Base: base, Caller: caller, Accounts: sel.Accounts, RoleName: role}, nil
+}
+
+// Scan reads every discovered account with a fresh assume-role cache, so
+// that each scan pays for its AssumeRole calls as a run of the CLI does;
+// the caller's own account is read with its own credentials.
+func (s *Session) Scan(ctx context.Context, opts inventory.Options) (*inventory.Inventory, error) {
+	assumer := awsx.NewAssumer(s.Base, awsx.AssumerOptions{
+		RoleName: s.RoleName, SessionName: awsx.SessionName("scan", "bench"),
+	})
+	configFor := func(id string, counter *awsx.CallCounter) aws.Config {
+		if id == s.Caller {
+			cfg := s.Base.Copy()
+			cfg.APIOptions = append(cfg.APIOptions, counter.APIOption)
+			return cfg
+		}
+		return assumer.Config(id, counter)
+	}
+	return inventory.Scan(ctx, s.Accounts, configFor, opts)
+}
+
+// Chain is how many calls reading one account makes one after another —
+// the part of its read that latency multiplies, whatever the parallelism
+// across accounts:
+//
+//	report: [AssumeRole] + GetAccountAuthorizationDetails pages
+//	        + GenerateCredentialReport + GetCredentialReport
+//	        + ⌈flagged / user-parallel⌉ rounds of ListAccessKeys + GetAccountSummary
+//	api:    [AssumeRole] + GetAccountAuthorizationDetails pages + ListUsers pages
+//	        + ⌈(users + keys) / user-parallel⌉ (ListAccessKeys, then
+//	          GetAccessKeyLastUsed per key, for each user) + GetAccountSummary
+//
+// AssumeRole counts only when viaRole. Both listings page at 1,000 users.
+func Chain(source inventory.Source, w AccountWork, userParallel int, viaRole bool) int {
+	if userParallel < 1 {
+		userParallel = inventory.DefaultUserParallel
+	}
+	ceil := func(a, b int) int { return (a + b - 1) / b }
+	pages := max(1, ceil(w.Users, 1000))
+	c := pages + 1 // GetAccountAuthorizationDetails, GetAccountSummary
+	if viaRole {
+		c++
+	}
+	switch source {
+	case inventory.SourceAPI:
+		c += pages
+		if w.Users > 0 {
+			c += max(2, ceil(w.Users+w.Keys, userParallel))
+		}
+	default:
+		c += 2 + ceil(w.Flagged, userParallel)
+	}
+	return c
+}
+
+// Bound is the least time a scan can take when every call takes the same
+// latency: no account finishes before its chain of calls, and parallel
+// accounts at a time share the total of the chains,
+//
+//	max( max chain, Σ chains / parallel ) × latency.
+type Bound struct {
+	MaxChain   int     // the longest chain, in calls
+	SumChains  int     // all the chains added up, in calls
+	Parallel   int     // accounts read at once
+	Calls      float64 // max(MaxChain, SumChains/Parallel)
+	Latency    time.Duration
+	LowerBound time.Duration
+}
+
+// ScanBound is the Bound of scanning org (its members through the role, the
+// management account with the caller's own credentials).
+func ScanBound(org *Org, source inventory.Source, parallel, userParallel int, latency time.Duration) Bound {
+	if parallel < 1 {
+		parallel = inventory.DefaultParallel
+	}
+	member := Chain(source, org.Shape, userParallel, true)
+	mgmt := Chain(source, AccountWork{Users: 1, Keys: 1}, userParallel, false)
+	b := Bound{MaxChain: mgmt, SumChains: mgmt + member*len(org.Members), Parallel: parallel, Latency: latency}
+	if len(org.Members) > 0 {
+		b.MaxChain = max(b.MaxChain, member)
+	}
+	b.Calls = max(float64(b.MaxChain), float64(b.SumChains)/float64(parallel))
+	b.LowerBound = time.Duration(b.Calls * float64(latency))
+	return b
+}

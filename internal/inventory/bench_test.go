@@ -1,0 +1,114 @@
+package inventory_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/keywarden/keywarden/bench/benchorg"
+	"github.com/keywarden/keywarden/internal/awsemu"
+	"github.com/keywarden/keywarden/internal/inventory"
+)
+
+// BenchmarkScan scans a sandbox organization through HTTP and the AWS SDK,
+// as "keywarden scan --org" does, on both sources, without and with
+// latency on every call. Besides the time per scan it reports:
+//
+//	calls/account       API calls per member account (AssumeRole included)
+//	calls/flagged-user  ListAccessKeys and GetAccessKeyLastUsed calls per user needing attention
+//	calls/user          the same per user
+//	ms/account          mean time to read one account
+//	B/key               the inventory's retained heap per access key
+//
+// Whole organizations at scale are measured by the bench/scan driver
+// (docs/performance.md).
+func BenchmarkScan(b *testing.B) {
+	const accounts, users, flagged = 20, 50, 0.1
+	for _, source := range []inventory.Source{inventory.SourceReport, inventory.SourceAPI} {
+		for _, latency := range []time.Duration{0, 5 * time.Millisecond} {
+			name := fmt.Sprintf("source=%s/%dx%d/latency=%v", source, accounts, users, latency)
+			b.Run(name, func(b *testing.B) {
+				benchScan(b, benchorg.Spec{Accounts: accounts, Users: users, Flagged: flagged, Seed: 1}, source, latency)
+			})
+		}
+	}
+}
+
+func benchScan(b *testing.B, spec benchorg.Spec, source inventory.Source, latency time.Duration) {
+	ctx := context.Background()
+	sb := awsemu.New(awsemu.Options{Seed: spec.Seed})
+	org, err := benchorg.Seed(sb, spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sb.SetFaults(awsemu.Fault{Latency: latency})
+	srv := httptest.NewServer(sb)
+	defer srv.Close()
+	sess, err := benchorg.Discover(ctx, benchorg.Target{Endpoint: srv.URL, Admin: org.Admin, RoleName: org.RoleName})
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts := inventory.Options{Source: source}
+	scan := func() *inventory.Inventory {
+		inv, err := sess.Scan(ctx, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if failed := inv.Failed(); len(failed) > 0 {
+			b.Fatalf("%d accounts failed, the first: %s", len(failed), failed[0].Error)
+		}
+		return inv
+	}
+
+	sb.ResetCalls()
+	var memberCalls, reads int
+	var readTime time.Duration
+	scans := 0
+	for b.Loop() {
+		inv := scan()
+		scans++
+		for _, a := range inv.Accounts {
+			if a.Account.ID != org.Management {
+				memberCalls += a.Calls
+			}
+			readTime += a.Duration
+			reads++
+		}
+	}
+	b.StopTimer()
+	perUser := 0
+	for _, c := range sb.Calls() {
+		if c.Account != org.Management && (c.Operation == "ListAccessKeys" || c.Operation == "GetAccessKeyLastUsed") {
+			perUser += c.Calls
+		}
+	}
+	members := float64(scans * len(org.Members))
+	b.ReportMetric(float64(memberCalls)/members, "calls/account")
+	b.ReportMetric(float64(perUser)/float64(scans*org.Flagged), "calls/flagged-user")
+	b.ReportMetric(float64(perUser)/float64(scans*(org.Users-1)), "calls/user")
+	b.ReportMetric(float64(readTime.Milliseconds())/float64(reads), "ms/account")
+
+	// The inventory's own heap: the live heap with and without it.
+	inv := scan()
+	keys := 0
+	for _, a := range inv.Accounts {
+		for _, u := range a.Users {
+			keys += len(u.Keys)
+		}
+	}
+	with := liveHeap()
+	runtime.KeepAlive(inv)
+	inv = nil
+	b.ReportMetric(float64(int64(with)-int64(liveHeap()))/float64(keys), "B/key")
+}
+
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
