@@ -36,6 +36,9 @@ type Options struct {
 	// NeedKeyIDs picks the users whose key IDs the report path reads; nil
 	// means NeedsAttention.
 	NeedKeyIDs NeedKeyIDs
+	// NeedKeyIDsFor, when set, picks them per account instead (a policy
+	// with overrides and exemptions judges each account differently).
+	NeedKeyIDsFor func(Account) NeedKeyIDs
 	// AsOf is the date NeedKeyIDs judges by; zero means now.
 	AsOf time.Time
 	// Progress, if set, is called after each account with the accounts
@@ -131,8 +134,12 @@ func readAccount(ctx context.Context, acct Account, configFor ConfigFor, opts Op
 	ctx, cancel := context.WithTimeout(ctx, opts.AccountTimeout)
 	defer cancel()
 	counter := &awsx.CallCounter{}
+	needIDs := opts.NeedKeyIDs
+	if opts.NeedKeyIDsFor != nil {
+		needIDs = opts.NeedKeyIDsFor(acct)
+	}
 	r := &reader{
-		iam: iam.NewFromConfig(configFor(acct.ID, counter)), asOf: opts.AsOf, needIDs: opts.NeedKeyIDs,
+		iam: iam.NewFromConfig(configFor(acct.ID, counter)), asOf: opts.AsOf, needIDs: needIDs,
 		userParallel: opts.UserParallel, reportWait: opts.ReportWait, log: log,
 	}
 	res := AccountInventory{Account: acct, Source: opts.Source}

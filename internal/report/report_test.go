@@ -354,7 +354,7 @@ func TestJSONFindings(t *testing.T) {
 			NextStageAt: time.Date(2026, 3, 20, 0, 0, 0, 5, time.FixedZone("X", 3600)),
 			AccountID:   "222222222222", UserName: "dave", AccessKeyID: "AKIAEXAMPLEDAVE00001",
 			Message: "key is 379 days old", Exempt: true, ExemptionReason: "vendor integration",
-			Controls: []string{"CIS 1.14"},
+			Controls: []Control{{Framework: "AWS Security Hub", ID: "IAM.3", Title: "IAM users' access keys should be rotated every 90 days or less"}},
 		},
 	}
 	doc := Build(fixture(), BuildOptions{GeneratedAt: fixtureGenerated, Findings: f})
@@ -380,8 +380,8 @@ func TestJSONFindings(t *testing.T) {
 		got = append(got, b.String())
 	}
 	want := []string{
-		`{"rule":"root_key","severity":"critical","stage":"warn","next_stage":null,"next_stage_at":null,"account_id":"111111111111","user_name":"<root_account>","access_key_id":null,"message":"the root user has an access key","exempt":false,"exemption_reason":null,"controls":[]}`,
-		`{"rule":"max_age","severity":"high","stage":"warn","next_stage":"rotate","next_stage_at":"2026-03-19T23:00:00Z","account_id":"222222222222","user_name":"dave","access_key_id":"AKIAEXAMPLEDAVE00001","message":"key is 379 days old","exempt":true,"exemption_reason":"vendor integration","controls":["CIS 1.14"]}`,
+		`{"rule":"root_key","severity":"critical","stage":"warn","due_at":null,"next_stage":null,"next_stage_at":null,"account_id":"111111111111","account_name":null,"user_name":"<root_account>","user_arn":null,"access_key_id":null,"key_slot":null,"key_created_at":null,"message":"the root user has an access key","exempt":false,"exemption_reason":null,"exemption_source":null,"exemption_expires":null,"estimated":false,"controls":[]}`,
+		`{"rule":"max_age","severity":"high","stage":"warn","due_at":null,"next_stage":"rotate","next_stage_at":"2026-03-19T23:00:00Z","account_id":"222222222222","account_name":null,"user_name":"dave","user_arn":null,"access_key_id":"AKIAEXAMPLEDAVE00001","key_slot":null,"key_created_at":null,"message":"key is 379 days old","exempt":true,"exemption_reason":"vendor integration","exemption_source":null,"exemption_expires":null,"estimated":false,"controls":[{"framework":"AWS Security Hub","id":"IAM.3","title":"IAM users' access keys should be rotated every 90 days or less"}]}`,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
@@ -390,7 +390,7 @@ func TestJSONFindings(t *testing.T) {
 	if err := json.Unmarshal(buf.Bytes(), &back); err != nil {
 		t.Fatal(err)
 	}
-	f[0].Controls = []string{}
+	f[0].Controls = []Control{}
 	f[1].NextStageAt = f[1].NextStageAt.UTC().Truncate(time.Second)
 	if diff := cmp.Diff(f, back.Findings); diff != "" {
 		t.Errorf("decoded findings (-want +got):\n%s", diff)

@@ -29,6 +29,12 @@ func renderTable(w io.Writer, doc *Document) error {
 		keys[k.AccountID] = append(keys[k.AccountID], k)
 	}
 
+	byKey := make(map[string][]Finding)
+	for _, f := range doc.Findings {
+		byKey[findingRef(f)] = append(byKey[findingRef(f)], f)
+	}
+	withFindings := len(doc.Findings) > 0
+
 	unread := false
 	if len(doc.Accounts) == 0 {
 		buf.WriteString("no accounts scanned\n\n")
@@ -45,7 +51,11 @@ func renderTable(w io.Writer, doc *Document) error {
 			buf.WriteString("  no access keys\n")
 		} else {
 			tw := tabwriter.NewWriter(&buf, 0, 8, 2, ' ', 0)
-			fmt.Fprintln(tw, "  USER\tKEY ID\tSTATUS\tAGE\tLAST USED\tSERVICE")
+			header := "  USER\tKEY ID\tSTATUS\tAGE\tLAST USED\tSERVICE"
+			if withFindings {
+				header += "\tFINDINGS"
+			}
+			fmt.Fprintln(tw, header)
 			for _, k := range ks {
 				id := "—" // root key IDs can never be read
 				switch {
@@ -55,9 +65,13 @@ func renderTable(w io.Writer, doc *Document) error {
 					id = notRead
 					unread = true
 				}
-				fmt.Fprintf(tw, "  %s\t%s\t%s\t%dd\t%s\t%s\n",
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%dd\t%s\t%s",
 					clean(k.UserName), id, clean(k.Status), k.AgeDays,
 					lastUsed(k.DaysSinceLastUse), clean(deref(k.LastUsedService)))
+				if withFindings {
+					fmt.Fprintf(tw, "\t%s", findingsCell(byKey[keyRef(k)]))
+				}
+				fmt.Fprintln(tw)
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -76,7 +90,7 @@ func renderTable(w io.Writer, doc *Document) error {
 	fmt.Fprintf(tw, "access keys\t%d: %d active, %d inactive\n", s.Keys, s.ActiveKeys, s.InactiveKeys)
 	fmt.Fprintf(tw, "accounts with root keys\t%d\n", s.RootKeys)
 	if s.Findings > 0 {
-		fmt.Fprintf(tw, "findings\t%d\n", s.Findings)
+		fmt.Fprintf(tw, "findings\t%s\n", findingsSummary(doc.Findings))
 	}
 	if !doc.AsOf.Equal(doc.GeneratedAt) {
 		fmt.Fprintf(tw, "ages as of\t%s (generated %s)\n", doc.AsOf.Format(time.RFC3339), doc.GeneratedAt.Format(time.RFC3339))
@@ -196,4 +210,66 @@ func trimLines(b []byte) []byte {
 		lines[i] = bytes.TrimRight(l, " ")
 	}
 	return bytes.Join(lines, []byte("\n"))
+}
+
+// keyRef and findingRef identify a key, so that findings land on its row:
+// by ID when it was read, else by report slot and creation time.
+func keyRef(k Key) string {
+	if k.AccessKeyID != nil {
+		return k.AccountID + "/" + k.UserName + "/" + *k.AccessKeyID
+	}
+	slot := 0
+	if k.KeySlot != nil {
+		slot = *k.KeySlot
+	}
+	return fmt.Sprintf("%s/%s/#%d/%d", k.AccountID, k.UserName, slot, k.CreatedAt.Unix())
+}
+
+func findingRef(f Finding) string {
+	if f.AccessKeyID != "" {
+		return f.AccountID + "/" + f.UserName + "/" + f.AccessKeyID
+	}
+	return fmt.Sprintf("%s/%s/#%d/%d", f.AccountID, f.UserName, f.KeySlot, stamp(f.KeyCreatedAt).Unix())
+}
+
+// findingsCell says, for one key, each rule that fired and its stage, and
+// the next stage with its date: "max_age: rotate, deactivate on 2027-01-05".
+func findingsCell(fs []Finding) string {
+	var parts []string
+	for _, f := range fs {
+		p := f.Rule + ": " + f.Stage
+		if f.NextStage != "" && !f.NextStageAt.IsZero() {
+			p += ", " + f.NextStage + " on " + f.NextStageAt.Format("2006-01-02")
+		}
+		if f.Exempt {
+			p += " (exempt)"
+		}
+		parts = append(parts, clean(p))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// findingsSummary counts findings by rule: "7 (2 exempt): max_age 3, unused 4".
+func findingsSummary(fs []Finding) string {
+	exempt := 0
+	counts := map[string]int{}
+	var order []string
+	for _, f := range fs {
+		if f.Exempt {
+			exempt++
+		}
+		if counts[f.Rule] == 0 {
+			order = append(order, f.Rule)
+		}
+		counts[f.Rule]++
+	}
+	var parts []string
+	for _, r := range order {
+		parts = append(parts, fmt.Sprintf("%s %d", r, counts[r]))
+	}
+	head := strconv.Itoa(len(fs))
+	if exempt > 0 {
+		head += fmt.Sprintf(" (%d exempt)", exempt)
+	}
+	return head + ": " + strings.Join(parts, ", ")
 }
