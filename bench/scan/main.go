@@ -154,8 +154,9 @@ type started struct {
 }
 
 // newSandbox seeds a sandbox, applies the latency and serves it on a free
-// loopback port; mux, when not nil, gets the sandbox as its fallback.
-func newSandbox(o options, mux *http.ServeMux) (*counters, *started, error) {
+// loopback port; with control it also answers /_bench/ requests, for a
+// parent process to read the calls and the sandbox's own figures.
+func newSandbox(o options, control bool) (*counters, *started, error) {
 	spec, err := o.spec()
 	if err != nil {
 		return nil, nil, err
@@ -178,7 +179,15 @@ func newSandbox(o options, mux *http.ServeMux) (*counters, *started, error) {
 	}
 	c := &counters{sb: sb}
 	var h http.Handler = sb
-	if mux != nil {
+	if control {
+		reply := func(w http.ResponseWriter, v any) {
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(v)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /_bench/calls", func(w http.ResponseWriter, _ *http.Request) { reply(w, c.sb.Calls()) })
+		mux.HandleFunc("POST /_bench/reset", func(w http.ResponseWriter, _ *http.Request) { c.Reset(); reply(w, true) })
+		mux.HandleFunc("GET /_bench/stats", func(w http.ResponseWriter, _ *http.Request) { reply(w, c.processStats()) })
 		mux.Handle("/", sb)
 		h = mux
 	}
@@ -194,16 +203,7 @@ func newSandbox(o options, mux *http.ServeMux) (*counters, *started, error) {
 
 // serve is the sandbox child: it serves until its stdin closes.
 func serve(o options) error {
-	var c *counters
-	mux := http.NewServeMux()
-	reply := func(w http.ResponseWriter, v any) {
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(v)
-	}
-	mux.HandleFunc("GET /_bench/calls", func(w http.ResponseWriter, _ *http.Request) { reply(w, c.sb.Calls()) })
-	mux.HandleFunc("POST /_bench/reset", func(w http.ResponseWriter, _ *http.Request) { c.Reset(); reply(w, true) })
-	mux.HandleFunc("GET /_bench/stats", func(w http.ResponseWriter, _ *http.Request) { reply(w, c.processStats()) })
-	c, st, err := newSandbox(o, mux)
+	_, st, err := newSandbox(o, true)
 	if err != nil {
 		return err
 	}
@@ -250,8 +250,8 @@ func (r remoteCalls) Stats() (sandboxStats, error) {
 	return st, r.get(http.MethodGet, "/_bench/stats", &st)
 }
 
-// startChild runs this program again as the sandbox; closing the returned
-// writer stops it.
+// startChild runs this program again as the sandbox, without GOGC and
+// GOMEMLIMIT; closing the returned writer stops it.
 func startChild(o options) (*started, io.Closer, func() error, error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -264,6 +264,12 @@ func startChild(o options) (*started, io.Closer, func() error, error) {
 		"-seed", strconv.FormatUint(o.seed, 10), "-skip-sigv4=" + strconv.FormatBool(o.skipSigV4)}
 	cmd := exec.Command(exe, args...)
 	cmd.Stderr = os.Stderr
+	// GOGC and GOMEMLIMIT tune keywarden's side; the sandbox runs with the defaults.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GOGC=") && !strings.HasPrefix(kv, "GOMEMLIMIT=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, nil, nil, err
@@ -391,7 +397,7 @@ func run(o options) error {
 	var counts calls
 	switch o.sandbox {
 	case "inproc":
-		c, s, err := newSandbox(o, nil)
+		c, s, err := newSandbox(o, false)
 		if err != nil {
 			return err
 		}
@@ -603,6 +609,8 @@ func printText(w io.Writer, r *result) {
 	if r.SandboxCPUSeconds > 0 {
 		p("  CPU during the scan    %8.2fs keywarden + %.2fs sandbox child, on %d CPUs (load average before: %s)",
 			r.CPUSeconds, r.SandboxCPUSeconds, r.CPUs, r.LoadAverage)
+		p("  scan floor, keywarden  %8.2fs   max(lower bound, keywarden CPU / %d CPUs): the scan on this machine with the sandbox elsewhere",
+			max(r.ScanBound, r.CPUSeconds/float64(r.CPUs)), r.CPUs)
 	} else {
 		p("  CPU during the scan    %8.2fs keywarden and sandbox together, on %d CPUs (load average before: %s)", r.CPUSeconds, r.CPUs, r.LoadAverage)
 	}

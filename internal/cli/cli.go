@@ -24,6 +24,7 @@ const (
 	ExitError       = 1   // any error not listed below
 	ExitUsage       = 2   // bad command line: unknown command or flag, bad flag value, wrong arguments
 	ExitPartial     = 3   // the command finished, but some accounts could not be read
+	ExitFindings    = 4   // findings at or above --fail-on
 	ExitInterrupted = 130 // interrupted by SIGINT (Ctrl-C) or SIGTERM
 )
 
@@ -33,6 +34,10 @@ var ErrInterrupted = errors.New("interrupted")
 // ErrPartial is wrapped by the error of a command that finished and wrote
 // its output, but could not read every account.
 var ErrPartial = errors.New("some accounts could not be read")
+
+// ErrFindings is wrapped by the error of a scan that found what --fail-on
+// names.
+var ErrFindings = errors.New("findings")
 
 // UsageError reports a bad command line: an unknown command or flag, a flag
 // value that does not parse, or the wrong number of arguments. ExitCode maps
@@ -62,6 +67,8 @@ func ExitCode(err error) int {
 		return ExitUsage
 	case errors.Is(err, ErrPartial):
 		return ExitPartial
+	case errors.Is(err, ErrFindings):
+		return ExitFindings
 	default:
 		return ExitError
 	}

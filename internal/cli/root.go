@@ -67,6 +67,7 @@ stdout. Exit codes: 0 success, 1 error, 2 bad command line, 130 interrupted.`,
 		newSandboxCommand(g),
 		newScanCommand(g),
 		newDemoCommand(g),
+		newPolicyCommand(g),
 	)
 
 	finish(cmd)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/keywarden/keywarden/internal/awsx"
 	"github.com/keywarden/keywarden/internal/inventory"
+	"github.com/keywarden/keywarden/internal/policy"
 	"github.com/keywarden/keywarden/internal/report"
 )
 
@@ -46,6 +47,15 @@ type ScanOptions struct {
 
 	Profile string
 	Region  string
+
+	Config string
+	FailOn string
+
+	// changed reports whether a flag was given on the command line; the
+	// policy file's accounts section fills in those that were not.
+	changed func(flag string) bool
+	// builtinPolicy skips looking for keywarden.yaml when Config is empty.
+	builtinPolicy bool
 }
 
 func newScanCommand(g *GlobalOptions) *cobra.Command {
@@ -81,10 +91,13 @@ profiles, SSO, environment variables, AWS_ENDPOINT_URL.`,
   keywarden scan --accounts 111111111111,222222222222 --source api
   keywarden scan --org --as-of 2027-01-31 --format csv`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.changed = cmd.Flags().Changed
 			return runScan(cmd.Context(), opts, g.Logger, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&opts.Config, "config", "", "policy `file` (default keywarden.yaml in the working directory if present, else the built-in policy)")
+	f.StringVar(&opts.FailOn, "fail-on", "none", "exit 4 when a finding not exempt is at or above this `level`: none, warn (any), low, medium, high, critical")
 	f.BoolVar(&opts.Organization, "org", false, "read every ACTIVE account of the AWS Organization")
 	f.StringArrayVar(&opts.OUs, "ou", nil, "read the accounts in this `OU` and the OUs below it (repeatable)")
 	f.StringSliceVar(&opts.Accounts, "accounts", nil, "read these `account IDs` (comma-separated)")
@@ -109,20 +122,43 @@ var ouIDPattern = regexp.MustCompile(`^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$`)
 
 // scanPlan is ScanOptions checked and parsed.
 type scanPlan struct {
-	selection inventory.Selection
-	source    inventory.Source
-	needIDs   inventory.NeedKeyIDs
-	format    report.Format
-	asOf      time.Time
+	selection  inventory.Selection
+	source     inventory.Source
+	needIDs    inventory.NeedKeyIDs
+	needIDsFor func(inventory.Account) inventory.NeedKeyIDs
+	format     report.Format
+	asOf       time.Time
+	policy     *policy.Policy
+	failOn     string
+	roleName   string
+	externalID string
 }
+
+// attentionHorizon is how far ahead the policy looks when it picks the keys
+// whose IDs the report path reads: far enough for warnings to name them.
+const attentionHorizon = 14 * 24 * time.Hour
 
 func (o ScanOptions) parse() (*scanPlan, error) {
 	usage := func(format string, args ...any) error {
 		return &UsageError{Command: "keywarden scan", Err: fmt.Errorf(format, args...)}
 	}
-	p := &scanPlan{selection: inventory.Selection{
+	pol := policy.Default()
+	if o.Config != "" || !o.builtinPolicy {
+		var err error
+		if pol, err = policy.LoadDefault(o.Config, "."); err != nil {
+			return nil, err
+		}
+	}
+	o = o.withPolicy(pol)
+	p := &scanPlan{policy: pol, roleName: o.RoleName, externalID: o.ExternalID, selection: inventory.Selection{
 		Organization: o.Organization, OUs: o.OUs, Accounts: o.Accounts, Exclude: o.ExcludeAccounts,
 	}}
+	switch o.FailOn {
+	case "none", "warn", "info", "low", "medium", "high", "critical":
+		p.failOn = o.FailOn
+	default:
+		return nil, usage("--fail-on %q: want none, warn, low, medium, high or critical", o.FailOn)
+	}
 	for _, f := range []struct {
 		flag string
 		ids  []string
@@ -148,7 +184,7 @@ func (o ScanOptions) parse() (*scanPlan, error) {
 	}
 	switch o.KeyIDs {
 	case "attention":
-		p.needIDs = inventory.NeedsAttention
+		p.needIDsFor = func(a inventory.Account) inventory.NeedKeyIDs { return pol.NeedKeyIDs(a, attentionHorizon) }
 	case "all":
 		p.needIDs = inventory.AllKeyIDs
 	case "none":
@@ -178,6 +214,39 @@ func (o ScanOptions) parse() (*scanPlan, error) {
 		p.asOf = t
 	}
 	return p, nil
+}
+
+// withPolicy fills in, from the policy's accounts section, what the command
+// line did not say: flags win over the file.
+func (o ScanOptions) withPolicy(pol *policy.Policy) ScanOptions {
+	changed := o.changed
+	if changed == nil {
+		changed = func(string) bool { return true }
+	}
+	ac := pol.Accounts
+	if !changed("org") && ac.Organization {
+		o.Organization = true
+	}
+	if !changed("ou") && len(ac.OUs) > 0 {
+		o.OUs = ac.OUs
+	}
+	if !changed("accounts") && len(ac.Accounts) > 0 {
+		o.Accounts = ac.Accounts
+	}
+	if !changed("exclude-accounts") && len(ac.Exclude) > 0 {
+		o.ExcludeAccounts = ac.Exclude
+	}
+	if !changed("role-name") && ac.RoleName != "" {
+		o.RoleName = ac.RoleName
+	}
+	if !changed("external-id") {
+		env := ac.ExternalIDEnv
+		if env == "" {
+			env = "KEYWARDEN_EXTERNAL_ID"
+		}
+		o.ExternalID = os.Getenv(env)
+	}
+	return o
 }
 
 // parseDate reads YYYY-MM-DD (midnight UTC) or an RFC 3339 time.
@@ -232,13 +301,9 @@ func scanAccounts(ctx context.Context, o ScanOptions, p *scanPlan, base aws.Conf
 		return nil, errors.New("no accounts to read: the selection is empty")
 	}
 
-	externalID := o.ExternalID
-	if externalID == "" {
-		externalID = os.Getenv("KEYWARDEN_EXTERNAL_ID")
-	}
 	runID := newRunID(time.Now())
 	assumer := awsx.NewAssumer(base, awsx.AssumerOptions{
-		RoleName: o.RoleName, ExternalID: externalID, SessionName: awsx.SessionName("scan", runID),
+		RoleName: p.roleName, ExternalID: p.externalID, SessionName: awsx.SessionName("scan", runID),
 	})
 	configFor := func(id string, counter *awsx.CallCounter) aws.Config {
 		if id == caller && !o.HubViaRole {
@@ -252,7 +317,7 @@ func scanAccounts(ctx context.Context, o ScanOptions, p *scanPlan, base aws.Conf
 	progress := newProgress(stderr)
 	inv, err := inventory.Scan(ctx, sel.Accounts, configFor, inventory.Options{
 		Source: p.source, Parallel: o.Parallel, AccountTimeout: o.AccountTimeout,
-		NeedKeyIDs: p.needIDs, AsOf: p.asOf, Progress: progress.update, Logger: log,
+		NeedKeyIDs: p.needIDs, NeedKeyIDsFor: p.needIDsFor, AsOf: p.asOf, Progress: progress.update, Logger: log,
 	})
 	progress.finish()
 	if err != nil {
@@ -281,16 +346,62 @@ func runScan(ctx context.Context, o ScanOptions, log *slog.Logger, stdout, stder
 	return writeScan(res.inv, p, o.Output, stdout)
 }
 
-// writeScan renders the inventory and reports failed accounts as ErrPartial.
+// writeScan judges the inventory, renders it, and reports failed accounts
+// as ErrPartial and findings at or above --fail-on as ErrFindings.
 func writeScan(inv *inventory.Inventory, p *scanPlan, output string, stdout io.Writer) error {
-	doc := report.Build(inv, report.BuildOptions{GeneratedAt: inv.FinishedAt, AsOf: p.asOf})
+	asOf := p.asOf
+	if asOf.IsZero() {
+		asOf = inv.FinishedAt
+	}
+	findings := p.policy.Evaluate(inv, policy.Options{AsOf: asOf})
+	doc := report.Build(inv, report.BuildOptions{GeneratedAt: inv.FinishedAt, AsOf: p.asOf, Findings: reportFindings(findings)})
 	if err := renderTo(output, stdout, func(w io.Writer) error { return report.Render(w, doc, p.format) }); err != nil {
 		return err
 	}
 	if failed := inv.Failed(); len(failed) > 0 {
 		return fmt.Errorf("%w: %d of %d accounts failed (%s)", ErrPartial, len(failed), len(inv.Accounts), failedSummary(failed))
 	}
+	if n := failing(findings, p.failOn); n > 0 {
+		return fmt.Errorf("%w: %d at or above --fail-on %s", ErrFindings, n, p.failOn)
+	}
 	return nil
+}
+
+// failing counts the findings, not exempt, at or above level: "warn" is
+// any finding at all, "none" never fails.
+func failing(fs []policy.Finding, level string) int {
+	n := 0
+	for _, f := range fs {
+		switch {
+		case f.Exempt || level == "none":
+		case level == "warn", f.Severity.AtLeast(policy.Severity(level)):
+			n++
+		}
+	}
+	return n
+}
+
+// reportFindings carries the policy's findings into the report.
+func reportFindings(fs []policy.Finding) []report.Finding {
+	out := make([]report.Finding, 0, len(fs))
+	for _, f := range fs {
+		rf := report.Finding{
+			Rule: string(f.Rule), Severity: string(f.Severity), Stage: string(f.Stage), DueAt: f.DueAt,
+			NextStage: string(f.NextStage), NextStageAt: f.NextStageAt,
+			AccountID: f.AccountID, AccountName: f.AccountName, UserName: f.UserName, UserARN: f.UserARN,
+			AccessKeyID: f.AccessKeyID, KeySlot: f.KeySlot, KeyCreatedAt: f.KeyCreatedAt,
+			Message: f.Message, Exempt: f.Exempt, ExemptionReason: f.ExemptionReason,
+			ExemptionSource: f.ExemptionSource, Estimated: f.Estimated,
+		}
+		if f.ExemptionExpires != nil {
+			rf.ExemptionExpires = f.ExemptionExpires.String()
+		}
+		for _, c := range f.Controls {
+			rf.Controls = append(rf.Controls, report.Control{Framework: c.Framework, Versions: c.Versions, ID: c.ID, Title: c.Title})
+		}
+		out = append(out, rf)
+	}
+	return out
 }
 
 func failedSummary(failed []inventory.AccountInventory) string {

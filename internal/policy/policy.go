@@ -87,6 +87,9 @@ func ParseDuration(s string) (Duration, error) {
 	if unit == 0 {
 		return 0, fmt.Errorf("%q: unknown unit %q: want h (hours), d (days) or w (weeks)", s, s[len(s)-1:])
 	}
+	if n > int64(maxDuration/unit) {
+		return 0, fmt.Errorf("%q is too long: at most %dd (100 years)", s, int64(maxDuration/(24*time.Hour)))
+	}
 	return Duration(time.Duration(n) * unit), nil
 }
 

@@ -83,10 +83,10 @@ type findingJSON struct {
 // UTC to the second, and controls as an array.
 func (f Finding) MarshalJSON() ([]byte, error) {
 	j := findingJSON{
-		Rule:            f.Rule,
-		Severity:        f.Severity,
-		Stage:           nonEmpty(f.Stage),
-		NextStage:       nonEmpty(f.NextStage),
+		Rule:             f.Rule,
+		Severity:         f.Severity,
+		Stage:            nonEmpty(f.Stage),
+		NextStage:        nonEmpty(f.NextStage),
 		AccountID:        f.AccountID,
 		AccountName:      nonEmpty(f.AccountName),
 		UserName:         nonEmpty(f.UserName),

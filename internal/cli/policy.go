@@ -1,0 +1,295 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keywarden/keywarden/internal/awsx"
+	"github.com/keywarden/keywarden/internal/inventory"
+	"github.com/keywarden/keywarden/internal/policy"
+)
+
+// defaultPolicyFile is the policy file looked for in the working directory.
+const defaultPolicyFile = "keywarden.yaml"
+
+func newPolicyCommand(g *GlobalOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "policy",
+		Short: "Write, check and explain the policy that judges access keys",
+		Long: `The policy says which keys are wrong and what happens to them: rules with
+stages (warn, rotate, deactivate, delete) and thresholds, exemptions with a
+reason and an expiry, overrides per account or OU. Without a policy file the
+built-in policy applies, which follows CIS AWS Foundations.
+
+See docs/policy.md.`,
+	}
+	cmd.AddCommand(newPolicyInitCommand(), newPolicyValidateCommand(), newPolicyExplainCommand(g))
+	return cmd
+}
+
+// PolicyInitOptions are the flags of "keywarden policy init".
+type PolicyInitOptions struct {
+	Force bool
+}
+
+func newPolicyInitCommand() *cobra.Command {
+	var opts PolicyInitOptions
+	cmd := &cobra.Command{
+		Use:   "init [FILE]",
+		Short: "Write a commented starter policy equal to the built-in one",
+		Long: `Write a commented starter policy file (default keywarden.yaml) whose rules
+equal the built-in policy, with examples of exemptions, overrides and
+protected users to adapt. An existing file is not overwritten without --force.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := defaultPolicyFile
+			if len(args) == 1 {
+				path = args[0]
+			}
+			return runPolicyInit(path, opts, cmd.ErrOrStderr())
+		},
+	}
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "overwrite an existing file")
+	return cmd
+}
+
+func runPolicyInit(path string, opts PolicyInitOptions, stderr io.Writer) error {
+	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	if opts.Force {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	}
+	f, err := os.OpenFile(path, flags, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%s already exists; edit it, or run 'keywarden policy init --force %s' to replace it", path, path)
+	}
+	if err != nil {
+		return fmt.Errorf("write policy: %w", err)
+	}
+	if _, err := f.Write(policy.Starter()); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	fmt.Fprintf(stderr, "wrote %s; check it with 'keywarden policy validate %s'\n", path, path)
+	return nil
+}
+
+func newPolicyValidateCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate [FILE]",
+		Short: "Check a policy file and list every problem in it",
+		Long: `Check a policy file (default keywarden.yaml) and print every problem, each
+with its file, line and field; the exit code is 1 when there is one.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := defaultPolicyFile
+			if len(args) == 1 {
+				path = args[0]
+			}
+			return runPolicyValidate(path, cmd.OutOrStdout())
+		},
+	}
+}
+
+func runPolicyValidate(path string, stdout io.Writer) error {
+	p, err := policy.Load(path)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d exemptions, %d overrides)\n", path, len(p.Exemptions), len(p.Overrides))
+	return nil
+}
+
+// PolicyExplainOptions are the flags of "keywarden policy explain".
+type PolicyExplainOptions struct {
+	Account string
+	User    string
+	Key     string
+	Scan    ScanOptions
+}
+
+func newPolicyExplainCommand(g *GlobalOptions) *cobra.Command {
+	var opts PolicyExplainOptions
+	cmd := &cobra.Command{
+		Use:   "explain --account ID --user NAME [--key KEY-ID]",
+		Short: "Show how the policy judges one user's keys, rule by rule",
+		Long: `Read one account and show, for each of a user's keys (or one key), every
+rule: whether it fired and why — what was measured, the thresholds and the
+override that set them, the exemption that matched and until when.
+
+Use --user '<root_account>' for the root user's keys.`,
+		Example: `  keywarden policy explain --account 111111111111 --user svc-billing
+  keywarden policy explain --account 111111111111 --user alice --key AKIA… --as-of 2027-01-31`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.Scan.changed = cmd.Flags().Changed
+			return runPolicyExplain(cmd.Context(), opts, g.Logger, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Account, "account", "", "the `account ID`")
+	f.StringVar(&opts.User, "user", "", "the IAM user `name`")
+	f.StringVar(&opts.Key, "key", "", "only this access `key ID`")
+	f.StringVar(&opts.Scan.Config, "config", "", "policy `file` (default keywarden.yaml in the working directory if present)")
+	f.StringVar(&opts.Scan.Source, "source", "report", "read keys from the credential `report` or the IAM `api`")
+	f.StringVar(&opts.Scan.AsOf, "as-of", "", "judge as if it were this `date` (YYYY-MM-DD or RFC 3339)")
+	f.StringVar(&opts.Scan.RoleName, "role-name", "KeywardenSpoke", "`role` to assume in the account")
+	f.StringVar(&opts.Scan.ExternalID, "external-id", "", "external `ID` the role requires")
+	f.StringVar(&opts.Scan.Profile, "profile", "", "AWS shared config `profile`")
+	f.StringVar(&opts.Scan.Region, "region", "", "AWS `region` for the API calls")
+	cmd.MarkFlagRequired("account")
+	cmd.MarkFlagRequired("user")
+	return cmd
+}
+
+func runPolicyExplain(ctx context.Context, o PolicyExplainOptions, log *slog.Logger, stdout, stderr io.Writer) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	sc := o.Scan
+	sc.Accounts = []string{o.Account}
+	sc.KeyIDs, sc.Format, sc.FailOn = "all", "table", "none"
+	sc.Parallel, sc.AccountTimeout = 1, inventory.DefaultAccountTimeout
+	changed := sc.changed
+	sc.changed = func(flag string) bool {
+		// The account is the one asked about, whatever the policy file selects.
+		return flag == "org" || flag == "ou" || flag == "accounts" || flag == "exclude-accounts" || (changed != nil && changed(flag))
+	}
+	p, err := sc.parse()
+	if err != nil {
+		return withCommand(err, "keywarden policy explain")
+	}
+	// Only the user asked about needs its key IDs read.
+	p.needIDsFor, p.needIDs = nil, func(u inventory.User, _ time.Time) bool { return u.Name == o.User }
+	base, err := awsx.Load(ctx, awsx.Options{Profile: sc.Profile, Region: sc.Region})
+	if err != nil {
+		return err
+	}
+	res, err := scanAccounts(ctx, sc, p, base, log, stderr)
+	if err != nil {
+		return err
+	}
+	acct := res.inv.Accounts[0]
+	asOf := p.asOf
+	if asOf.IsZero() {
+		asOf = res.inv.FinishedAt
+	}
+	expl, err := p.policy.Explain(acct, o.User, o.Key, policy.Options{AsOf: asOf})
+	if err != nil {
+		return err
+	}
+	return renderExplanation(stdout, p.policy, acct, expl, asOf)
+}
+
+// renderExplanation prints every rule's judgement of each key.
+func renderExplanation(w io.Writer, pol *policy.Policy, acct inventory.AccountInventory, expl []policy.KeyExplanation, asOf time.Time) error {
+	a := acct.Account
+	src := pol.Source
+	if src == "" {
+		src = "the built-in policy"
+	}
+	name := a.ID
+	if a.Name != "" {
+		name += " (" + a.Name
+		if a.OUPath != "" {
+			name += ", " + a.OUPath
+		}
+		name += ")"
+	}
+	fmt.Fprintf(w, "account %s\nuser %s, judged by %s as of %s\n", name, expl[0].User, src, asOf.Format("2006-01-02 15:04 MST"))
+	for _, ke := range expl {
+		fmt.Fprintln(w)
+		if len(ke.Judgements) == 0 {
+			fmt.Fprintln(w, "the user has no access keys")
+			continue
+		}
+		fmt.Fprintln(w, describeKey(ke, asOf))
+		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+		for _, j := range ke.Judgements {
+			verdict := "no"
+			switch {
+			case !j.Applies && !j.Fired:
+				verdict = "n/a"
+			case j.Fired && j.Finding.Exempt:
+				verdict = "EXEMPT"
+			case j.Fired:
+				verdict = "FIRED"
+			}
+			why := j.Why
+			if j.Fired {
+				f := j.Finding
+				why = f.Message
+				if f.NextStage != "" {
+					why += fmt.Sprintf("; %s on %s", f.NextStage, f.NextStageAt.Format("2006-01-02"))
+				}
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", j.Rule, verdict, why)
+			if th := thresholds(j.Config); th != "" {
+				fmt.Fprintf(tw, "  \t\tthresholds: %s; severity %s\n", th, j.Config.Severity)
+			}
+			for _, s := range j.Sources {
+				fmt.Fprintf(tw, "  \t\tchanged by the %s\n", s)
+			}
+			if e := j.Exemption; e != nil {
+				state := "exempt"
+				if j.ExemptionExpired {
+					state = "exemption expired"
+				}
+				until := ""
+				if e.Expires != nil {
+					until = ", until " + e.Expires.String()
+				}
+				fmt.Fprintf(tw, "  \t\t%s: %q (line %d%s)\n", state, e.Reason, e.Line, until)
+			}
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func describeKey(ke policy.KeyExplanation, asOf time.Time) string {
+	k := ke.Key
+	id := k.ID
+	if id == "" {
+		id = fmt.Sprintf("slot %d (ID not known)", k.Slot)
+	}
+	used := "never used"
+	if !k.LastUsedAt.IsZero() {
+		used = "last used " + k.LastUsedAt.Format("2006-01-02")
+		if k.LastUsedService != "" {
+			used += " (" + k.LastUsedService + ")"
+		}
+	}
+	if ke.User == policy.RootUserName {
+		return fmt.Sprintf("root key: %s", strings.ToLower(k.Status))
+	}
+	return fmt.Sprintf("key %s: %s, created %s (%d days ago), %s",
+		id, k.Status, k.CreatedAt.Format("2006-01-02"), int(asOf.Sub(k.CreatedAt)/(24*time.Hour)), used)
+}
+
+// thresholds lists a rule's stages: "warn 80d, rotate 90d".
+func thresholds(c policy.RuleConfig) string {
+	var parts []string
+	for _, s := range policy.Stages {
+		if d := c.Get(s); d != nil {
+			parts = append(parts, string(s)+" "+d.String())
+		}
+	}
+	if c.Action != "" && c.Action != policy.ActionReport {
+		parts = append(parts, "action "+c.Action)
+	}
+	return strings.Join(parts, ", ")
+}
