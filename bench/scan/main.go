@@ -609,7 +609,7 @@ func printText(w io.Writer, r *result) {
 	if r.SandboxCPUSeconds > 0 {
 		p("  CPU during the scan    %8.2fs keywarden + %.2fs sandbox child, on %d CPUs (load average before: %s)",
 			r.CPUSeconds, r.SandboxCPUSeconds, r.CPUs, r.LoadAverage)
-		p("  scan floor, keywarden  %8.2fs   max(lower bound, keywarden CPU / %d CPUs): the scan on this machine with the sandbox elsewhere",
+		p("  scan floor, keywarden  %8.2fs   max(lower bound, keywarden CPU / %d CPUs): the least the scan could take here with the sandbox elsewhere",
 			max(r.ScanBound, r.CPUSeconds/float64(r.CPUs)), r.CPUs)
 	} else {
 		p("  CPU during the scan    %8.2fs keywarden and sandbox together, on %d CPUs (load average before: %s)", r.CPUSeconds, r.CPUs, r.LoadAverage)

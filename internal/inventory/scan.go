@@ -49,7 +49,7 @@ type Options struct {
 
 // Defaults for Options.
 const (
-	DefaultParallel       = 20
+	DefaultParallel       = 32
 	DefaultUserParallel   = 8
 	DefaultAccountTimeout = 5 * time.Minute
 	DefaultReportWait     = 2 * time.Minute
@@ -161,22 +161,27 @@ func readAccount(ctx context.Context, acct Account, configFor ConfigFor, opts Op
 }
 
 func (r *reader) read(ctx context.Context, res *AccountInventory) error {
-	details, err := r.readUserDetails(ctx)
-	if err != nil {
-		return err
-	}
+	var details map[string]userDetails
 	if res.Source == SourceReport {
+		// The user details and the report do not depend on each other:
+		// reading them together shortens each account's chain of calls.
+		var detailsErr error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			details, detailsErr = r.readUserDetails(ctx)
+		}()
 		rep, generated, err := r.fetchReport(ctx)
+		<-done
 		switch {
+		case detailsErr != nil:
+			return detailsErr
 		case err == nil:
 			res.ReportGeneratedAt = generated.UTC()
-			res.Users, res.Root, err = r.fromReport(ctx, rep, details)
-			if err != nil {
+			if res.Users, res.Root, err = r.fromReport(ctx, rep, details); err != nil {
 				return err
 			}
-			if err := r.readRoot(ctx, &res.Root); err != nil {
-				r.warn("root user: %v", err)
-			}
+			r.readRootSummary(ctx, &res.Root)
 			return nil
 		case errors.Is(err, errReportUnavailable):
 			res.Source = SourceAPI
@@ -185,15 +190,26 @@ func (r *reader) read(ctx context.Context, res *AccountInventory) error {
 		default:
 			return err
 		}
+	} else {
+		var err error
+		if details, err = r.readUserDetails(ctx); err != nil {
+			return err
+		}
 	}
-	res.Users, err = r.fromAPI(ctx, details)
-	if err != nil {
+	var err error
+	if res.Users, err = r.fromAPI(ctx, details); err != nil {
 		return err
 	}
-	if err := r.readRoot(ctx, &res.Root); err != nil {
+	r.readRootSummary(ctx, &res.Root)
+	return nil
+}
+
+// readRootSummary completes what is known of the root user; without it the
+// account is still read, with a warning.
+func (r *reader) readRootSummary(ctx context.Context, root *Root) {
+	if err := r.readRoot(ctx, root); err != nil {
 		r.warn("root user: %v", err)
 	}
-	return nil
 }
 
 // describe turns a failure into an AWS error code (or "timeout") and a

@@ -1,5 +1,7 @@
 package policy
 
+import "time"
+
 // Default returns the built-in policy, which follows CIS AWS Foundations and
 // AWS Security Hub: keys rotated within 90 days, keys unused for 45 days
 // disabled, one active key per user, no root access keys. With it a scan
@@ -11,10 +13,21 @@ func Default() *Policy {
 			RoleName:      "KeywardenSpoke",
 			ExternalIDEnv: "KEYWARDEN_EXTERNAL_ID",
 		},
-		Rules: defaultRules(),
+		Rules:  defaultRules(),
+		Safety: DefaultSafety(),
 	}
 	p.Hash = hashPolicy(p)
 	return p
+}
+
+// DefaultSafety is the guards' defaults.
+func DefaultSafety() Safety {
+	return Safety{
+		RecentUseGuard:     Duration(24 * time.Hour),
+		MaxActions:         50,
+		MaxAccountFraction: 0.25,
+		MaxPlanAge:         Duration(24 * time.Hour),
+	}
 }
 
 func dayCount(n int) *Duration {

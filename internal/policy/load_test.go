@@ -247,8 +247,12 @@ func TestParseProblems(t *testing.T) {
 			"p.yaml:6:22: overrides[0].rules.max_age: enables max_age, which has no stage: set at least one of warn, rotate, deactivate, delete"}},
 
 		// safety
+		{"safety limits out of range", "version: 1\nsafety:\n  max_actions: 0\n  max_account_fraction: 1.5\n  recent_use_guard: 1x\n", []string{
+			"p.yaml:3:16: safety.max_actions: want a whole number from 1 to 100000, not \"0\"",
+			"p.yaml:4:25: safety.max_account_fraction: want a fraction more than 0 and at most 1, like 0.25, not \"1.5\"",
+			"p.yaml:5:21: safety.recent_use_guard: \"1x\": unknown unit \"x\": want h (hours), d (days) or w (weeks)"}},
 		{"safety unknown key", "version: 1\nsafety:\n  protected: [a]\n", []string{
-			"p.yaml:3:3: safety.protected: unknown key (did you mean protected_users?); want one of protected_users"}},
+			"p.yaml:3:3: safety.protected: unknown key (did you mean protected_users?); want one of protected_users, recent_use_guard, max_actions, max_account_fraction, max_plan_age"}},
 		{"protected users bad pattern", "version: 1\nsafety:\n  protected_users: [\"break-glass-[\"]\n", []string{
 			`p.yaml:3:21: safety.protected_users[0]: "break-glass-[" is not a valid pattern: syntax error in pattern`}},
 		{"protected users not a list", "version: 1\nsafety:\n  protected_users: break-glass-*\n", []string{
@@ -355,7 +359,7 @@ func TestParseValid(t *testing.T) {
 			},
 			Line: 26,
 		}},
-		Safety: Safety{ProtectedUsers: []string{"break-glass-*"}},
+		Safety: func() Safety { s := DefaultSafety(); s.ProtectedUsers = []string{"break-glass-*"}; return s }(),
 		Source: name,
 	}
 	want.Hash = hashPolicy(want)
@@ -439,7 +443,9 @@ safety:
 	if diff := cmp.Diff(want, p.Accounts); diff != "" {
 		t.Errorf("accounts (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(Safety{ProtectedUsers: []string{"break-glass-*", "admin?"}}, p.Safety); diff != "" {
+	wantSafety := DefaultSafety()
+	wantSafety.ProtectedUsers = []string{"break-glass-*", "admin?"}
+	if diff := cmp.Diff(wantSafety, p.Safety); diff != "" {
 		t.Errorf("safety (-want +got):\n%s", diff)
 	}
 }

@@ -223,6 +223,16 @@ type AccountsConfig struct {
 // Safety holds the guards remediation honours.
 type Safety struct {
 	ProtectedUsers []string // user name globs never acted on
+	// RecentUseGuard: a key used this recently is not deactivated by an
+	// age rule (max_age); it needs rotation first.
+	RecentUseGuard Duration
+	// MaxActions caps the deactivations and deletions of one apply.
+	MaxActions int
+	// MaxAccountFraction caps the share of an account's active keys one
+	// apply may deactivate (at least one key is always allowed).
+	MaxAccountFraction float64
+	// MaxPlanAge is how old a saved plan may be when it is applied.
+	MaxPlanAge Duration
 }
 
 // Policy is a whole policy: the defaults, or a file laid over them.
