@@ -68,6 +68,10 @@ stdout. Exit codes: 0 success, 1 error, 2 bad command line, 130 interrupted.`,
 		newScanCommand(g),
 		newDemoCommand(g),
 		newPolicyCommand(g),
+		newPlanCommand(g),
+		newApplyCommand(g),
+		newUndoCommand(g),
+		newHistoryCommand(),
 	)
 
 	finish(cmd)

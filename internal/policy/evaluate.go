@@ -201,11 +201,21 @@ func (p *Policy) judgeKey(a inventory.AccountInventory, eff Effective, u invento
 	judge := func(rule RuleName, applies bool, why string, start time.Time, estimated bool, measure func(Stage) string) {
 		cfg := eff.Rules[rule]
 		j := Judgement{Rule: rule, Config: cfg, Sources: eff.Sources[rule], Applies: applies, Why: why}
+		th := cfg.Thresholds
+		if onlyDelete := !k.Active() && (rule == MaxAge || rule == Unused); onlyDelete {
+			// A deactivated key stays judged by its rule for the delete
+			// stage: deactivate first, delete on a later run.
+			th = Thresholds{Delete: cfg.Delete}
+			j.Applies = applies && cfg.Delete != nil
+			if !j.Applies {
+				j.Why = "the key is inactive and the rule has no delete stage"
+			}
+		}
 		if !cfg.IsEnabled() {
 			j.Applies, j.Why = false, "the rule is disabled"
 		}
 		if j.Applies {
-			st := stageAt(cfg.Thresholds, allowedStages[rule], start, asOf)
+			st := stageAt(th, allowedStages[rule], start, asOf)
 			if st.stage != "" {
 				j.Fired = true
 				f := p.newFinding(rule, cfg, a, u.Name, u.ARN, k)
@@ -222,16 +232,16 @@ func (p *Policy) judgeKey(a inventory.AccountInventory, eff Effective, u invento
 	}
 
 	age := asOf.Sub(k.CreatedAt)
-	judge(MaxAge, k.Active(), ageWhy(k, age), k.CreatedAt, false, func(s Stage) string {
-		return fmt.Sprintf("active key is %d days old; %s", days(age), stagePhrase(MaxAge, s, eff.Rules[MaxAge]))
+	judge(MaxAge, true, ageWhy(k, age), k.CreatedAt, false, func(s Stage) string {
+		return fmt.Sprintf("%s key is %d days old; %s", keyState(k), days(age), stagePhrase(MaxAge, s, eff.Rules[MaxAge]))
 	})
 
 	idle := asOf.Sub(lastUse(k))
-	judge(Unused, k.Active(), idleWhy(k, idle), lastUse(k), false, func(s Stage) string {
+	judge(Unused, true, idleWhy(k, idle), lastUse(k), false, func(s Stage) string {
 		if k.LastUsedAt.IsZero() {
-			return fmt.Sprintf("active key never used in the %d days since it was created; %s", days(idle), stagePhrase(Unused, s, eff.Rules[Unused]))
+			return fmt.Sprintf("%s key never used in the %d days since it was created; %s", keyState(k), days(idle), stagePhrase(Unused, s, eff.Rules[Unused]))
 		}
-		return fmt.Sprintf("active key not used for %d days (last used %s); %s", days(idle), k.LastUsedAt.Format("2006-01-02"), stagePhrase(Unused, s, eff.Rules[Unused]))
+		return fmt.Sprintf("%s key not used for %d days (last used %s); %s", keyState(k), days(idle), k.LastUsedAt.Format("2006-01-02"), stagePhrase(Unused, s, eff.Rules[Unused]))
 	})
 
 	neverUsed := k.LastUsedAt.IsZero()
@@ -269,16 +279,11 @@ func (p *Policy) judgeKey(a inventory.AccountInventory, eff Effective, u invento
 }
 
 func ageWhy(k inventory.Key, age time.Duration) string {
-	if !k.Active() {
-		return "the key is inactive"
-	}
-	return fmt.Sprintf("active, %d days old", days(age))
+	return fmt.Sprintf("%s, %d days old", keyState(k), days(age))
 }
 
 func idleWhy(k inventory.Key, idle time.Duration) string {
 	switch {
-	case !k.Active():
-		return "the key is inactive"
 	case k.LastUsedAt.IsZero():
 		return fmt.Sprintf("never used, created %d days ago", days(idle))
 	}

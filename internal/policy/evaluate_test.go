@@ -70,6 +70,16 @@ func dur(s string) *policy.Duration {
 	return &d
 }
 
+// cleanup is the default policy with inactive_cleanup enabled.
+func cleanup() *policy.Policy {
+	p := policy.Default()
+	c := p.Rules[policy.InactiveCleanup]
+	t := true
+	c.Enabled = &t
+	p.Rules[policy.InactiveCleanup] = c
+	return p
+}
+
 // staged is a policy with every stage of the keyed rules set, for edges.
 func staged() *policy.Policy {
 	p := policy.Default()
@@ -121,8 +131,13 @@ func TestRules(t *testing.T) {
 
 		// inactive_cleanup: off by default; when on, estimated from last use.
 		{"inactive cleanup off by default", policy.Default(), inventory.User{Keys: []inventory.Key{inactive(ago(400), ago(300))}}, nil},
-		{"inactive cleanup at 30 days", staged(), inventory.User{Keys: []inventory.Key{inactive(ago(400), ago(30))}}, []string{"inactive_cleanup:delete"}},
-		{"inactive cleanup a day before", staged(), inventory.User{Keys: []inventory.Key{inactive(ago(400), ago(29))}}, nil},
+		{"inactive cleanup at 30 days", cleanup(), inventory.User{Keys: []inventory.Key{inactive(ago(400), ago(30))}}, []string{"inactive_cleanup:delete"}},
+		{"inactive cleanup a day before", cleanup(), inventory.User{Keys: []inventory.Key{inactive(ago(400), ago(29))}}, nil},
+
+		// A deactivated key stays judged for the delete stage only.
+		{"inactive key at max_age delete", staged(), inventory.User{Keys: []inventory.Key{inactive(ago(111), ago(20))}}, []string{"max_age:delete"}},
+		{"inactive key before max_age delete", staged(), inventory.User{Keys: []inventory.Key{inactive(ago(105), ago(20))}}, nil},
+		{"inactive key at unused delete", staged(), inventory.User{Keys: []inventory.Key{inactive(ago(100), ago(95))}}, []string{"unused:delete", "inactive_cleanup:delete"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -287,11 +302,11 @@ func TestFailedAccountsAreNotJudged(t *testing.T) {
 func TestInactiveSinceFromJournal(t *testing.T) {
 	inv := one(inventory.User{Keys: []inventory.Key{inactive(ago(400), ago(300))}})
 	since := func(account, key string) (time.Time, bool) { return ago(10), true }
-	fs := staged().Evaluate(inv, policy.Options{AsOf: asOf, InactiveSince: since})
+	fs := cleanup().Evaluate(inv, policy.Options{AsOf: asOf, InactiveSince: since})
 	if len(fs) != 0 {
 		t.Fatalf("deactivated 10 days ago by keywarden: want no finding before 30 days, got %v", verdicts(fs))
 	}
-	fs = staged().Evaluate(inv, policy.Options{AsOf: asOf})
+	fs = cleanup().Evaluate(inv, policy.Options{AsOf: asOf})
 	if len(fs) != 1 || !fs[0].Estimated {
 		t.Fatalf("without the journal: want one estimated finding, got %+v", fs)
 	}

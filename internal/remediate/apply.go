@@ -1,0 +1,364 @@
+package remediate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmw "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/keywarden/keywarden/internal/policy"
+	"github.com/keywarden/keywarden/internal/store"
+)
+
+// KeyAPI is every IAM call remediation makes; it is also the list of
+// permissions the role in each account needs for apply and undo.
+type KeyAPI interface {
+	iam.ListAccessKeysAPIClient
+	GetAccessKeyLastUsed(context.Context, *iam.GetAccessKeyLastUsedInput, ...func(*iam.Options)) (*iam.GetAccessKeyLastUsedOutput, error)
+	UpdateAccessKey(context.Context, *iam.UpdateAccessKeyInput, ...func(*iam.Options)) (*iam.UpdateAccessKeyOutput, error)
+	DeleteAccessKey(context.Context, *iam.DeleteAccessKeyInput, ...func(*iam.Options)) (*iam.DeleteAccessKeyOutput, error)
+}
+
+// Errors that refuse a plan; each message says what to run instead.
+var (
+	ErrStalePlan      = errors.New("the plan is too old")
+	ErrPolicyChanged  = errors.New("the plan was made under another policy")
+	ErrAlreadyApplied = errors.New("the plan has already been applied")
+	ErrOverLimits     = errors.New("the plan is over the safety limits")
+	ErrPlanVersion    = errors.New("unsupported plan version")
+)
+
+// Applier applies plans and undoes runs.
+type Applier struct {
+	Store store.Store
+	// ClientFor returns the IAM client that acts in an account.
+	ClientFor func(accountID string) KeyAPI
+	Policy    *policy.Policy
+	Caller    string // the ARN keywarden acts as
+	// CallerKeyID is the key keywarden signs with: never acted on.
+	CallerKeyID     string
+	UnsafeAllowBulk bool
+	Now             func() time.Time
+	Log             *slog.Logger
+	// Progress, if set, is told each action's result as it happens.
+	Progress func(ActionResult)
+}
+
+// ActionResult is what became of one action.
+type ActionResult struct {
+	Action    Action
+	Outcome   string // a store.Outcome…
+	Detail    string
+	RequestID string
+	Earlier   bool // done in an earlier, interrupted run of the same plan
+}
+
+// Outcome is what an apply or undo did.
+type Outcome struct {
+	RunID   string
+	Status  string
+	Results []ActionResult
+}
+
+// Counts tallies results by outcome.
+func (o *Outcome) Counts() map[string]int {
+	m := map[string]int{}
+	for _, r := range o.Results {
+		m[r.Outcome]++
+	}
+	return m
+}
+
+func (ap *Applier) now() time.Time {
+	if ap.Now != nil {
+		return ap.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (ap *Applier) log() *slog.Logger {
+	if ap.Log != nil {
+		return ap.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Check refuses a plan that is from another version, too old, made under
+// another policy, already applied, or over the limits.
+func (ap *Applier) Check(ctx context.Context, p *Plan) error {
+	if p.SchemaVersion != SchemaVersion {
+		return fmt.Errorf("%w %d (this keywarden reads %d): make a new one with 'keywarden plan'", ErrPlanVersion, p.SchemaVersion, SchemaVersion)
+	}
+	if maxAge := ap.Policy.Safety.MaxPlanAge.Std(); maxAge > 0 && ap.now().Sub(p.CreatedAt) > maxAge {
+		return fmt.Errorf("%w: made %s ago, and safety.max_plan_age is %s; make a fresh one with 'keywarden plan'",
+			ErrStalePlan, roundDuration(ap.now().Sub(p.CreatedAt)), ap.Policy.Safety.MaxPlanAge)
+	}
+	if p.PolicyHash != ap.Policy.Hash {
+		return fmt.Errorf("%w (%s); make a new plan with 'keywarden plan' under the current policy", ErrPolicyChanged, sourceName(ap.Policy))
+	}
+	runs, err := ap.Store.RunsForPlan(ctx, p.ID)
+	if err != nil {
+		return fmt.Errorf("read the journal: %w", err)
+	}
+	for _, r := range runs {
+		if r.Status == store.RunDone || r.Status == store.RunFailed {
+			return fmt.Errorf("%w by run %s (%s); see 'keywarden history --run %s', or make a new plan with 'keywarden plan'",
+				ErrAlreadyApplied, r.ID, r.Status, r.ID)
+		}
+	}
+	if p.Limits.Exceeded && !ap.UnsafeAllowBulk {
+		return fmt.Errorf("%w: %s; nothing was applied. Narrow the plan (--accounts, --ou), raise the limits in the policy's safety section, or pass --unsafe-allow-bulk",
+			ErrOverLimits, strings.Join(p.Limits.Reasons, "; "))
+	}
+	return nil
+}
+
+func sourceName(p *policy.Policy) string {
+	if p.Source == "" {
+		return "now the built-in policy"
+	}
+	return "now " + p.Source
+}
+
+// lockStaleAfter is when a lock is taken over: its holder must have died.
+const lockStaleAfter = 2 * time.Hour
+
+// Apply carries out a checked plan as run runID. Actions an earlier,
+// interrupted run of the same plan finished are not repeated; one it left
+// pending is re-read live and finished.
+func (ap *Applier) Apply(ctx context.Context, p *Plan, runID string) (*Outcome, error) {
+	if err := ap.Check(ctx, p); err != nil {
+		return nil, err
+	}
+	unlock, err := ap.Store.Lock(ctx, runID, lockStaleAfter)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	earlier, err := ap.Store.PlanEntries(ctx, p.ID)
+	if err != nil {
+		return nil, fmt.Errorf("read the journal: %w", err)
+	}
+	finished := map[string]store.Entry{}
+	for _, e := range earlier {
+		if e.Outcome != store.OutcomePending {
+			finished[e.ActionID] = e
+		}
+	}
+	run := store.Run{ID: runID, Command: "apply", PlanID: p.ID, PolicyHash: p.PolicyHash, Caller: ap.Caller,
+		Status: store.RunRunning, StartedAt: ap.now()}
+	if err := ap.Store.CreateRun(ctx, run); err != nil {
+		return nil, fmt.Errorf("record the run: %w", err)
+	}
+	out := &Outcome{RunID: runID}
+	for _, a := range p.Actions {
+		if e, ok := finished[a.ID]; ok && e.Outcome != store.OutcomeFailed {
+			ap.report(out, ActionResult{Action: a, Outcome: e.Outcome, Detail: e.Detail, RequestID: e.RequestID, Earlier: true})
+			continue
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		res, err := ap.applyOne(ctx, p, runID, a)
+		if err != nil {
+			out.Status = store.RunInterrupted
+			ap.Store.FinishRun(context.WithoutCancel(ctx), runID, out.Status, ap.now())
+			return out, err
+		}
+		ap.report(out, res)
+	}
+	out.Status = runStatus(ctx, out, len(p.Actions))
+	if err := ap.Store.FinishRun(context.WithoutCancel(ctx), runID, out.Status, ap.now()); err != nil {
+		return out, fmt.Errorf("record the run's end: %w", err)
+	}
+	return out, ctx.Err()
+}
+
+func runStatus(ctx context.Context, out *Outcome, want int) string {
+	switch {
+	case ctx.Err() != nil || len(out.Results) < want:
+		return store.RunInterrupted
+	case out.Counts()[store.OutcomeFailed] > 0:
+		return store.RunFailed
+	}
+	return store.RunDone
+}
+
+func (ap *Applier) report(out *Outcome, r ActionResult) {
+	out.Results = append(out.Results, r)
+	if ap.Progress != nil {
+		ap.Progress(r)
+	}
+}
+
+// applyOne journals the intent, re-reads the key, acts, and journals the
+// result. Its error means the journal itself failed: the apply stops.
+func (ap *Applier) applyOne(ctx context.Context, p *Plan, runID string, a Action) (ActionResult, error) {
+	e := store.Entry{
+		RunID: runID, PlanID: p.ID, ActionID: a.ID, Action: a.Type,
+		AccountID: a.AccountID, UserName: a.UserName, AccessKeyID: a.AccessKeyID,
+		Rule: strings.Join(a.Rules, ","), Stage: a.Stage, Reason: a.Reason,
+		KeyStatus: a.Key.Status, KeyCreatedAt: a.Key.CreatedAt, Caller: ap.Caller, IntentAt: ap.now(),
+	}
+	if a.Key.LastUsedAt != nil {
+		e.KeyLastUsedAt = *a.Key.LastUsedAt
+	}
+	id, err := ap.Store.RecordIntent(ctx, e)
+	if err != nil {
+		return ActionResult{}, fmt.Errorf("journal the intent to %s %s: %w", a.Type, a.AccessKeyID, err)
+	}
+	res := ActionResult{Action: a}
+	switch {
+	case a.Type == Notify:
+		res.Outcome, res.Detail = store.OutcomeDone, "recorded (no notification channel is configured)"
+	case a.AccessKeyID == ap.CallerKeyID:
+		res.Outcome, res.Detail = store.OutcomeSkipped, "keywarden is signing its own requests with this key"
+	default:
+		res.Outcome, res.Detail, res.RequestID = ap.act(ctx, a)
+	}
+	// The result is written even if the run was just cancelled: the action
+	// has happened, or not, and the journal must say which.
+	if err := ap.Store.RecordResult(context.WithoutCancel(ctx), id, store.Result{Outcome: res.Outcome, Detail: res.Detail, RequestID: res.RequestID, At: ap.now()}); err != nil {
+		return res, fmt.Errorf("journal the result of %s %s: %w", a.Type, a.AccessKeyID, err)
+	}
+	ap.log().Info("action", "type", a.Type, "account", a.AccountID, "user", a.UserName, "key", a.AccessKeyID,
+		"outcome", res.Outcome, "detail", res.Detail, "request_id", res.RequestID)
+	return res, nil
+}
+
+// act re-reads the key live and, if nothing the action relied on changed,
+// changes it.
+func (ap *Applier) act(ctx context.Context, a Action) (outcome, detail, requestID string) {
+	client := ap.ClientFor(a.AccountID)
+	live, err := liveKey(ctx, client, a.UserName, a.AccessKeyID)
+	var noUser *types.NoSuchEntityException
+	switch {
+	case errors.As(err, &noUser) || (err == nil && live == nil):
+		if a.Type == Delete {
+			return store.OutcomeAlreadyDone, "the key no longer exists", ""
+		}
+		return store.OutcomeSkipped, "the key no longer exists", ""
+	case err != nil:
+		return store.OutcomeFailed, "re-read the key: " + apiMessage(err), ""
+	}
+	if !live.created.Equal(a.Key.CreatedAt.Truncate(time.Second)) {
+		return store.OutcomeSkipped, "not the key the plan saw (its creation date differs)", ""
+	}
+	switch {
+	case a.Type == Deactivate && live.status == StatusInactive:
+		return store.OutcomeAlreadyDone, "the key was already inactive", ""
+	case a.Type == Delete && live.status != StatusInactive:
+		return store.OutcomeSkipped, "the key is active again; only inactive keys are deleted", ""
+	}
+	if changed, when := usedSince(a.Key.LastUsedAt, live.lastUsed); changed {
+		return store.OutcomeSkipped, "used since the plan was made (last used " + when + "); make a new plan", ""
+	}
+	var md middleware.Metadata
+	switch a.Type {
+	case Deactivate:
+		var out *iam.UpdateAccessKeyOutput
+		out, err = client.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String(a.UserName),
+			AccessKeyId: aws.String(a.AccessKeyID), Status: types.StatusTypeInactive})
+		if out != nil {
+			md = out.ResultMetadata
+		}
+	case Delete:
+		var out *iam.DeleteAccessKeyOutput
+		out, err = client.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String(a.UserName), AccessKeyId: aws.String(a.AccessKeyID)})
+		if out != nil {
+			md = out.ResultMetadata
+		}
+	}
+	if err != nil {
+		var gone *types.NoSuchEntityException
+		if errors.As(err, &gone) && a.Type == Delete {
+			return store.OutcomeAlreadyDone, "the key no longer exists", requestIDOf(err)
+		}
+		return store.OutcomeFailed, apiMessage(err), requestIDOf(err)
+	}
+	return store.OutcomeDone, "", requestIDFrom(md)
+}
+
+func requestIDFrom(md middleware.Metadata) string {
+	rid, _ := awsmw.GetRequestIDMetadata(md)
+	return rid
+}
+
+// Key statuses as IAM spells them.
+const (
+	StatusActive   = "Active"
+	StatusInactive = "Inactive"
+)
+
+type liveState struct {
+	status   string
+	created  time.Time
+	lastUsed *time.Time
+}
+
+// liveKey reads one key's current state; nil when the user has no such key.
+func liveKey(ctx context.Context, c KeyAPI, user, keyID string) (*liveState, error) {
+	p := iam.NewListAccessKeysPaginator(c, &iam.ListAccessKeysInput{UserName: aws.String(user)})
+	var found *types.AccessKeyMetadata
+	for p.HasMorePages() && found == nil {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for i := range page.AccessKeyMetadata {
+			if aws.ToString(page.AccessKeyMetadata[i].AccessKeyId) == keyID {
+				found = &page.AccessKeyMetadata[i]
+			}
+		}
+	}
+	if found == nil {
+		return nil, nil
+	}
+	st := &liveState{status: string(found.Status), created: aws.ToTime(found.CreateDate).UTC().Truncate(time.Second)}
+	lu, err := c.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(keyID)})
+	if err != nil {
+		return nil, err
+	}
+	if lu.AccessKeyLastUsed != nil && lu.AccessKeyLastUsed.LastUsedDate != nil {
+		t := lu.AccessKeyLastUsed.LastUsedDate.UTC().Truncate(time.Second)
+		st.lastUsed = &t
+	}
+	return st, nil
+}
+
+// usedSince reports whether the key was used after the use the plan saw.
+func usedSince(planned, live *time.Time) (bool, string) {
+	if live == nil {
+		return false, ""
+	}
+	if planned == nil || live.After(planned.Truncate(time.Second)) {
+		return true, live.Format(time.RFC3339)
+	}
+	return false, ""
+}
+
+func apiMessage(err error) string {
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		return api.ErrorCode() + ": " + api.ErrorMessage()
+	}
+	return err.Error()
+}
+
+func requestIDOf(err error) string {
+	var re interface{ ServiceRequestID() string }
+	if errors.As(err, &re) {
+		return re.ServiceRequestID()
+	}
+	return ""
+}

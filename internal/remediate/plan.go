@@ -1,0 +1,418 @@
+// Package remediate turns findings into a plan of actions under guards, and
+// applies a plan: it re-reads every key live before it acts, journals each
+// action before and after the AWS call, and can undo the deactivations of a
+// run. Nothing here acts on a key the policy did not ask for, acts twice, or
+// acts from a partial view of an account.
+package remediate
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"path"
+	"sort"
+	"time"
+
+	"github.com/keywarden/keywarden/internal/inventory"
+	"github.com/keywarden/keywarden/internal/policy"
+)
+
+// SchemaVersion is the version of the plan file format.
+const SchemaVersion = 1
+
+// Action types.
+const (
+	Deactivate = "deactivate"
+	Delete     = "delete"
+	Notify     = "notify"
+)
+
+// Plan is what an apply will do, with what it relied on.
+type Plan struct {
+	SchemaVersion int       `json:"schema_version"`
+	ID            string    `json:"id"`
+	CreatedAt     time.Time `json:"created_at"`
+	AsOf          time.Time `json:"as_of"`
+	PolicyHash    string    `json:"policy_hash"`
+	PolicySource  string    `json:"policy_source"`
+	Caller        string    `json:"caller"`
+	// Accounts read for the plan; failed accounts get no action.
+	Accounts []PlanAccount `json:"accounts"`
+	Actions  []Action      `json:"actions"`
+	// Withheld are actions the findings asked for that a guard stopped.
+	Withheld []Withheld `json:"withheld"`
+	// Limits is the caps check: when Exceeded, apply refuses the whole plan
+	// unless told --unsafe-allow-bulk.
+	Limits Limits `json:"limits"`
+}
+
+// PlanAccount is an account the plan read.
+type PlanAccount struct {
+	ID         string `json:"id"`
+	Name       string `json:"name,omitempty"`
+	Status     string `json:"status"`
+	Error      string `json:"error,omitempty"`
+	ActiveKeys int    `json:"active_keys"`
+}
+
+// KeyState is the state of a key an action relied on; apply re-reads it and
+// skips the action if it changed.
+type KeyState struct {
+	Status     string     `json:"status"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+}
+
+// Action is one change to one key (or, for notify, one message).
+type Action struct {
+	ID          string   `json:"id"`
+	Type        string   `json:"type"`
+	AccountID   string   `json:"account_id"`
+	AccountName string   `json:"account_name,omitempty"`
+	UserName    string   `json:"user_name"`
+	AccessKeyID string   `json:"access_key_id"`
+	Rules       []string `json:"rules"`
+	Stage       string   `json:"stage"`
+	Severity    string   `json:"severity"`
+	Reason      string   `json:"reason"`
+	Key         KeyState `json:"key"`
+}
+
+// Withheld is an action a guard stopped, and which guard.
+type Withheld struct {
+	Type        string `json:"type"`
+	AccountID   string `json:"account_id"`
+	UserName    string `json:"user_name"`
+	AccessKeyID string `json:"access_key_id,omitempty"`
+	Rule        string `json:"rule"`
+	Guard       string `json:"guard"`
+	Reason      string `json:"reason"`
+}
+
+// Guards, as named in Withheld.Guard and docs/safety.md.
+const (
+	GuardKeyIDUnknown     = "key-id-unknown"
+	GuardProtectedUser    = "protected-user"
+	GuardSelfKey          = "own-key"
+	GuardRecentUse        = "recent-use"
+	GuardDeleteDelay      = "delete-delay"
+	GuardDeactivationDate = "deactivation-date-unknown"
+	GuardRootKey          = "root-key"
+)
+
+// Limits is the outcome of the caps on one plan.
+type Limits struct {
+	MaxActions         int      `json:"max_actions"`
+	MaxAccountFraction float64  `json:"max_account_fraction"`
+	Exceeded           bool     `json:"exceeded"`
+	Reasons            []string `json:"reasons"`
+}
+
+// Summary counts a plan's actions.
+type Summary struct{ Deactivate, Delete, Notify, Withheld int }
+
+// Summary counts the plan's actions by type.
+func (p *Plan) Summary() Summary {
+	var s Summary
+	for _, a := range p.Actions {
+		switch a.Type {
+		case Deactivate:
+			s.Deactivate++
+		case Delete:
+			s.Delete++
+		case Notify:
+			s.Notify++
+		}
+	}
+	s.Withheld = len(p.Withheld)
+	return s
+}
+
+// Changes reports whether applying the plan would change any key.
+func (p *Plan) Changes() bool { s := p.Summary(); return s.Deactivate+s.Delete > 0 }
+
+// Inputs are what a plan is made from.
+type Inputs struct {
+	Inventory *inventory.Inventory
+	Findings  []policy.Finding
+	Policy    *policy.Policy
+	AsOf      time.Time
+	Now       time.Time
+	Caller    string // the ARN keywarden runs as
+	// CallerKeyID is the access key keywarden signs with, never acted on.
+	CallerKeyID string
+	// DeactivatedAt says when keywarden deactivated a key (the journal).
+	DeactivatedAt func(ctx context.Context, accountID, keyID string) (time.Time, bool, error)
+	RunID         string
+}
+
+// keyRef identifies a key across findings.
+type keyRef struct{ account, user, id string }
+
+// Make builds a plan: for each key, the strongest action its findings ask
+// for (delete over deactivate over notify), unless a guard withholds it.
+func Make(ctx context.Context, in Inputs) (*Plan, error) {
+	pol := in.Policy
+	plan := &Plan{
+		SchemaVersion: SchemaVersion, ID: "plan-" + in.RunID, CreatedAt: in.Now.UTC(), AsOf: in.AsOf.UTC(),
+		PolicyHash: pol.Hash, PolicySource: pol.Source, Caller: in.Caller,
+		Actions: []Action{}, Withheld: []Withheld{},
+		Limits: Limits{MaxActions: pol.Safety.MaxActions, MaxAccountFraction: pol.Safety.MaxAccountFraction, Reasons: []string{}},
+	}
+	keys := map[keyRef]inventory.Key{}
+	accountNames := map[string]string{}
+	activeKeys := map[string]int{}
+	for _, a := range in.Inventory.Accounts {
+		pa := PlanAccount{ID: a.Account.ID, Name: a.Account.Name, Status: string(a.Status), Error: a.Error}
+		accountNames[a.Account.ID] = a.Account.Name
+		for _, u := range a.Users {
+			for _, k := range u.Keys {
+				if k.Active() {
+					pa.ActiveKeys++
+				}
+				if k.ID != "" {
+					keys[keyRef{a.Account.ID, u.Name, k.ID}] = k
+				}
+			}
+		}
+		activeKeys[a.Account.ID] = pa.ActiveKeys
+		plan.Accounts = append(plan.Accounts, pa)
+	}
+	okAccount := map[string]bool{}
+	ous := map[string][]string{}
+	for _, a := range in.Inventory.Accounts {
+		okAccount[a.Account.ID] = a.Status == inventory.AccountOK
+		ous[a.Account.ID] = a.Account.OUIDs
+	}
+
+	byKey := map[keyRef]*Action{}
+	var order []keyRef
+	withhold := func(f policy.Finding, typ, guard, reason string) {
+		plan.Withheld = append(plan.Withheld, Withheld{Type: typ, AccountID: f.AccountID, UserName: f.UserName,
+			AccessKeyID: f.AccessKeyID, Rule: string(f.Rule), Guard: guard, Reason: reason})
+	}
+	for _, f := range in.Findings {
+		if f.Exempt || !okAccount[f.AccountID] {
+			continue // exempt findings are listed, never acted on; failed accounts never reach here
+		}
+		typ := actionFor(f)
+		if typ == "" {
+			continue
+		}
+		if f.UserName == policy.RootUserName {
+			if typ != Notify {
+				withhold(f, typ, GuardRootKey, "root keys can be removed only by the root user, from the console")
+			}
+			continue
+		}
+		if f.AccessKeyID == "" {
+			withhold(f, typ, GuardKeyIDUnknown, "the key ID was not read (scan with --key-ids all)")
+			continue
+		}
+		k := keys[keyRef{f.AccountID, f.UserName, f.AccessKeyID}]
+		if typ != Notify {
+			var err error
+			typ, err = guard(ctx, in, f, k, ous[f.AccountID], typ, withhold)
+			if err != nil {
+				return nil, err
+			}
+			if typ == "" {
+				continue
+			}
+		}
+		ref := keyRef{f.AccountID, f.UserName, f.AccessKeyID}
+		act := byKey[ref]
+		if act == nil {
+			act = &Action{Type: typ, AccountID: f.AccountID, AccountName: accountNames[f.AccountID], UserName: f.UserName,
+				AccessKeyID: f.AccessKeyID, Stage: string(f.Stage), Severity: string(f.Severity), Reason: f.Message,
+				Key: KeyState{Status: k.Status, CreatedAt: k.CreatedAt}}
+			if !k.LastUsedAt.IsZero() {
+				t := k.LastUsedAt
+				act.Key.LastUsedAt = &t
+			}
+			byKey[ref] = act
+			order = append(order, ref)
+		} else if rank(typ) > rank(act.Type) {
+			act.Type, act.Stage, act.Severity, act.Reason = typ, string(f.Stage), string(f.Severity), f.Message
+		}
+		act.Rules = append(act.Rules, string(f.Rule))
+	}
+	// A key with an action needs no word about the weaker or equal actions
+	// other rules asked for; and each guard is said once per key.
+	kept := plan.Withheld[:0]
+	seen := map[string]bool{}
+	for _, w := range plan.Withheld {
+		if a := byKey[keyRef{w.AccountID, w.UserName, w.AccessKeyID}]; a != nil && rank(a.Type) >= rank(w.Type) {
+			continue
+		}
+		id := w.AccountID + "/" + w.UserName + "/" + w.AccessKeyID + "/" + w.Type + "/" + w.Guard
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		kept = append(kept, w)
+	}
+	plan.Withheld = kept
+	for _, ref := range order {
+		a := byKey[ref]
+		a.ID = actionID(plan.PolicyHash, *a)
+		plan.Actions = append(plan.Actions, *a)
+	}
+	sort.SliceStable(plan.Actions, func(i, j int) bool {
+		a, b := plan.Actions[i], plan.Actions[j]
+		if a.AccountID != b.AccountID {
+			return a.AccountID < b.AccountID
+		}
+		if a.UserName != b.UserName {
+			return a.UserName < b.UserName
+		}
+		return a.AccessKeyID < b.AccessKeyID
+	})
+	plan.Limits = checkLimits(plan, activeKeys, pol.Safety)
+	return plan, nil
+}
+
+// actionFor maps a finding's stage to the action it asks for.
+func actionFor(f policy.Finding) string {
+	switch f.Stage {
+	case policy.StageDeactivate:
+		return Deactivate
+	case policy.StageDelete:
+		return Delete
+	case policy.StageWarn, policy.StageRotate:
+		return Notify // rotation and delivery of warnings come with their own features
+	}
+	return ""
+}
+
+func rank(typ string) int {
+	switch typ {
+	case Delete:
+		return 3
+	case Deactivate:
+		return 2
+	case Notify:
+		return 1
+	}
+	return 0
+}
+
+// guard applies the guards to a deactivation or deletion and returns the
+// action still allowed ("" when withheld).
+func guard(ctx context.Context, in Inputs, f policy.Finding, k inventory.Key, ouIDs []string, typ string,
+	withhold func(policy.Finding, string, string, string)) (string, error) {
+	safety := in.Policy.Safety
+	for _, pattern := range safety.ProtectedUsers {
+		if ok, _ := path.Match(pattern, f.UserName); ok {
+			withhold(f, typ, GuardProtectedUser, fmt.Sprintf("user %s is protected (safety.protected_users %q)", f.UserName, pattern))
+			return "", nil
+		}
+	}
+	if in.CallerKeyID != "" && f.AccessKeyID == in.CallerKeyID {
+		withhold(f, typ, GuardSelfKey, "keywarden is signing its own requests with this key")
+		return "", nil
+	}
+	if typ == Delete && k.Active() {
+		// Never delete an active key: deactivate now, delete on a later run.
+		typ = Deactivate
+	}
+	switch typ {
+	case Deactivate:
+		if !k.Active() {
+			return "", nil // already inactive: nothing to do
+		}
+		if f.Rule == policy.MaxAge && !k.LastUsedAt.IsZero() {
+			if since := in.AsOf.Sub(k.LastUsedAt); since < safety.RecentUseGuard.Std() {
+				withhold(f, typ, GuardRecentUse, fmt.Sprintf("used %s ago (within safety.recent_use_guard %s): rotate it first, or exempt the user",
+					roundDuration(since), safety.RecentUseGuard))
+				return "", nil
+			}
+		}
+		return Deactivate, nil
+	case Delete:
+		if f.Estimated {
+			withhold(f, typ, GuardDeactivationDate, "keywarden did not deactivate this key, so it does not know since when it is inactive")
+			return "", nil
+		}
+		if f.Rule != policy.InactiveCleanup {
+			at, ok, err := in.DeactivatedAt(ctx, f.AccountID, f.AccessKeyID)
+			if err != nil {
+				return "", fmt.Errorf("read the journal: %w", err)
+			}
+			delay := deleteDelay(in.Policy, f, ouIDs)
+			switch {
+			case !ok:
+				withhold(f, typ, GuardDeactivationDate, "keywarden did not deactivate this key, so it does not know since when it is inactive")
+				return "", nil
+			case in.AsOf.Sub(at) < delay:
+				withhold(f, typ, GuardDeleteDelay, fmt.Sprintf("deactivated %s ago; deletion waits %s after deactivation", roundDuration(in.AsOf.Sub(at)), policy.Duration(delay)))
+				return "", nil
+			}
+		}
+		return Delete, nil
+	}
+	return typ, nil
+}
+
+// deleteDelay is how long a key stays deactivated before a rule deletes it:
+// the gap between the rule's deactivate and delete thresholds.
+func deleteDelay(p *policy.Policy, f policy.Finding, ouIDs []string) time.Duration {
+	eff := p.Effective(f.AccountID, ouIDs).Rules[f.Rule]
+	if eff.Deactivate != nil && eff.Delete != nil {
+		return eff.Delete.Std() - eff.Deactivate.Std()
+	}
+	return 0
+}
+
+func roundDuration(d time.Duration) string {
+	if d >= 48*time.Hour {
+		return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
+	}
+	return d.Round(time.Minute).String()
+}
+
+// checkLimits applies the caps: total changes, and the share of an
+// account's active keys deactivated (one is always allowed).
+func checkLimits(p *Plan, activeKeys map[string]int, s policy.Safety) Limits {
+	l := p.Limits
+	changes := 0
+	perAccount := map[string]int{}
+	for _, a := range p.Actions {
+		if a.Type == Deactivate || a.Type == Delete {
+			changes++
+		}
+		if a.Type == Deactivate {
+			perAccount[a.AccountID]++
+		}
+	}
+	if s.MaxActions > 0 && changes > s.MaxActions {
+		l.Exceeded = true
+		l.Reasons = append(l.Reasons, fmt.Sprintf("%d deactivations and deletions, more than safety.max_actions (%d)", changes, s.MaxActions))
+	}
+	accounts := make([]string, 0, len(perAccount))
+	for a := range perAccount {
+		accounts = append(accounts, a)
+	}
+	sort.Strings(accounts)
+	for _, a := range accounts {
+		allowed := int(math.Floor(s.MaxAccountFraction * float64(activeKeys[a])))
+		if allowed < 1 {
+			allowed = 1
+		}
+		if s.MaxAccountFraction > 0 && perAccount[a] > allowed {
+			l.Exceeded = true
+			l.Reasons = append(l.Reasons, fmt.Sprintf("account %s: %d of its %d active keys deactivated, more than safety.max_account_fraction (%g) allows (%d)",
+				a, perAccount[a], activeKeys[a], s.MaxAccountFraction, allowed))
+		}
+	}
+	return l
+}
+
+// actionID is stable for the same change to the same key under the same
+// policy, so that a resumed apply recognises what it has done.
+func actionID(policyHash string, a Action) string {
+	sum := sha256.Sum256([]byte(policyHash + "\x00" + a.Type + "\x00" + a.AccountID + "\x00" + a.UserName + "\x00" + a.AccessKeyID))
+	return "act-" + hex.EncodeToString(sum[:6])
+}

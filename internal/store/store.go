@@ -1,0 +1,131 @@
+// Package store keeps keywarden's state: the runs of apply and undo, and a
+// journal of every action, written as an intent before the AWS call and as a
+// result after it, so that an interrupted apply resumes without doing
+// anything twice. It also answers when keywarden deactivated a key, which
+// AWS does not record.
+//
+// Store is the interface; SQLite (package store/sqlite... see Open) is the
+// embedded default. Other backends implement the same interface and pass the
+// same conformance suite (storetest).
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors callers branch on.
+var (
+	// ErrLocked: another apply or undo holds the state store.
+	ErrLocked = errors.New("another keywarden apply is running against this state store")
+	// ErrNotFound: no such run.
+	ErrNotFound = errors.New("not found")
+)
+
+// Run statuses.
+const (
+	RunRunning     = "running"
+	RunDone        = "done"        // every action has a result
+	RunFailed      = "failed"      // some action failed
+	RunInterrupted = "interrupted" // stopped before every action had a result
+)
+
+// Run is one apply or undo.
+type Run struct {
+	ID         string
+	Command    string // apply or undo
+	PlanID     string // the plan applied; for undo, ""
+	UndoOf     string // for undo, the run undone
+	PolicyHash string
+	Caller     string // the ARN that acted
+	Status     string
+	StartedAt  time.Time
+	FinishedAt time.Time // zero while running
+}
+
+// Journal actions.
+const (
+	ActionDeactivate = "deactivate"
+	ActionDelete     = "delete"
+	ActionReactivate = "reactivate"
+	ActionNotify     = "notify"
+)
+
+// Outcomes of an action.
+const (
+	OutcomePending     = ""             // intent written, no result yet
+	OutcomeDone        = "done"         // changed as intended
+	OutcomeAlreadyDone = "already-done" // the key was already in the wanted state
+	OutcomeSkipped     = "skipped"      // not done, on purpose (Detail says why)
+	OutcomeFailed      = "failed"       // AWS refused or errored (Detail says why)
+)
+
+// Entry is one action in the journal.
+type Entry struct {
+	ID       int64 // assigned by RecordIntent
+	RunID    string
+	PlanID   string
+	ActionID string // the plan's ID for the action, stable across resumed runs
+	Action   string
+
+	AccountID   string
+	UserName    string
+	AccessKeyID string
+
+	// Why: the rule and stage that asked for it, with its reason for people.
+	Rule   string
+	Stage  string
+	Reason string
+	// The key's state the action relied on.
+	KeyStatus     string
+	KeyCreatedAt  time.Time
+	KeyLastUsedAt time.Time
+
+	Caller   string // who acted (ARN)
+	IntentAt time.Time
+
+	Outcome   string
+	Detail    string // why skipped or failed, for people
+	RequestID string // the AWS request ID of the call that acted
+	ResultAt  time.Time
+}
+
+// Result is what happened to an action.
+type Result struct {
+	Outcome   string
+	Detail    string
+	RequestID string
+	At        time.Time
+}
+
+// Store is keywarden's state.
+type Store interface {
+	// Lock takes the store's apply lock for holder (a run ID) or fails with
+	// ErrLocked naming who holds it. A lock older than staleAfter is taken
+	// over: its holder died.
+	Lock(ctx context.Context, holder string, staleAfter time.Duration) (unlock func() error, err error)
+
+	CreateRun(ctx context.Context, r Run) error
+	FinishRun(ctx context.Context, id, status string, at time.Time) error
+	GetRun(ctx context.Context, id string) (Run, error)
+	// Runs lists runs, newest first, at most limit (0: all).
+	Runs(ctx context.Context, limit int) ([]Run, error)
+	// RunsForPlan lists the runs that applied a plan, oldest first.
+	RunsForPlan(ctx context.Context, planID string) ([]Run, error)
+
+	// RecordIntent writes an action before it is attempted and returns its ID.
+	RecordIntent(ctx context.Context, e Entry) (int64, error)
+	// RecordResult writes what happened to an action.
+	RecordResult(ctx context.Context, id int64, r Result) error
+	// Entries lists a run's actions in the order they were written.
+	Entries(ctx context.Context, runID string) ([]Entry, error)
+	// PlanEntries lists the actions of every run of a plan, in order.
+	PlanEntries(ctx context.Context, planID string) ([]Entry, error)
+
+	// DeactivatedAt says when keywarden last deactivated a key, if the key
+	// is still deactivated by keywarden (not reactivated by an undo since).
+	DeactivatedAt(ctx context.Context, accountID, keyID string) (time.Time, bool, error)
+
+	Close() error
+}
