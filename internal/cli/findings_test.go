@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,12 +13,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/keywarden/keywarden/internal/awsemu"
+	"github.com/keywarden/keywarden/internal/awsx"
 	"github.com/keywarden/keywarden/internal/inventory"
 	"github.com/keywarden/keywarden/internal/policy"
 	"github.com/keywarden/keywarden/internal/report"
+	"github.com/keywarden/keywarden/internal/testutil/moto"
 )
 
 // Golden files of the scan with findings and of policy explain, under
@@ -141,21 +152,22 @@ func goldenInventory() *inventory.Inventory {
 }
 
 // goldenVerdicts are the findings of the golden inventory under the golden
-// policy as of goldenAsOf, worked out by hand: "user key rule:stage", "!"
-// for exempt.
+// policy as of goldenAsOf, worked out by hand: "account user key
+// rule:stage" (the key's report slot when its ID was not read), "!" for
+// exempt.
 var goldenVerdicts = []string{
 	"111111111111 <root_account> #1 root_key:report",
 	"111111111111 bob #1 max_age:deactivate",        // 212 days: warn 80d, rotate 90d, deactivate 150d (Workloads)
 	"111111111111 bob #1 unused:deactivate",         // never used: 212 days since creation
 	"111111111111 bob #1 unused_initial:deactivate", // never used, 7d
 	"111111111111 ci-deploy AKIAGOLDENCIDEPLOY01 max_age:rotate",
-	"111111111111 ci-deploy AKIAGOLDENCIDEPLOY02 unused_initial:deactivate",  // 7 days and 2.5 hours, never used
-	"111111111111 ci-deploy AKIAGOLDENCIDEPLOY02 multiple_active:report",     // idle since its creation on 05-25, the other used 05-31
-	"111111111111 svc-billing AKIAGOLDENBILLING002 inactive_cleanup:delete",  // on in Prod: 182 days since its last use
-	"111111111111 svc-billing AKIAGOLDENBILLING001 max_age:deactivate",       // 151 days; its exemption expired on 2026-01-31
-	"111111111111 svc-billing AKIAGOLDENBILLING001 unused:deactivate!",       // 61 days; exempt until 2099
-	"111111111111 svc-billing AKIAGOLDENBILLING001 exemption_expired:report", //
-	"222222222222 svc-legacy-acme AKIAGOLDENLEGACY0001 max_age:deactivate!",  // tagged keywarden-exempt
+	"111111111111 ci-deploy AKIAGOLDENCIDEPLOY02 unused_initial:deactivate", // 7 days and 2.5 hours, never used
+	"111111111111 ci-deploy AKIAGOLDENCIDEPLOY02 multiple_active:report",    // idle since its creation on 05-25, the other used 05-31
+	"111111111111 svc-billing AKIAGOLDENBILLING002 inactive_cleanup:delete", // on in Prod: 182 days since its last use
+	"111111111111 svc-billing AKIAGOLDENBILLING001 max_age:deactivate",      // 151 days; its exemption expired on 2026-01-31
+	"111111111111 svc-billing AKIAGOLDENBILLING001 unused:deactivate!",      // 61 days; exempt until 2099
+	"111111111111 svc-billing AKIAGOLDENBILLING001 exemption_expired:report",
+	"222222222222 svc-legacy-acme AKIAGOLDENLEGACY0001 max_age:deactivate!", // tagged keywarden-exempt
 }
 
 // goldenVerdictsLater are the findings thirty days after goldenAsOf.
@@ -194,27 +206,27 @@ func verdictOf(f report.Finding) string {
 func TestScanGolden(t *testing.T) {
 	pol := loadGoldenPolicy(t)
 	tests := []struct {
-		name   string
+		golden string // under testdata/golden
 		format report.Format
 		asOf   time.Time // --as-of
 		want   []string  // the findings' verdicts, for JSON
 	}{
-		{"json", report.FormatJSON, time.Time{}, goldenVerdicts},
-		{"table", report.FormatTable, time.Time{}, nil},
+		{"scan_findings.json", report.FormatJSON, time.Time{}, goldenVerdicts},
+		{"scan_findings.txt", report.FormatTable, time.Time{}, nil},
 		// --as-of thirty days on: the Prod keys last used on 05-31, or
 		// created on 05-25 and never used, reach the unused warning (30d
 		// in the Prod override).
-		{"json_as_of", report.FormatJSON, goldenAsOf.AddDate(0, 0, 30), goldenVerdictsLater},
+		{"scan_findings_as_of.json", report.FormatJSON, goldenAsOf.AddDate(0, 0, 30), goldenVerdictsLater},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+		t.Run(tt.golden, func(t *testing.T) {
 			var out bytes.Buffer
 			p := &scanPlan{policy: pol, format: tt.format, failOn: "critical", asOf: tt.asOf}
 			err := writeScan(goldenInventory(), p, "", &out)
 			if !errors.Is(err, ErrPartial) || ExitCode(err) != ExitPartial {
 				t.Errorf("writeScan: %v (exit %d), want the failed account reported (exit %d) before the findings", err, ExitCode(err), ExitPartial)
 			}
-			checkGolden(t, "scan_findings_"+tt.name+"."+string(tt.format), out.Bytes())
+			checkGolden(t, tt.golden, out.Bytes())
 			if tt.format != report.FormatJSON {
 				return
 			}
@@ -527,3 +539,218 @@ accounts:
 
 // orggenRole is the spoke role of the generated organization.
 const orggenRole = "KeywardenSpoke"
+
+// useAWS points the AWS environment of the test (so it cannot run in
+// parallel) at url, signing with the given key.
+func useAWS(t *testing.T, url, keyID, secret string) {
+	t.Helper()
+	for _, k := range []string{"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION",
+		"AWS_ENDPOINT_URL_IAM", "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_ORGANIZATIONS", "KEYWARDEN_EXTERNAL_ID"} {
+		t.Setenv(k, "") // restored when the test ends
+		os.Unsetenv(k)
+	}
+	t.Setenv("AWS_ENDPOINT_URL", url)
+	t.Setenv("AWS_ACCESS_KEY_ID", keyID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", secret)
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+}
+
+// motoKeys are the keys created in moto: account → user → keys, oldest
+// first.
+type motoKeys map[string]map[string][]*iamtypes.AccessKey
+
+// newMotoFindingsOrg builds, in a fresh moto, through the AWS APIs, an
+// organization of three accounts (the management account and two members,
+// one in an OU) with the spoke role in each member, and in every account
+// alice (one active key), bob (two active keys, the second created at
+// least a second after the first), carol (one inactive key) and dan (no
+// key); the management account also has the hub identity keywarden-admin.
+// It returns the hub admin's key and every key created.
+func newMotoFindingsOrg(t *testing.T, url string) (*iamtypes.AccessKey, motoKeys) {
+	t.Helper()
+	ctx := t.Context()
+	config := func(creds aws.CredentialsProvider) aws.Config {
+		cfg, err := awsx.Load(ctx, awsx.Options{Region: "us-east-1", Endpoint: url, Credentials: creds, MaxBackoff: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	boot := iam.NewFromConfig(config(credentials.NewStaticCredentialsProvider("AKIAIOSFODNN7EXAMPLE", "bootstrap", "")))
+	if _, err := boot.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("keywarden-admin")}); err != nil {
+		t.Fatalf("create admin user: %v", err)
+	}
+	created, err := boot.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("keywarden-admin")})
+	if err != nil {
+		t.Fatalf("create admin key: %v", err)
+	}
+	admin := created.AccessKey
+	hub := config(credentials.NewStaticCredentialsProvider(aws.ToString(admin.AccessKeyId), aws.ToString(admin.SecretAccessKey), ""))
+
+	org := organizations.NewFromConfig(hub)
+	out, err := org.CreateOrganization(ctx, &organizations.CreateOrganizationInput{FeatureSet: orgtypes.OrganizationFeatureSetAll})
+	if err != nil {
+		t.Fatalf("create organization: %v", err)
+	}
+	mgmt := aws.ToString(out.Organization.MasterAccountId)
+	keys := motoKeys{mgmt: {"keywarden-admin": {admin}}}
+	roots, err := org.ListRoots(ctx, &organizations.ListRootsInput{})
+	if err != nil || len(roots.Roots) != 1 {
+		t.Fatalf("list roots: %v", err)
+	}
+	rootID := roots.Roots[0].Id
+	ou, err := org.CreateOrganizationalUnit(ctx, &organizations.CreateOrganizationalUnitInput{Name: aws.String("Workloads"), ParentId: rootID})
+	if err != nil {
+		t.Fatalf("create OU: %v", err)
+	}
+	clients := map[string]*iam.Client{mgmt: iam.NewFromConfig(hub)}
+	accounts := []string{mgmt}
+	stsc := sts.NewFromConfig(hub)
+	for i, name := range []string{"dev", "prod"} {
+		id, err := motoCreateAccount(ctx, org, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			if _, err := org.MoveAccount(ctx, &organizations.MoveAccountInput{AccountId: aws.String(id),
+				SourceParentId: rootID, DestinationParentId: ou.OrganizationalUnit.Id}); err != nil {
+				t.Fatalf("move account %s: %v", id, err)
+			}
+		}
+		provider := stscreds.NewAssumeRoleProvider(stsc, "arn:aws:iam::"+id+":role/OrganizationAccountAccessRole")
+		c := iam.NewFromConfig(config(aws.NewCredentialsCache(provider)))
+		trust := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow",`+
+			`"Principal":{"AWS":"arn:aws:iam::%s:root"},"Action":"sts:AssumeRole"}]}`, mgmt)
+		if _, err := c.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(orggenRole), AssumeRolePolicyDocument: aws.String(trust)}); err != nil {
+			t.Fatalf("create role in %s: %v", id, err)
+		}
+		clients[id] = c
+		accounts = append(accounts, id)
+		keys[id] = map[string][]*iamtypes.AccessKey{}
+	}
+	createKey := func(id, user string, status iamtypes.StatusType) {
+		t.Helper()
+		c := clients[id]
+		out, err := c.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(user)})
+		if err != nil {
+			t.Fatalf("create key for %s in %s: %v", user, id, err)
+		}
+		if status != iamtypes.StatusTypeActive {
+			if _, err := c.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String(user),
+				AccessKeyId: out.AccessKey.AccessKeyId, Status: status}); err != nil {
+				t.Fatalf("deactivate key of %s in %s: %v", user, id, err)
+			}
+			out.AccessKey.Status = status
+		}
+		keys[id][user] = append(keys[id][user], out.AccessKey)
+	}
+	for _, id := range accounts {
+		for _, user := range []string{"alice", "bob", "carol", "dan"} {
+			if _, err := clients[id].CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(user)}); err != nil {
+				t.Fatalf("create user %s in %s: %v", user, id, err)
+			}
+		}
+		createKey(id, "alice", iamtypes.StatusTypeActive)
+		createKey(id, "bob", iamtypes.StatusTypeActive)
+		createKey(id, "carol", iamtypes.StatusTypeInactive)
+	}
+	// bob's second keys, in the next second: the report has creation
+	// times to the second, and the older of two unused keys is the one
+	// multiple_active flags.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+	for _, id := range accounts {
+		createKey(id, "bob", iamtypes.StatusTypeActive)
+	}
+	return admin, keys
+}
+
+// motoCreateAccount creates a member account and waits for it to exist.
+func motoCreateAccount(ctx context.Context, org *organizations.Client, name string) (string, error) {
+	out, err := org.CreateAccount(ctx, &organizations.CreateAccountInput{AccountName: aws.String(name), Email: aws.String("aws-" + name + "@example.com")})
+	if err != nil {
+		return "", fmt.Errorf("create account %s: %w", name, err)
+	}
+	status := out.CreateAccountStatus
+	for range 50 {
+		switch status.State {
+		case orgtypes.CreateAccountStateSucceeded:
+			return aws.ToString(status.AccountId), nil
+		case orgtypes.CreateAccountStateFailed:
+			return "", fmt.Errorf("create account %s: %s", name, status.FailureReason)
+		}
+		time.Sleep(20 * time.Millisecond)
+		st, err := org.DescribeCreateAccountStatus(ctx, &organizations.DescribeCreateAccountStatusInput{CreateAccountRequestId: status.Id})
+		if err != nil {
+			return "", fmt.Errorf("describe create account status %s: %w", name, err)
+		}
+		status = st.CreateAccountStatus
+	}
+	return "", fmt.Errorf("create account %s: still not done", name)
+}
+
+// TestScanCommandMoto scans an organization built in moto, where keys can
+// only be created now: --as-of 100 days ahead makes them old. Every key
+// gets exactly the findings the default policy (with inactive_cleanup
+// turned on) gives it, on both paths. moto's credential report has no
+// root row and its account summary no root keys: no root_key finding.
+func TestScanCommandMoto(t *testing.T) {
+	srv := moto.Start(t)
+	admin, keys := newMotoFindingsOrg(t, srv.URL)
+	useAWS(t, srv.URL, aws.ToString(admin.AccessKeyId), aws.ToString(admin.SecretAccessKey))
+	config := filepath.Join(t.TempDir(), "keywarden.yaml")
+	writeFile(t, config, "version: 1\nrules:\n  inactive_cleanup: {delete: 30d}\n")
+	asOf := time.Now().UTC().Add(100 * 24 * time.Hour).Truncate(time.Second)
+
+	var want []string
+	for id, users := range keys {
+		for user, ks := range users {
+			for i, k := range ks {
+				v := id + " " + user + " " + aws.ToString(k.AccessKeyId) + " "
+				switch {
+				case k.Status != iamtypes.StatusTypeActive:
+					want = append(want, v+"inactive_cleanup:delete")
+				case user == "keywarden-admin": // used: it signs the scan
+					want = append(want, v+"max_age:rotate", v+"unused:deactivate")
+				default:
+					want = append(want, v+"max_age:rotate", v+"unused:deactivate", v+"unused_initial:deactivate")
+					if user == "bob" && i == 0 {
+						want = append(want, v+"multiple_active:report")
+					}
+				}
+			}
+		}
+	}
+	slices.Sort(want)
+
+	for _, source := range []string{"report", "api"} {
+		t.Run(source, func(t *testing.T) {
+			r, doc := scanFindings(t, "--org", "--source", source, "--key-ids", "all", "--as-of", asOf.Format(time.RFC3339),
+				"--config", config, "--fail-on", "medium")
+			if r.code != ExitFindings || doc == nil {
+				t.Fatalf("exit %d (%v), want %d with the findings written; stderr:\n%s", r.code, r.err, ExitFindings, r.stderr)
+			}
+			if doc.Summary.AccountsOK != 3 || !strings.HasSuffix(doc.Caller, ":user/keywarden-admin") || !doc.AsOf.Equal(asOf) {
+				t.Errorf("summary %+v, caller %s, as_of %v; want 3 accounts read by the admin as of %v", doc.Summary, doc.Caller, doc.AsOf, asOf)
+			}
+			var got []string
+			for _, f := range doc.Findings {
+				got = append(got, strings.TrimSuffix(verdictOf(f), "!"))
+				if f.Exempt {
+					t.Errorf("finding %s is exempt without an exemption", verdictOf(f))
+				}
+				if f.Rule == string(policy.InactiveCleanup) != f.Estimated {
+					t.Errorf("finding %s: estimated %v, want it only for the inactive key (its deactivation date is not known)", verdictOf(f), f.Estimated)
+				}
+			}
+			slices.Sort(got)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("findings as of %v (-want +got):\n%s", asOf, diff)
+			}
+			if doc.Summary.RootKeys != 0 {
+				t.Errorf("%d accounts with root keys in moto", doc.Summary.RootKeys)
+			}
+		})
+	}
+}

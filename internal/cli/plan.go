@@ -93,15 +93,12 @@ func openState(ctx context.Context, path string) (store.Store, error) {
 	if path == "" {
 		p, err := sqlite.DefaultPath()
 		if err != nil {
-			return nil, fmt.Errorf("find the state store (set --state or KEYWARDEN_STATE): %w", err)
+			return nil, err // it says to set --state or KEYWARDEN_STATE
 		}
 		path = p
 	}
-	st, err := sqlite.Open(ctx, path)
-	if err != nil {
-		return nil, fmt.Errorf("open the state store %s: %w", path, err)
-	}
-	return st, nil
+	return sqlite.Open(ctx, path) // its errors name the path
+
 }
 
 // session is what plan, apply and undo share: the caller and how to act in

@@ -129,8 +129,9 @@ func sourceName(p *policy.Policy) string {
 	return "now " + p.Source
 }
 
-// lockStaleAfter is when a lock is taken over: its holder must have died.
-const lockStaleAfter = 2 * time.Hour
+// lockStaleAfter is when a lock is taken over: the store refreshes a held
+// lock, so one this stale was left by a process that died.
+const lockStaleAfter = 5 * time.Minute
 
 // Apply carries out a checked plan as run runID. Actions an earlier,
 // interrupted run of the same plan finished are not repeated; one it left

@@ -4,8 +4,8 @@
 // anything twice. It also answers when keywarden deactivated a key, which
 // AWS does not record.
 //
-// Store is the interface; SQLite (package store/sqlite... see Open) is the
-// embedded default. Other backends implement the same interface and pass the
+// Store is the interface; SQLite (package store/sqlite) is the embedded
+// default. Other backends implement the same interface and pass the
 // same conformance suite (storetest).
 package store
 
@@ -102,8 +102,9 @@ type Result struct {
 // Store is keywarden's state.
 type Store interface {
 	// Lock takes the store's apply lock for holder (a run ID) or fails with
-	// ErrLocked naming who holds it. A lock older than staleAfter is taken
-	// over: its holder died.
+	// ErrLocked naming who holds it. The store refreshes a held lock while
+	// its holder lives; a lock not refreshed for staleAfter is taken over
+	// (its holder died). staleAfter <= 0: never taken over.
 	Lock(ctx context.Context, holder string, staleAfter time.Duration) (unlock func() error, err error)
 
 	CreateRun(ctx context.Context, r Run) error
@@ -123,8 +124,8 @@ type Store interface {
 	// PlanEntries lists the actions of every run of a plan, in order.
 	PlanEntries(ctx context.Context, planID string) ([]Entry, error)
 
-	// DeactivatedAt says when keywarden last deactivated a key, if the key
-	// is still deactivated by keywarden (not reactivated by an undo since).
+	// DeactivatedAt says since when keywarden has kept a key deactivated:
+	// the start of its current deactivation, if no undo reactivated it since.
 	DeactivatedAt(ctx context.Context, accountID, keyID string) (time.Time, bool, error)
 
 	Close() error

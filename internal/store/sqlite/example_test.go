@@ -1,0 +1,63 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/keywarden/keywarden/internal/store"
+	"github.com/keywarden/keywarden/internal/store/sqlite"
+)
+
+func ExampleOpen() {
+	dir, err := os.MkdirTemp("", "keywarden")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "state.db"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer st.Close()
+
+	// One apply at a time.
+	unlock, err := st.Lock(ctx, "run-1", 10*time.Minute)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer unlock()
+
+	now := time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
+	if err := st.CreateRun(ctx, store.Run{ID: "run-1", Command: "apply", PlanID: "plan-1", Status: store.RunRunning, StartedAt: now}); err != nil {
+		log.Fatal(err)
+	}
+	// The intent, before the AWS call…
+	id, err := st.RecordIntent(ctx, store.Entry{
+		RunID: "run-1", PlanID: "plan-1", ActionID: "a-1", Action: store.ActionDeactivate,
+		AccountID: "222222222222", UserName: "deploy-bot", AccessKeyID: "AKIAIOSFODNN7EXAMPLE",
+		Rule: "max_age", Stage: "deactivate", Reason: "active key is 123 days old", IntentAt: now,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// …and the result after it.
+	if err := st.RecordResult(ctx, id, store.Result{Outcome: store.OutcomeDone, RequestID: "req-1", At: now.Add(time.Second)}); err != nil {
+		log.Fatal(err)
+	}
+	if err := st.FinishRun(ctx, "run-1", store.RunDone, now.Add(2*time.Second)); err != nil {
+		log.Fatal(err)
+	}
+
+	since, ok, err := st.DeactivatedAt(ctx, "222222222222", "AKIAIOSFODNN7EXAMPLE")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(ok, since.Format(time.RFC3339))
+	// Output: true 2026-03-01T09:30:01Z
+}
