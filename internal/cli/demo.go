@@ -12,6 +12,9 @@ import (
 
 	"github.com/keywarden/keywarden/internal/awsemu"
 	"github.com/keywarden/keywarden/internal/awsx"
+	"github.com/keywarden/keywarden/internal/policy"
+	"github.com/keywarden/keywarden/internal/remediate"
+	"github.com/keywarden/keywarden/internal/report"
 )
 
 // DemoOptions are the flags of "keywarden demo".
@@ -103,7 +106,27 @@ func runDemo(ctx context.Context, o DemoOptions, log *slog.Logger, stdout, stder
 	if err != nil {
 		return err
 	}
-	return writeScan(res.inv, p, sc.Output, stdout)
+	scanErr := writeScan(res.inv, p, sc.Output, stdout)
+	if p.format != report.FormatTable || sc.Output != "" {
+		return scanErr
+	}
+	// Then what a plan would do: the demo changes nothing.
+	sess, err := newSession(ctx, base, "plan", p.roleName, p.externalID, false)
+	if err != nil {
+		return err
+	}
+	findings := p.policy.Evaluate(res.inv, policy.Options{AsOf: res.inv.FinishedAt})
+	plan, err := remediate.Make(ctx, remediate.Inputs{
+		Inventory: res.inv, Findings: findings, Policy: p.policy, AsOf: res.inv.FinishedAt, Now: time.Now(),
+		Caller: sess.caller, CallerKeyID: sess.callerKeyID, RunID: sess.runID,
+		DeactivatedAt: func(context.Context, string, string) (time.Time, bool, error) { return time.Time{}, false, nil },
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nWhat 'keywarden plan' would do (the demo changes nothing):\n\n")
+	printPlan(stdout, plan)
+	return scanErr
 }
 
 // withCommand makes a usage error name the command the user ran.

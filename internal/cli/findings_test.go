@@ -471,6 +471,18 @@ accounts:
   organization: true
   role_name: NoSuchRole
 `)
+	prodOnly := filepath.Join(dir, "prod-only.yaml")
+	writeFile(t, prodOnly, `version: 1
+accounts:
+  ous: [`+ouID(t, s, "Prod")+`]
+`)
+	var prod []string
+	for _, a := range s.active() {
+		if a.OUPath == "Root/Workloads/Prod" {
+			prod = append(prod, a.ID)
+		}
+	}
+	slices.Sort(prod)
 	missing := filepath.Join(dir, "missing.yaml")
 	allBut := func(id string) []string {
 		var out []string
@@ -496,6 +508,8 @@ accounts:
 		{"keywarden.yaml in the working directory", true, nil, ExitOK, allBut(excluded), 0, ""},
 		{"--exclude-accounts replaces the file's exclude", false, []string{"--config", config, "--exclude-accounts", other}, ExitOK, allBut(other), 0, ""},
 		{"--accounts replaces the file's selection", false, []string{"--config", config, "--accounts", only}, ExitOK, []string{only}, 0, ""},
+		{"ous from the file", false, []string{"--config", prodOnly}, ExitOK, prod, 0, ""},
+		{"--org replaces the file's ous", false, []string{"--config", prodOnly, "--org"}, ExitOK, allBut(""), 0, ""},
 		{"role_name from the file", false, []string{"--config", badRole}, ExitPartial, allBut(""), len(s.active()) - 1, ""},
 		{"--role-name replaces the file's", false, []string{"--config", badRole, "--role-name", orggenRole}, ExitOK, allBut(""), 0, ""},
 		{"missing policy file", false, []string{"--org", "--config", missing}, ExitError, nil, 0, missing},
