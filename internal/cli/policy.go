@@ -211,7 +211,11 @@ func renderExplanation(w io.Writer, pol *policy.Policy, acct inventory.AccountIn
 	for _, ke := range expl {
 		fmt.Fprintln(w)
 		if len(ke.Judgements) == 0 {
-			fmt.Fprintln(w, "the user has no access keys")
+			if ke.User == policy.RootUserName {
+				fmt.Fprintln(w, "the root user has no access keys")
+			} else {
+				fmt.Fprintln(w, "the user has no access keys")
+			}
 			continue
 		}
 		fmt.Fprintln(w, describeKey(ke, asOf))

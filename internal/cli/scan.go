@@ -157,7 +157,7 @@ func (o ScanOptions) parse() (*scanPlan, error) {
 	case "none", "warn", "info", "low", "medium", "high", "critical":
 		p.failOn = o.FailOn
 	default:
-		return nil, usage("--fail-on %q: want none, warn, low, medium, high or critical", o.FailOn)
+		return nil, usage("--fail-on %q: want none, warn, info, low, medium, high or critical", o.FailOn)
 	}
 	for _, f := range []struct {
 		flag string
@@ -224,13 +224,11 @@ func (o ScanOptions) withPolicy(pol *policy.Policy) ScanOptions {
 		changed = func(string) bool { return true }
 	}
 	ac := pol.Accounts
-	if !changed("org") && ac.Organization {
-		o.Organization = true
-	}
-	if !changed("ou") && len(ac.OUs) > 0 {
+	// A selection on the command line replaces the file's whole selection:
+	// `scan --accounts X` must never read the organization the file names.
+	if !changed("org") && !changed("ou") && !changed("accounts") {
+		o.Organization = ac.Organization
 		o.OUs = ac.OUs
-	}
-	if !changed("accounts") && len(ac.Accounts) > 0 {
 		o.Accounts = ac.Accounts
 	}
 	if !changed("exclude-accounts") && len(ac.Exclude) > 0 {

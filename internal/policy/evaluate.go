@@ -151,7 +151,15 @@ func (p *Policy) Explain(a inventory.AccountInventory, user, keyID string, opts 
 	}
 	eff := p.Effective(a.Account.ID, a.Account.OUIDs)
 	if user == RootUserName {
-		return []KeyExplanation{{User: RootUserName, Judgements: p.judgeRoot(a, eff, opts)}}, nil
+		keys, js := rootKeys(a), p.judgeRoot(a, eff, opts)
+		if len(keys) == 0 {
+			return []KeyExplanation{{User: RootUserName}}, nil
+		}
+		out := make([]KeyExplanation, len(keys))
+		for i := range keys {
+			out[i] = KeyExplanation{User: RootUserName, Key: keys[i], Judgements: []Judgement{js[i]}}
+		}
+		return out, nil
 	}
 	for _, u := range a.Users {
 		if u.Name != user {
@@ -354,31 +362,37 @@ func (p *Policy) judgeMultipleActive(a inventory.AccountInventory, eff Effective
 	return j
 }
 
-// judgeRoot flags every access key of the root user.
+// rootKeys are the root user's keys as known: from the credential report,
+// or one key of unknown state when only the account summary says so.
+func rootKeys(a inventory.AccountInventory) []inventory.Key {
+	if len(a.Root.Keys) == 0 && a.Root.KeysPresent {
+		return []inventory.Key{{Status: inventory.StatusActive}}
+	}
+	return a.Root.Keys
+}
+
+// judgeRoot flags every active access key of the root user, one judgement
+// per key (in rootKeys order); an inactive root key passes, as in CIS.
 func (p *Policy) judgeRoot(a inventory.AccountInventory, eff Effective, opts Options) []Judgement {
 	cfg := eff.Rules[RootKey]
 	root := inventory.User{Name: RootUserName, ARN: "arn:aws:iam::" + a.Account.ID + ":root"}
-	keys := a.Root.Keys
-	if len(keys) == 0 && a.Root.KeysPresent {
-		keys = []inventory.Key{{Status: inventory.StatusActive}} // known from the account summary only
-	}
 	var out []Judgement
-	for _, k := range keys {
-		j := Judgement{Rule: RootKey, Config: cfg, Sources: eff.Sources[RootKey], Applies: cfg.IsEnabled(), Why: "the root user has an access key"}
-		if !cfg.IsEnabled() {
+	for _, k := range rootKeys(a) {
+		j := Judgement{Rule: RootKey, Config: cfg, Sources: eff.Sources[RootKey], Applies: cfg.IsEnabled(), Why: "the root user has an active access key"}
+		switch {
+		case !cfg.IsEnabled():
 			j.Why = "the rule is disabled"
-		} else {
+		case !k.Active():
+			j.Applies, j.Why = false, "the root user's access key is inactive"
+		default:
 			j.Fired = true
 			f := p.newFinding(RootKey, cfg, a, RootUserName, root.ARN, k)
 			f.Stage, f.DueAt = StageReport, opts.AsOf
-			f.Message = fmt.Sprintf("the root user has an %s access key; remove it (only the root user can, from the console)", keyState(k))
+			f.Message = "the root user has an active access key; remove it (only the root user can, from the console)"
 			j.Finding = &f
 		}
 		p.applyExemptions(&j, a.Account, root, RootKey, opts.AsOf)
 		out = append(out, j)
-	}
-	if len(out) == 0 {
-		out = append(out, Judgement{Rule: RootKey, Config: cfg, Why: "the root user has no access keys"})
 	}
 	return out
 }
