@@ -37,23 +37,23 @@ type PlanOptions struct {
 }
 
 // addScanFlags adds the flags that select and read accounts, shared by
-// plan and apply.
+// scan, plan and apply.
 func addScanFlags(cmd *cobra.Command, o *ScanOptions) {
 	f := cmd.Flags()
 	f.StringVar(&o.Config, "config", "", "policy `file` (default keywarden.yaml in the working directory if present, else the built-in policy)")
-	f.BoolVar(&o.Organization, "org", false, "every ACTIVE account of the AWS Organization")
-	f.StringArrayVar(&o.OUs, "ou", nil, "the accounts in this `OU` and the OUs below it (repeatable)")
-	f.StringSliceVar(&o.Accounts, "accounts", nil, "these `account IDs` (comma-separated)")
+	f.BoolVar(&o.Organization, "org", false, "read every ACTIVE account of the AWS Organization")
+	f.StringArrayVar(&o.OUs, "ou", nil, "read the accounts in this `OU` and the OUs below it (repeatable)")
+	f.StringSliceVar(&o.Accounts, "accounts", nil, "read these `account IDs` (comma-separated)")
 	f.StringSliceVar(&o.ExcludeAccounts, "exclude-accounts", nil, "skip these `account IDs` (comma-separated)")
 	f.StringVar(&o.RoleName, "role-name", "KeywardenSpoke", "`role` to assume in each member account")
 	f.StringVar(&o.ExternalID, "external-id", "", "external `ID` the role requires (default $KEYWARDEN_EXTERNAL_ID)")
-	f.BoolVar(&o.HubViaRole, "hub-via-role", false, "act in the caller's own account through the role too")
+	f.BoolVar(&o.HubViaRole, "hub-via-role", false, "read (and act in) the caller's own account through the role too")
 	f.StringVar(&o.Source, "source", "report", "read keys from the credential `report` or the IAM `api`")
-	f.IntVar(&o.Parallel, "parallel", 32, "read this many `accounts` at once")
-	f.DurationVar(&o.AccountTimeout, "account-timeout", 5*time.Minute, "give up on an account after this `duration`")
-	f.StringVar(&o.AsOf, "as-of", "", "judge as if it were this `date` (YYYY-MM-DD or RFC 3339)")
+	f.IntVar(&o.Parallel, "parallel", inventory.DefaultParallel, "read this many `accounts` at once")
+	f.DurationVar(&o.AccountTimeout, "account-timeout", inventory.DefaultAccountTimeout, "give up on an account after this `duration`")
+	f.StringVar(&o.AsOf, "as-of", "", "judge and compute ages as if it were this `date` (YYYY-MM-DD or RFC 3339)")
 	f.StringVar(&o.Profile, "profile", "", "AWS shared config `profile` (default $AWS_PROFILE)")
-	f.StringVar(&o.Region, "region", "", "AWS `region` for the API calls")
+	f.StringVar(&o.Region, "region", "", "AWS `region` for the API calls (default from the AWS configuration)")
 	o.KeyIDs, o.Format, o.FailOn = "attention", "table", "none"
 }
 

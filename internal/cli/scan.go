@@ -95,25 +95,12 @@ profiles, SSO, environment variables, AWS_ENDPOINT_URL.`,
 			return runScan(cmd.Context(), opts, g.Logger, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
+	addScanFlags(cmd, &opts)
 	f := cmd.Flags()
-	f.StringVar(&opts.Config, "config", "", "policy `file` (default keywarden.yaml in the working directory if present, else the built-in policy)")
-	f.StringVar(&opts.FailOn, "fail-on", "none", "exit 4 when a finding not exempt is at or above this `level`: none, warn (any), low, medium, high, critical")
-	f.BoolVar(&opts.Organization, "org", false, "read every ACTIVE account of the AWS Organization")
-	f.StringArrayVar(&opts.OUs, "ou", nil, "read the accounts in this `OU` and the OUs below it (repeatable)")
-	f.StringSliceVar(&opts.Accounts, "accounts", nil, "read these `account IDs` (comma-separated)")
-	f.StringSliceVar(&opts.ExcludeAccounts, "exclude-accounts", nil, "skip these `account IDs` (comma-separated)")
-	f.StringVar(&opts.RoleName, "role-name", "KeywardenSpoke", "`role` to assume in each member account")
-	f.StringVar(&opts.ExternalID, "external-id", "", "external `ID` the role requires (default $KEYWARDEN_EXTERNAL_ID)")
-	f.BoolVar(&opts.HubViaRole, "hub-via-role", false, "read the caller's own account through the role too")
-	f.StringVar(&opts.Source, "source", "report", "read keys from the credential `report` or the IAM `api`")
+	f.StringVar(&opts.FailOn, "fail-on", "none", "exit 4 when a finding not exempt is at or above this `level`: none, warn (any), info, low, medium, high, critical")
 	f.StringVar(&opts.KeyIDs, "key-ids", "attention", "on the report path, read key IDs for keys needing `attention`, for all, or none")
-	f.IntVar(&opts.Parallel, "parallel", inventory.DefaultParallel, "read this many `accounts` at once")
-	f.DurationVar(&opts.AccountTimeout, "account-timeout", inventory.DefaultAccountTimeout, "give up on an account after this `duration`")
 	f.StringVar(&opts.Format, "format", "table", "output `format`: table, json or csv")
 	f.StringVarP(&opts.Output, "output", "o", "", "write the output to this `file` instead of stdout")
-	f.StringVar(&opts.AsOf, "as-of", "", "compute ages as if it were this `date` (YYYY-MM-DD or RFC 3339)")
-	f.StringVar(&opts.Profile, "profile", "", "AWS shared config `profile` (default $AWS_PROFILE)")
-	f.StringVar(&opts.Region, "region", "", "AWS `region` for the API calls (default from the AWS configuration)")
 	return cmd
 }
 
