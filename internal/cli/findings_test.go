@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -623,7 +622,7 @@ func newMotoFindingsOrg(t *testing.T, url string) (*iamtypes.AccessKey, motoKeys
 	accounts := []string{mgmt}
 	stsc := sts.NewFromConfig(hub)
 	for i, name := range []string{"dev", "prod"} {
-		id, err := motoCreateAccount(ctx, org, name)
+		id, err := moto.CreateAccount(ctx, org, name, "aws-"+name+"@example.com")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -678,30 +677,6 @@ func newMotoFindingsOrg(t *testing.T, url string) (*iamtypes.AccessKey, motoKeys
 		createKey(id, "bob", iamtypes.StatusTypeActive)
 	}
 	return admin, keys
-}
-
-// motoCreateAccount creates a member account and waits for it to exist.
-func motoCreateAccount(ctx context.Context, org *organizations.Client, name string) (string, error) {
-	out, err := org.CreateAccount(ctx, &organizations.CreateAccountInput{AccountName: aws.String(name), Email: aws.String("aws-" + name + "@example.com")})
-	if err != nil {
-		return "", fmt.Errorf("create account %s: %w", name, err)
-	}
-	status := out.CreateAccountStatus
-	for range 50 {
-		switch status.State {
-		case orgtypes.CreateAccountStateSucceeded:
-			return aws.ToString(status.AccountId), nil
-		case orgtypes.CreateAccountStateFailed:
-			return "", fmt.Errorf("create account %s: %s", name, status.FailureReason)
-		}
-		time.Sleep(20 * time.Millisecond)
-		st, err := org.DescribeCreateAccountStatus(ctx, &organizations.DescribeCreateAccountStatusInput{CreateAccountRequestId: status.Id})
-		if err != nil {
-			return "", fmt.Errorf("describe create account status %s: %w", name, err)
-		}
-		status = st.CreateAccountStatus
-	}
-	return "", fmt.Errorf("create account %s: still not done", name)
 }
 
 // TestScanCommandMoto scans an organization built in moto, where keys can

@@ -2,7 +2,6 @@ package inventory_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -100,7 +99,7 @@ func newMotoOrg(t *testing.T) *motoOrg {
 	}
 	var members []string
 	for i, name := range []string{"dev", "prod"} {
-		id, err := motoCreateAccount(ctx, org, name, "aws-"+name+"@example.com")
+		id, err := moto.CreateAccount(ctx, org, name, "aws-"+name+"@example.com")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,30 +162,6 @@ func newMotoOrg(t *testing.T) *motoOrg {
 
 func motoKey(k *iamtypes.AccessKey) keyView {
 	return keyView{ID: aws.ToString(k.AccessKeyId), Status: string(k.Status), Created: aws.ToTime(k.CreateDate).UTC().Truncate(time.Second)}
-}
-
-// motoCreateAccount creates a member account and waits for it to exist.
-func motoCreateAccount(ctx context.Context, org *organizations.Client, name, email string) (string, error) {
-	out, err := org.CreateAccount(ctx, &organizations.CreateAccountInput{AccountName: aws.String(name), Email: aws.String(email)})
-	if err != nil {
-		return "", fmt.Errorf("create account %s: %w", name, err)
-	}
-	status := out.CreateAccountStatus
-	for range 50 {
-		switch status.State {
-		case orgtypes.CreateAccountStateSucceeded:
-			return aws.ToString(status.AccountId), nil
-		case orgtypes.CreateAccountStateFailed:
-			return "", fmt.Errorf("create account %s: %s", name, status.FailureReason)
-		}
-		time.Sleep(20 * time.Millisecond)
-		st, err := org.DescribeCreateAccountStatus(ctx, &organizations.DescribeCreateAccountStatusInput{CreateAccountRequestId: status.Id})
-		if err != nil {
-			return "", fmt.Errorf("describe create account status %s: %w", name, err)
-		}
-		status = st.CreateAccountStatus
-	}
-	return "", errors.New("create account " + name + ": still not done")
 }
 
 // TestScanMoto scans an organization built in moto through the AWS APIs,

@@ -12,7 +12,6 @@ package conformance
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -246,7 +245,7 @@ func newMotoTarget(t *testing.T) *target {
 	}
 	parents := []string{tgt.ouIDs[workloadsOU], tgt.ouIDs[prodOU]}
 	for i, m := range memberSpec {
-		id, err := createAccount(ctx, org, m.name, m.email)
+		id, err := moto.CreateAccount(ctx, org, m.name, m.email)
 		if err != nil {
 			t.Fatalf("moto setup: %v", err)
 		}
@@ -260,31 +259,6 @@ func newMotoTarget(t *testing.T) *target {
 		}
 	}
 	return tgt
-}
-
-// createAccount creates a member account and waits for it to exist.
-func createAccount(ctx context.Context, org *organizations.Client, name, email string) (string, error) {
-	out, err := org.CreateAccount(ctx, &organizations.CreateAccountInput{AccountName: aws.String(name), Email: aws.String(email)})
-	if err != nil {
-		return "", fmt.Errorf("create account %s: %w", name, err)
-	}
-	status := out.CreateAccountStatus
-	for range 50 {
-		switch status.State {
-		case orgtypes.CreateAccountStateSucceeded:
-			return aws.ToString(status.AccountId), nil
-		case orgtypes.CreateAccountStateFailed:
-			return "", fmt.Errorf("create account %s: %s", name, status.FailureReason)
-		}
-		time.Sleep(20 * time.Millisecond)
-		st, err := org.DescribeCreateAccountStatus(ctx, &organizations.DescribeCreateAccountStatusInput{
-			CreateAccountRequestId: status.Id})
-		if err != nil {
-			return "", fmt.Errorf("describe create account status %s: %w", name, err)
-		}
-		status = st.CreateAccountStatus
-	}
-	return "", errors.New("create account " + name + ": still not done")
 }
 
 // createSpokeRole creates KeywardenSpoke in a member, acting through the
