@@ -21,10 +21,11 @@ import (
 
 // ApplyOptions are the flags of "keywarden apply".
 type ApplyOptions struct {
-	Scan            ScanOptions
-	State           string
-	AutoApprove     bool
-	UnsafeAllowBulk bool
+	Scan                ScanOptions
+	State               string
+	AutoApprove         bool
+	UnsafeAllowBulk     bool
+	UnsafeAllowForecast bool
 
 	// stdin is where the confirmation is read; a terminal is required
 	// unless AutoApprove.
@@ -71,6 +72,7 @@ Undo a run's deactivations with 'keywarden undo RUN_ID'.`,
 	addStateFlag(cmd, &opts.State)
 	cmd.Flags().BoolVar(&opts.AutoApprove, "auto-approve", false, "do not ask for confirmation; without PLAN, plan and apply in one go")
 	cmd.Flags().BoolVar(&opts.UnsafeAllowBulk, "unsafe-allow-bulk", false, "apply a plan over the safety limits (max_actions, max_account_fraction)")
+	cmd.Flags().BoolVar(&opts.UnsafeAllowForecast, "unsafe-allow-forecast", false, "apply a plan judged at a future --as-of (acts on keys before they are due)")
 	return cmd
 }
 
@@ -102,6 +104,7 @@ func runApply(ctx context.Context, planFile string, o ApplyOptions, log *slog.Lo
 	}
 
 	var plan *remediate.Plan
+	failedAccounts := 0
 	if planFile != "" {
 		if plan, err = readPlan(planFile); err != nil {
 			return err
@@ -110,7 +113,6 @@ func runApply(ctx context.Context, planFile string, o ApplyOptions, log *slog.Lo
 		if plan, _, err = makePlan(ctx, o.Scan, p, base, st, log, stderr); err != nil {
 			return err
 		}
-		failedAccounts := 0
 		for _, a := range plan.Accounts {
 			if a.Status != "ok" {
 				failedAccounts++
@@ -132,7 +134,7 @@ func runApply(ctx context.Context, planFile string, o ApplyOptions, log *slog.Lo
 	}
 	ap := &remediate.Applier{
 		Store: st, Policy: p.policy, Caller: sess.caller, CallerKeyID: sess.callerKeyID,
-		UnsafeAllowBulk: o.UnsafeAllowBulk, Log: log,
+		UnsafeAllowBulk: o.UnsafeAllowBulk, UnsafeAllowForecast: o.UnsafeAllowForecast, Log: log,
 		ClientFor: func(accountID string) remediate.KeyAPI { return iam.NewFromConfig(sess.config(accountID)) },
 		Progress:  func(r remediate.ActionResult) { printResult(stdout, r) },
 	}
@@ -159,6 +161,9 @@ func runApply(ctx context.Context, planFile string, o ApplyOptions, log *slog.Lo
 	}
 	if n := out.Counts()[store.OutcomeFailed]; n > 0 {
 		return fmt.Errorf("%w: %d of %d (see 'keywarden history --run %s')", ErrActionsFailed, n, len(out.Results), out.RunID)
+	}
+	if failedAccounts > 0 {
+		return fmt.Errorf("%w: %d accounts could not be read and got no action", ErrPartial, failedAccounts)
 	}
 	return nil
 }

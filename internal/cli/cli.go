@@ -23,6 +23,7 @@ const (
 	ExitOK          = 0   // success
 	ExitError       = 1   // any error not listed below
 	ExitUsage       = 2   // bad command line: unknown command or flag, bad flag value, wrong arguments
+	ExitChanges     = 2   // plan --detailed-exitcode: the plan changes keys (as Terraform's)
 	ExitPartial     = 3   // the command finished, but some accounts could not be read
 	ExitFindings    = 4   // findings at or above --fail-on
 	ExitInterrupted = 130 // interrupted by SIGINT (Ctrl-C) or SIGTERM
@@ -65,6 +66,8 @@ func ExitCode(err error) int {
 		return ExitInterrupted
 	case errors.As(err, &usage):
 		return ExitUsage
+	case errors.Is(err, ErrChanges):
+		return ExitChanges
 	case errors.Is(err, ErrPartial):
 		return ExitPartial
 	case errors.Is(err, ErrFindings):
@@ -90,7 +93,7 @@ func Main() int {
 	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		err = ErrInterrupted
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrChanges) { // an answer, not an error
 		printError(os.Stderr, err)
 	}
 	return ExitCode(err)

@@ -35,6 +35,7 @@ var (
 	ErrAlreadyApplied = errors.New("the plan has already been applied")
 	ErrOverLimits     = errors.New("the plan is over the safety limits")
 	ErrPlanVersion    = errors.New("unsupported plan version")
+	ErrForecast       = errors.New("the plan is a forecast")
 )
 
 // Applier applies plans and undoes runs.
@@ -47,8 +48,10 @@ type Applier struct {
 	// CallerKeyID is the key keywarden signs with: never acted on.
 	CallerKeyID     string
 	UnsafeAllowBulk bool
-	Now             func() time.Time
-	Log             *slog.Logger
+	// UnsafeAllowForecast applies a plan judged at a future --as-of.
+	UnsafeAllowForecast bool
+	Now                 func() time.Time
+	Log                 *slog.Logger
 	// Progress, if set, is told each action's result as it happens.
 	Progress func(ActionResult)
 }
@@ -102,6 +105,11 @@ func (ap *Applier) Check(ctx context.Context, p *Plan) error {
 		return fmt.Errorf("%w: made %s ago, and safety.max_plan_age is %s; make a fresh one with 'keywarden plan'",
 			ErrStalePlan, roundDuration(ap.now().Sub(p.CreatedAt)), ap.Policy.Safety.MaxPlanAge)
 	}
+	// A plan judged ahead of its making would act on keys before they are due.
+	if p.AsOf.Sub(p.CreatedAt) > forecastSlack && !ap.UnsafeAllowForecast {
+		return fmt.Errorf("%w: it judged keys as of %s, ahead of when it was made; make a plan without --as-of to act now (or pass --unsafe-allow-forecast)",
+			ErrForecast, p.AsOf.Format(time.RFC3339))
+	}
 	if p.PolicyHash != ap.Policy.Hash {
 		return fmt.Errorf("%w (%s); make a new plan with 'keywarden plan' under the current policy", ErrPolicyChanged, sourceName(ap.Policy))
 	}
@@ -129,6 +137,10 @@ func sourceName(p *policy.Policy) string {
 	return "now " + p.Source
 }
 
+// forecastSlack is how far after its making a plan may judge keys before it
+// counts as a forecast.
+const forecastSlack = time.Hour
+
 // lockStaleAfter is when a lock is taken over: the store refreshes a held
 // lock, so one this stale was left by a process that died.
 const lockStaleAfter = 5 * time.Minute
@@ -146,6 +158,14 @@ func (ap *Applier) Apply(ctx context.Context, p *Plan, runID string) (*Outcome, 
 	}
 	defer unlock()
 
+	// Runs of this plan still marked running died: we hold the lock now.
+	if runs, err := ap.Store.RunsForPlan(ctx, p.ID); err == nil {
+		for _, r := range runs {
+			if r.Status == store.RunRunning {
+				ap.Store.FinishRun(ctx, r.ID, store.RunInterrupted, ap.now())
+			}
+		}
+	}
 	earlier, err := ap.Store.PlanEntries(ctx, p.ID)
 	if err != nil {
 		return nil, fmt.Errorf("read the journal: %w", err)

@@ -6,11 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/keywarden/keywarden/internal/store"
 )
+
+// thisHost names this machine in the lock, so that a lock left by a dead
+// process here can be told from one held elsewhere.
+var thisHost, _ = os.Hostname()
 
 // minHeartbeat bounds how often a held lock is refreshed.
 const minHeartbeat = 10 * time.Millisecond
@@ -67,8 +72,10 @@ func (s *Store) Lock(ctx context.Context, holder string, staleAfter time.Duratio
 	var (
 		cur                 string
 		acquired, heartbeat sql.NullString
+		pid                 int
+		host                string
 	)
-	err = tx.QueryRowContext(ctx, `SELECT holder, acquired_at, heartbeat_at FROM lock WHERE id = 1`).Scan(&cur, &acquired, &heartbeat)
+	err = tx.QueryRowContext(ctx, `SELECT holder, acquired_at, heartbeat_at, pid, host FROM lock WHERE id = 1`).Scan(&cur, &acquired, &heartbeat, &pid, &host)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
@@ -82,7 +89,10 @@ func (s *Store) Lock(ctx context.Context, holder string, staleAfter time.Duratio
 		if err != nil {
 			return nil, fmt.Errorf("lock state store %s: %w", s.path, err)
 		}
-		if staleAfter <= 0 || now.Sub(seen) < staleAfter {
+		// A holder on this host whose process is gone died: its lock is
+		// taken over at once, so that an apply rerun after a crash resumes.
+		dead := host == thisHost && pid > 0 && pid != os.Getpid() && processGone(pid)
+		if !dead && (staleAfter <= 0 || now.Sub(seen) < staleAfter) {
 			return nil, fmt.Errorf("%w: held by run %s since %s", store.ErrLocked, cur, since.Format(time.RFC3339))
 		}
 		defer func() {
@@ -95,9 +105,10 @@ func (s *Store) Lock(ctx context.Context, holder string, staleAfter time.Duratio
 	}
 
 	h := &heldLock{s: s, holder: holder, acquired: formatTime(now)}
-	if _, err = tx.ExecContext(ctx, `INSERT INTO lock (id, holder, acquired_at, heartbeat_at) VALUES (1, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at`,
-		holder, h.acquired, h.acquired); err != nil {
+	if _, err = tx.ExecContext(ctx, `INSERT INTO lock (id, holder, acquired_at, heartbeat_at, pid, host) VALUES (1, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at,
+pid = excluded.pid, host = excluded.host`,
+		holder, h.acquired, h.acquired, os.Getpid(), thisHost); err != nil {
 		return nil, fmt.Errorf("lock state store %s: %w", s.path, err)
 	}
 	if err = tx.Commit(); err != nil {
