@@ -57,10 +57,7 @@ Undo a run's deactivations with 'keywarden undo RUN_ID'.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Scan.changed = cmd.Flags().Changed
-			opts.stdin = cmd.InOrStdin()
-			if f, ok := opts.stdin.(*os.File); ok {
-				opts.stdinIsTerm = term.IsTerminal(int(f.Fd()))
-			}
+			opts.stdin, opts.stdinIsTerm = terminalInput(cmd)
 			planFile := ""
 			if len(args) == 1 {
 				planFile = args[0]
@@ -143,8 +140,7 @@ func runApply(ctx context.Context, planFile string, o ApplyOptions, log *slog.Lo
 	}
 	if !o.AutoApprove {
 		fmt.Fprintf(stdout, "\nThis changes the keys above in AWS. To apply, type the plan's ID (%s): ", plan.ID)
-		line, _ := bufio.NewReader(o.stdin).ReadString('\n')
-		if strings.TrimSpace(line) != plan.ID {
+		if !confirmed(o.stdin, plan.ID) {
 			return errors.New("apply cancelled: the ID typed did not match; nothing was changed")
 		}
 	}
@@ -185,4 +181,19 @@ func printOutcome(w io.Writer, out *remediate.Outcome) {
 	fmt.Fprintf(w, "\nRun %s %s: %d done, %d already done, %d skipped, %d failed.\n", out.RunID, out.Status,
 		c[store.OutcomeDone], c[store.OutcomeAlreadyDone], c[store.OutcomeSkipped], c[store.OutcomeFailed])
 	fmt.Fprintf(w, "Undo its deactivations with: keywarden undo %s\n", out.RunID)
+}
+
+// terminalInput is the command's standard input, and whether it is a
+// terminal someone can confirm on.
+func terminalInput(cmd *cobra.Command) (io.Reader, bool) {
+	in := cmd.InOrStdin()
+	f, ok := in.(*os.File)
+	return in, ok && term.IsTerminal(int(f.Fd()))
+}
+
+// confirmed reads one line and reports whether it is exactly want: a
+// confirmation names what it confirms, 'y' is not enough.
+func confirmed(in io.Reader, want string) bool {
+	line, _ := bufio.NewReader(in).ReadString('\n')
+	return strings.TrimSpace(line) == want
 }

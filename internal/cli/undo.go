@@ -1,20 +1,16 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/keywarden/keywarden/internal/awsx"
 	"github.com/keywarden/keywarden/internal/remediate"
@@ -41,10 +37,7 @@ lists them. 'keywarden history' lists the runs.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Scan.changed = cmd.Flags().Changed
-			opts.stdin = cmd.InOrStdin()
-			if f, ok := opts.stdin.(*os.File); ok {
-				opts.stdinIsTerm = term.IsTerminal(int(f.Fd()))
-			}
+			opts.stdin, opts.stdinIsTerm = terminalInput(cmd)
 			return runUndo(cmd.Context(), args[0], opts, g.Logger, cmd.OutOrStdout())
 		},
 	}
@@ -95,8 +88,7 @@ func runUndo(ctx context.Context, runID string, o UndoOptions, log *slog.Logger,
 	fmt.Fprintf(stdout, "Run %s (%s, %s) deactivated %d keys.\n", run.ID, run.Command, run.StartedAt.Format(time.RFC3339), n)
 	if !o.AutoApprove && n > 0 {
 		fmt.Fprintf(stdout, "To reactivate them, type the run ID (%s): ", run.ID)
-		line, _ := bufio.NewReader(o.stdin).ReadString('\n')
-		if strings.TrimSpace(line) != run.ID {
+		if !confirmed(o.stdin, run.ID) {
 			return errors.New("undo cancelled: the ID typed did not match; nothing was changed")
 		}
 	}
