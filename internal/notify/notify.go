@@ -1,0 +1,78 @@
+// Package notify tells the people who can act: it routes each finding and
+// action to the key's owner, groups them into one digest per owner per run
+// (and one for the security team), renders them, and delivers them through
+// the owner's channel, once: a warning is not repeated within renotify_after.
+//
+// It never imports the AWS SDK: channels that need AWS (SNS, SES) live in
+// notify/awschannel and are plugged in through the Channel interface.
+package notify
+
+import (
+	"context"
+	"time"
+)
+
+// Channel delivers rendered messages. Implementations: Slack incoming
+// webhooks, generic webhooks (HMAC-signed), e-mail over SMTP, and in
+// notify/awschannel SNS topics and e-mail through SES.
+type Channel interface {
+	// Name is the channel's kind, as in the policy: slack, webhook, sns, smtp, ses.
+	Name() string
+	// Send delivers one message; an error is retried by the caller with backoff.
+	Send(ctx context.Context, m Message) error
+}
+
+// Recipient is who a digest goes to.
+type Recipient struct {
+	// Contact is an address the channel understands: an e-mail address, a
+	// Slack webhook name, an SNS topic ARN, a webhook name.
+	Contact string
+	// Channel is the name of the configured channel to use.
+	Channel string
+	// Team is true for the security team's digest.
+	Team bool
+	// Via says how the owner was found: "tag owner", "owners map
+	// (keywarden.yaml:40)", "account contact", "default".
+	Via string
+}
+
+// Item is one key in a digest: what is wrong, what happens and when, what to do.
+type Item struct {
+	AccountID   string
+	AccountName string
+	UserName    string
+	AccessKeyID string // "" when not known
+	Rule        string
+	Severity    string
+	Stage       string
+	Message     string
+	// Action is what keywarden did or will do: "deactivated", "deleted",
+	// "will be deactivated", "warning".
+	Action    string
+	NextStage string
+	NextAt    time.Time
+	// Done is true for an action already carried out (always announced).
+	Done bool
+	// Remedy says what the owner can do: the rotation commands or console steps.
+	Remedy string
+}
+
+// Digest is everything one recipient is told in one run.
+type Digest struct {
+	RunID     string
+	Generated time.Time
+	To        Recipient
+	Items     []Item
+}
+
+// Message is a digest rendered for a channel.
+type Message struct {
+	To      Recipient
+	Subject string
+	Text    string // plain text (e-mail, SNS)
+	HTML    string // e-mail HTML part, "" for none
+	// JSON is the generic webhook payload (documented schema), and Slack
+	// blocks for Slack; channels pick what they need.
+	JSON   []byte
+	Digest Digest
+}
