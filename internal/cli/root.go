@@ -46,7 +46,11 @@ It is dry-run by default: reading and planning never change anything, and
 only an explicit apply of a plan you can read acts on keys.
 
 Diagnostics go to stderr (see --log-level and --log-format); results go to
-stdout. Exit codes: 0 success, 1 error, 2 bad command line, 130 interrupted.`,
+stdout. Exit codes: 0 success, 1 error, 2 bad command line (or, for
+plan --detailed-exitcode, changes), 3 some accounts could not be read,
+4 findings at or above --fail-on, 130 interrupted (docs/scripting.md).
+
+Start with 'keywarden demo', which needs no AWS account.`,
 		SilenceUsage:  true, // Main prints errors, once, with a hint
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
