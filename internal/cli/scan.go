@@ -99,7 +99,7 @@ profiles, SSO, environment variables, AWS_ENDPOINT_URL.`,
 	f := cmd.Flags()
 	f.StringVar(&opts.FailOn, "fail-on", "none", "exit 4 when a finding not exempt is at or above this `level`: none, warn (any), info, low, medium, high, critical")
 	f.StringVar(&opts.KeyIDs, "key-ids", "attention", "on the report path, read key IDs for keys needing `attention`, for all, or none")
-	f.StringVar(&opts.Format, "format", "table", "output `format`: table, json or csv")
+	f.StringVar(&opts.Format, "format", "table", "output `format`: table, json, csv, html (one self-contained page) or markdown (for CI summaries)")
 	f.StringVarP(&opts.Output, "output", "o", "", "write the output to this `file` instead of stdout")
 	return cmd
 }

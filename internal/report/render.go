@@ -14,13 +14,19 @@ import (
 type Format string
 
 const (
-	FormatTable Format = "table" // for people on a terminal
-	FormatJSON  Format = "json"  // the Document
-	FormatCSV   Format = "csv"   // one row per key
+	FormatTable    Format = "table"    // for people on a terminal
+	FormatJSON     Format = "json"     // the Document
+	FormatCSV      Format = "csv"      // one row per key
+	FormatHTML     Format = "html"     // one self-contained page, with charts
+	FormatMarkdown Format = "markdown" // for CI step summaries and tickets
+	FormatASFF     Format = "asff"     // AWS Security Finding Format, for Security Hub
+	FormatOCSF     Format = "ocsf"     // OCSF Compliance Finding events, one per line
 )
 
 // Formats returns the output formats, the default (table) first.
-func Formats() []Format { return []Format{FormatTable, FormatJSON, FormatCSV} }
+func Formats() []Format {
+	return []Format{FormatTable, FormatJSON, FormatCSV, FormatHTML, FormatMarkdown, FormatASFF, FormatOCSF}
+}
 
 // ParseFormat returns the format named s (any case, surrounding spaces
 // ignored). Its error lists the valid names.
@@ -42,7 +48,9 @@ func formatList() string {
 	return strings.Join(names, ", ")
 }
 
-// Render writes doc to w in format f.
+// Render writes doc to w in format f. For asff and ocsf it uses the default
+// options (region us-east-1, no version); RenderASFF and RenderOCSF take
+// them.
 func Render(w io.Writer, doc *Document, f Format) error {
 	switch f {
 	case FormatTable:
@@ -51,6 +59,14 @@ func Render(w io.Writer, doc *Document, f Format) error {
 		return renderJSON(w, doc)
 	case FormatCSV:
 		return renderCSV(w, doc)
+	case FormatHTML:
+		return renderHTML(w, doc)
+	case FormatMarkdown:
+		return renderMarkdown(w, doc)
+	case FormatASFF:
+		return RenderASFF(w, doc, ASFFOptions{})
+	case FormatOCSF:
+		return RenderOCSF(w, doc, OCSFOptions{})
 	}
 	return fmt.Errorf("unknown output format %q: valid formats are %s", string(f), formatList())
 }

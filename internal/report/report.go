@@ -1,7 +1,7 @@
 // Package report turns the result of a scan into what people and programs
 // read: a Document (the JSON view, whose schema is documented in
-// docs/scripting.md) rendered once, as a table for a terminal, as JSON or
-// as CSV.
+// docs/scripting.md) rendered once: a table for a terminal, JSON, CSV, a
+// self-contained HTML page, Markdown, ASFF for Security Hub, or OCSF.
 //
 // Build is the only place where the inventory is interpreted: ages, nulls,
 // order and counts are decided there, so that every format says the same

@@ -22,7 +22,8 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata fr
 // TestGolden renders the fixture in every format and compares the output
 // with testdata/scan.<format>.
 func TestGolden(t *testing.T) {
-	for _, f := range Formats() {
+	// The other formats have golden tests of their own, with findings.
+	for _, f := range []Format{FormatTable, FormatJSON, FormatCSV} {
 		t.Run(string(f), func(t *testing.T) {
 			var buf bytes.Buffer
 			if err := Render(&buf, fixtureDoc(), f); err != nil {
