@@ -55,7 +55,7 @@ docs/sandbox.md for the sandbox, and 'keywarden scan --help' for the scan.`,
 	sc := &opts.Scan
 	f.StringVar(&sc.Source, "source", "report", "read keys from the credential `report` or the IAM `api`")
 	f.StringVar(&sc.KeyIDs, "key-ids", "attention", "read key IDs for keys needing `attention`, for all, or none")
-	f.StringVar(&sc.Format, "format", "table", "output `format`: table, json, csv, html or markdown")
+	f.StringVar(&sc.Format, "format", "table", "output `format`: table, json, csv, html, markdown, asff or ocsf")
 	f.StringVarP(&sc.Output, "output", "o", "", "write the output to this `file` instead of stdout")
 	f.StringVar(&sc.AsOf, "as-of", "", "compute ages as if it were this `date` (YYYY-MM-DD or RFC 3339)")
 	return cmd

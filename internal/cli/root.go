@@ -75,6 +75,7 @@ Start with 'keywarden demo', which needs no AWS account.`,
 		newPlanCommand(g),
 		newApplyCommand(g),
 		newUndoCommand(g),
+		newExportCommand(g),
 		newHistoryCommand(),
 	)
 

@@ -99,7 +99,7 @@ profiles, SSO, environment variables, AWS_ENDPOINT_URL.`,
 	f := cmd.Flags()
 	f.StringVar(&opts.FailOn, "fail-on", "none", "exit 4 when a finding not exempt is at or above this `level`: none, warn (any), info, low, medium, high, critical")
 	f.StringVar(&opts.KeyIDs, "key-ids", "attention", "on the report path, read key IDs for keys needing `attention`, for all, or none")
-	f.StringVar(&opts.Format, "format", "table", "output `format`: table, json, csv, html (one self-contained page) or markdown (for CI summaries)")
+	f.StringVar(&opts.Format, "format", "table", "output `format`: table, json, csv, html (one self-contained page), markdown (for CI summaries), asff (AWS Security Hub) or ocsf (OCSF events, one per line)")
 	f.StringVarP(&opts.Output, "output", "o", "", "write the output to this `file` instead of stdout")
 	return cmd
 }
@@ -119,6 +119,7 @@ type scanPlan struct {
 	failOn     string
 	roleName   string
 	externalID string
+	region     string // the AWS region calls are made in, for ASFF
 }
 
 // attentionHorizon is how far ahead the policy looks when it picks the keys
@@ -324,6 +325,7 @@ func runScan(ctx context.Context, o ScanOptions, log *slog.Logger, stdout, stder
 	if err != nil {
 		return err
 	}
+	p.region = base.Region
 	res, err := scanAccounts(ctx, o, p, base, log, stderr)
 	if err != nil {
 		return err
@@ -340,7 +342,7 @@ func writeScan(inv *inventory.Inventory, p *scanPlan, output string, stdout io.W
 	}
 	findings := p.policy.Evaluate(inv, policy.Options{AsOf: asOf})
 	doc := report.Build(inv, report.BuildOptions{GeneratedAt: inv.FinishedAt, AsOf: p.asOf, Findings: reportFindings(findings)})
-	if err := renderTo(output, stdout, func(w io.Writer) error { return report.Render(w, doc, p.format) }); err != nil {
+	if err := renderTo(output, stdout, func(w io.Writer) error { return renderScan(w, doc, p.format, p.region) }); err != nil {
 		return err
 	}
 	if failed := inv.Failed(); len(failed) > 0 {

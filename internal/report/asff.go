@@ -98,10 +98,10 @@ type ASFFFinding struct {
 	// RecordState is ACTIVE, or ARCHIVED for an exempt finding: the key
 	// still breaks the rule (Compliance stays FAILED) but the risk was
 	// accepted, so the finding leaves Security Hub's default views. When
-	// the exemption ends, the next import makes the finding ACTIVE again
-	// and Security Hub sets its workflow back to NEW. (BatchImportFindings
-	// cannot set Workflow on an existing finding, so SUPPRESSED, which
-	// belongs to the customer, is not used.)
+	// the exemption ends, the next import makes the finding ACTIVE again,
+	// and Security Hub moves a RESOLVED or NOTIFIED workflow back to NEW.
+	// (BatchImportFindings cannot set Workflow on an existing finding, so
+	// SUPPRESSED, which belongs to the customer, is not used.)
 	RecordState string `json:"RecordState"`
 }
 
