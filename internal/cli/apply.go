@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/keywarden/keywarden/internal/awsx"
+	"github.com/keywarden/keywarden/internal/inventory"
 	"github.com/keywarden/keywarden/internal/remediate"
 	"github.com/keywarden/keywarden/internal/store"
 )
@@ -100,14 +101,17 @@ func runApply(ctx context.Context, planFile string, o ApplyOptions, log *slog.Lo
 		return err
 	}
 
-	var plan *remediate.Plan
+	var (
+		plan *remediate.Plan
+		inv  *inventory.Inventory // nil for a saved plan
+	)
 	failedAccounts := 0
 	if planFile != "" {
 		if plan, err = readPlan(planFile); err != nil {
 			return err
 		}
 	} else {
-		if plan, _, err = makePlan(ctx, o.Scan, p, base, st, log, stderr); err != nil {
+		if plan, inv, err = makePlan(ctx, o.Scan, p, base, st, log, stderr); err != nil {
 			return err
 		}
 		for _, a := range plan.Accounts {
@@ -144,10 +148,19 @@ func runApply(ctx context.Context, planFile string, o ApplyOptions, log *slog.Lo
 			return errors.New("apply cancelled: the ID typed did not match; nothing was changed")
 		}
 	}
+	// Notifications go out after the apply, whatever its outcome; they
+	// never stop it or change how it ends.
+	nt := newNotifier(p.policy, st, base, log, stderr)
 	fmt.Fprintf(stdout, "\nApplying %s as run %s (%s)\n", plan.ID, sess.runID, sess.caller)
 	out, err := ap.Apply(ctx, plan, sess.runID)
 	if out != nil {
 		printOutcome(stdout, out)
+		nt.deliver(ctx, plan, out, func() *directory {
+			if inv != nil {
+				return directoryOf(inv)
+			}
+			return readDirectory(ctx, plan, sess, log)
+		}, stdout, stderr)
 	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/keywarden/keywarden/internal/awsx"
 	"github.com/keywarden/keywarden/internal/inventory"
+	"github.com/keywarden/keywarden/internal/notify"
 	"github.com/keywarden/keywarden/internal/policy"
 )
 
@@ -107,6 +108,10 @@ func runPolicyValidate(path string, stdout io.Writer) error {
 	p, err := policy.Load(path)
 	if err != nil {
 		return err
+	}
+	// Template files are read when notifications are sent; check them now.
+	if _, err := notify.NewRenderer(p.Notifications.Templates, policyEnv(p)); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d exemptions, %d overrides)\n", path, len(p.Exemptions), len(p.Overrides))
 	return nil
@@ -208,6 +213,15 @@ func renderExplanation(w io.Writer, pol *policy.Policy, acct inventory.AccountIn
 		name += ")"
 	}
 	fmt.Fprintf(w, "account %s\nuser %s, judged by %s as of %s\n", name, expl[0].User, src, asOf.Format("2006-01-02 15:04 MST"))
+	user := inventory.User{Name: expl[0].User}
+	for _, u := range acct.Users {
+		if u.Name == user.Name {
+			user = u
+		}
+	}
+	for _, line := range whoIsTold(pol, a, user) {
+		fmt.Fprintln(w, line)
+	}
 	for _, ke := range expl {
 		fmt.Fprintln(w)
 		if len(ke.Judgements) == 0 {

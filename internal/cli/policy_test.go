@@ -146,6 +146,10 @@ overrides:
 		t.Fatal(err)
 	}
 	missing := filepath.Join(dir, "missing.yaml")
+	badTemplate := filepath.Join(dir, "template.yaml")
+	if err := os.WriteFile(badTemplate, []byte("version: 1\nnotifications:\n  templates: {owner: owner.tmpl}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name   string
@@ -162,6 +166,9 @@ overrides:
 			broken + ":3:21: rules.max_age.rotate: \"90x\": unknown unit",
 			broken + ":5:5: exemptions[0].reason: missing",
 			broken + ":7:11: overrides[0].ous[0]: \"Prod\" is not an OU",
+		}},
+		{"template missing", badTemplate, ExitError, "", []string{
+			"keywarden: " + badTemplate + ": notifications.templates.owner: open " + filepath.Join(dir, "owner.tmpl") + ": no such file or directory",
 		}},
 		{"missing", missing, ExitError, "", []string{
 			"keywarden: read policy: open " + missing + ": no such file or directory (keywarden policy init " + missing + " writes a starter)",
@@ -222,6 +229,10 @@ overrides:
       unused: {warn: 30d}
 `)
 	missing := filepath.Join(dir, "missing.yaml")
+	badTemplate := filepath.Join(dir, "template.yaml")
+	if err := os.WriteFile(badTemplate, []byte("version: 1\nnotifications:\n  templates: {owner: owner.tmpl}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name string

@@ -178,6 +178,14 @@ func runHistory(ctx context.Context, o HistoryOptions, stdout io.Writer) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.IntentAt.Format(time.RFC3339), e.Action, e.AccountID,
 				e.UserName, e.AccessKeyID, e.Rule, outcome, e.Detail, e.RequestID)
 		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		ns, err := st.Notifications(ctx, o.Run)
+		if err != nil {
+			return err
+		}
+		printNotifications(stdout, ns)
 		return nil
 	}
 	runs, err := st.Runs(ctx, o.Limit)

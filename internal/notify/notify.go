@@ -5,10 +5,20 @@
 //
 // It never imports the AWS SDK: channels that need AWS (SNS, SES) live in
 // notify/awschannel and are plugged in through the Channel interface.
+//
+// The steps, each usable alone: Route finds a key's owner (and says how);
+// Build turns a run's events into digests, leaving out what the state
+// store says was sent recently; a Renderer renders a digest for a channel
+// (templates, Slack blocks, the webhook's JSON); Deliver sends, retries
+// with backoff, records every outcome and never fails the caller. A
+// Registry opens the policy's channels, their secrets read from the
+// environment or files and held in Secret, which never prints.
+// docs/notifications.md is the user's side of it.
 package notify
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -36,6 +46,10 @@ type Recipient struct {
 	Via string
 }
 
+// Key identifies the recipient across runs, for de-duplication:
+// channel:contact.
+func (r Recipient) Key() string { return r.Channel + ":" + r.Contact }
+
 // Item is one key in a digest: what is wrong, what happens and when, what to do.
 type Item struct {
 	AccountID   string
@@ -55,6 +69,14 @@ type Item struct {
 	Done bool
 	// Remedy says what the owner can do: the rotation commands or console steps.
 	Remedy string
+
+	// Ref identifies the action the item comes from across resumed runs
+	// (plan ID and action ID): an announcement is sent once per Ref.
+	Ref string
+	// Owner says who the key's owner is told through ("alice@example.com
+	// via tag owner"), "" when no owner was found; the security team's
+	// digest shows it.
+	Owner string
 }
 
 // Digest is everything one recipient is told in one run.
@@ -76,3 +98,20 @@ type Message struct {
 	JSON   []byte
 	Digest Digest
 }
+
+// ErrPermanent marks a delivery error that retrying cannot fix (a 4xx
+// answer, a refused address, a missing secret): Deliver does not retry it.
+var ErrPermanent = errors.New("permanent failure")
+
+// Permanent marks err as not worth retrying.
+func Permanent(err error) error {
+	if err == nil || errors.Is(err, ErrPermanent) {
+		return err
+	}
+	return permanentError{err}
+}
+
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string   { return e.err.Error() }
+func (e permanentError) Unwrap() []error { return []error{e.err, ErrPermanent} }

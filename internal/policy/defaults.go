@@ -13,8 +13,9 @@ func Default() *Policy {
 			RoleName:      "KeywardenSpoke",
 			ExternalIDEnv: "KEYWARDEN_EXTERNAL_ID",
 		},
-		Rules:  defaultRules(),
-		Safety: DefaultSafety(),
+		Rules:         defaultRules(),
+		Safety:        DefaultSafety(),
+		Notifications: DefaultNotifications(),
 	}
 	p.Hash = hashPolicy(p)
 	return p
@@ -27,6 +28,17 @@ func DefaultSafety() Safety {
 		MaxActions:         50,
 		MaxAccountFraction: 0.25,
 		MaxPlanAge:         Duration(24 * time.Hour),
+	}
+}
+
+// DefaultNotifications is the notifications' defaults: owners found in the
+// tags owner, email or contact, else by their account's e-mail; warnings
+// repeated weekly; no channels, so nothing is sent until some are set.
+func DefaultNotifications() Notifications {
+	return Notifications{
+		OwnerTags:      []string{"owner", "email", "contact"},
+		AccountContact: true,
+		RenotifyAfter:  Duration(7 * 24 * time.Hour),
 	}
 }
 

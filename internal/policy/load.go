@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/mail"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -142,7 +145,7 @@ var (
 )
 
 var (
-	topKeys       = []string{"version", "accounts", "rules", "exemptions", "overrides", "safety"}
+	topKeys       = []string{"version", "accounts", "rules", "exemptions", "overrides", "safety", "notifications"}
 	accountsKeys  = []string{"organization", "ous", "accounts", "exclude", "role_name", "external_id_env"}
 	exemptionKeys = []string{"accounts", "ous", "users", "paths", "groups", "tags", "rules", "reason", "expires"}
 	overrideKeys  = []string{"accounts", "ous", "rules"}
@@ -236,6 +239,8 @@ func (l *loader) policy(root *yaml.Node, p *Policy) {
 			overrides = v // after the rules, wherever they are
 		case "safety":
 			l.safety(v, key, &p.Safety)
+		case "notifications":
+			l.notifications(v, key, &p.Notifications)
 		default:
 			l.unknownKey(k, "", key, topKeys)
 		}
@@ -970,4 +975,605 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+var (
+	notificationKeys = []string{"owner_tags", "owner_channel", "owners", "account_contact", "default", "security_team", "renotify_after", "channels", "templates"}
+	ownerRouteKeys   = []string{"users", "accounts", "contact", "channel"}
+	contactKeys      = []string{"contact", "channel"}
+	templateKeys     = []string{"owner", "team", "owner_html", "team_html"}
+	// channelKeys are the keys of each channel type, type aside.
+	channelKeys = map[string][]string{
+		ChannelSlack:   {"url_env", "url_file"},
+		ChannelWebhook: {"url", "url_env", "url_file", "secret_env", "secret_file"},
+		ChannelSNS:     {"topic_arn", "region"},
+		ChannelSMTP:    {"smtp"},
+		ChannelSES:     {"ses"},
+	}
+	smtpKeys = []string{"host", "port", "from", "username", "username_env", "password_env", "password_file", "starttls", "ca_file"}
+	sesKeys  = []string{"from", "region"}
+	// secretKeys are keys that would hold a secret in clear, and where the
+	// secret goes instead.
+	secretKeys = map[string]string{
+		"password":    "password_env or password_file",
+		"secret":      "secret_env or secret_file",
+		"token":       "an environment variable or a file",
+		"api_key":     "an environment variable or a file",
+		"webhook_url": "url_env or url_file",
+	}
+
+	channelNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+	tagKeyPattern      = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$`)
+	topicARNPattern    = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$`)
+	regionPattern      = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+)
+
+// channelRef is a place in the file that names a channel, checked once
+// every channel is known.
+type channelRef struct {
+	node    *yaml.Node
+	field   string
+	name    string
+	contact string // the contact it reaches, "" when none is fixed
+}
+
+// notifications reads the notifications section over the defaults: each
+// setting it writes replaces the default's.
+func (l *loader) notifications(n *yaml.Node, field string, out *Notifications) {
+	var refs []channelRef
+	var ownerChannel *yaml.Node
+	var ownerRoutes []channelRef // owners entries without a channel
+	l.mapping(n, field, "a mapping", func(key string, k, v *yaml.Node) {
+		f := child(field, key)
+		switch key {
+		case "owner_tags":
+			out.OwnerTags = l.strings(v, f, false, checkTagKey)
+		case "owner_channel":
+			if s, ok := l.text(v, f); ok {
+				out.OwnerChannel = s
+				ownerChannel = v
+				refs = append(refs, channelRef{node: v, field: f, name: s})
+			}
+		case "owners":
+			out.Owners = nil
+			l.sequence(v, f, func(i int, item *yaml.Node) {
+				r, ok := l.ownerRoute(item, index(f, i))
+				if !ok {
+					return
+				}
+				if r.Channel != "" {
+					refs = append(refs, channelRef{node: item, field: child(index(f, i), "channel"), name: r.Channel, contact: r.Contact})
+				} else {
+					ownerRoutes = append(ownerRoutes, channelRef{node: item, field: index(f, i)})
+				}
+				out.Owners = append(out.Owners, r)
+			})
+		case "account_contact":
+			if b, ok := l.boolean(v, f); ok {
+				out.AccountContact = b
+			}
+		case "default", "security_team":
+			c := l.contact(v, f)
+			if key == "default" {
+				out.Default = c
+			} else {
+				out.SecurityTeam = c
+			}
+			if c != nil {
+				refs = append(refs, channelRef{node: v, field: child(f, "channel"), name: c.Channel, contact: c.Contact})
+			}
+		case "renotify_after":
+			if d := l.duration(v, f); d != nil {
+				out.RenotifyAfter = *d
+			}
+		case "channels":
+			out.Channels = l.channels(v, f)
+		case "templates":
+			l.templates(v, f, &out.Templates)
+		default:
+			l.unknownKey(k, field, key, notificationKeys)
+		}
+	})
+
+	// The channels named exist, and e-mail channels get e-mail addresses.
+	for _, r := range refs {
+		c, ok := out.Channels[r.name]
+		if !ok {
+			l.problem(r.node, r.field, "no channel named %q: %s", r.name, channelNames(out.Channels))
+			continue
+		}
+		if r.contact != "" && IsEmail(c.Type) {
+			if _, err := mail.ParseAddressList(r.contact); err != nil {
+				l.problem(r.node, strings.TrimSuffix(r.field, "channel")+"contact", "channel %s sends e-mail, and %q is not an e-mail address", r.name, r.contact)
+			}
+		}
+	}
+	if len(out.Channels) == 0 {
+		return // nothing is sent: routing only names who would be told
+	}
+	// Contacts from tags and account e-mails go through the owner channel:
+	// by default the default's channel, else the only e-mail channel.
+	if out.OwnerChannel == "" {
+		if out.Default != nil {
+			out.OwnerChannel = out.Default.Channel
+		} else if email := emailChannels(out.Channels); len(email) == 1 {
+			out.OwnerChannel = email[0]
+		}
+	}
+	if out.OwnerChannel != "" {
+		return
+	}
+	for _, r := range ownerRoutes {
+		l.problem(r.node, r.field, "no channel: give this entry a channel, or set owner_channel for it to use")
+	}
+	if (len(out.OwnerTags) > 0 || out.AccountContact) && ownerChannel == nil {
+		l.problem(n, child(field, "owner_channel"), "missing: say which channel reaches the contacts found in user tags and account e-mails (owner_channel: NAME), or turn those off with owner_tags: [] and account_contact: false")
+	}
+}
+
+func emailChannels(chs map[string]ChannelConfig) []string {
+	var out []string
+	for name, c := range chs {
+		if IsEmail(c.Type) {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func channelNames(chs map[string]ChannelConfig) string {
+	if len(chs) == 0 {
+		return "no channels are configured (add one under notifications.channels)"
+	}
+	names := make([]string, 0, len(chs))
+	for n := range chs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return "the channels are " + strings.Join(names, ", ")
+}
+
+func (l *loader) ownerRoute(item *yaml.Node, f string) (OwnerRoute, bool) {
+	if item.Kind != yaml.MappingNode {
+		l.problem(item, f, "want an owner (a mapping with users or accounts, and a contact), not %s", describe(item))
+		return OwnerRoute{}, false
+	}
+	r := OwnerRoute{Line: item.Line}
+	criteria, contact := false, false
+	l.mapping(item, f, "", func(key string, k, v *yaml.Node) {
+		g := child(f, key)
+		switch key {
+		case "users":
+			criteria = true
+			r.Users = l.strings(v, g, true, checkGlob)
+		case "accounts":
+			criteria = true
+			r.Accounts = l.strings(v, g, true, checkAccountID)
+		case "contact":
+			contact = true
+			if s, ok := l.text(v, g); ok {
+				if strings.TrimSpace(s) == "" {
+					l.problem(v, g, "blank: say who is told")
+				}
+				r.Contact = s
+			}
+		case "channel":
+			if s, ok := l.text(v, g); ok {
+				r.Channel = s
+			}
+		default:
+			l.unknownKey(k, f, key, ownerRouteKeys)
+		}
+	})
+	if !contact {
+		l.problem(item, child(f, "contact"), "missing: say who is told (contact: team@example.com)")
+	}
+	if !criteria {
+		l.problem(item, f, "matches every key: give users or accounts (the default section is for everyone else)")
+	}
+	return r, contact
+}
+
+// contact reads a fixed recipient; nil for a null node or when it has
+// problems.
+func (l *loader) contact(n *yaml.Node, field string) *Contact {
+	if isNull(n) {
+		return nil
+	}
+	var c Contact
+	ok := true
+	l.mapping(n, field, "a contact and a channel", func(key string, k, v *yaml.Node) {
+		f := child(field, key)
+		switch key {
+		case "contact":
+			if s, good := l.text(v, f); !good {
+				ok = false
+			} else if strings.TrimSpace(s) == "" {
+				l.problem(v, f, "blank: say who is told")
+				ok = false
+			} else {
+				c.Contact = s
+			}
+		case "channel":
+			if s, good := l.text(v, f); good {
+				c.Channel = s
+			} else {
+				ok = false
+			}
+		default:
+			l.unknownKey(k, field, key, contactKeys)
+		}
+	})
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	if !hasKey(n, "contact") {
+		l.problem(n, child(field, "contact"), "missing: say who is told (contact: security@example.com)")
+		ok = false
+	}
+	if !hasKey(n, "channel") {
+		l.problem(n, child(field, "channel"), "missing: name the channel that reaches the contact")
+		ok = false
+	}
+	if !ok {
+		return nil
+	}
+	return &c
+}
+
+func (l *loader) templates(n *yaml.Node, field string, t *Templates) {
+	l.mapping(n, field, "a mapping of template files", func(key string, k, v *yaml.Node) {
+		f := child(field, key)
+		var dst *string
+		switch key {
+		case "owner":
+			dst = &t.Owner
+		case "team":
+			dst = &t.Team
+		case "owner_html":
+			dst = &t.OwnerHTML
+		case "team_html":
+			dst = &t.TeamHTML
+		default:
+			l.unknownKey(k, field, key, templateKeys)
+			return
+		}
+		if s, ok := l.text(v, f); ok {
+			if strings.TrimSpace(s) == "" {
+				l.problem(v, f, "empty file name: name a template file, or leave the key out for the default")
+				return
+			}
+			*dst = s
+		}
+	})
+}
+
+func (l *loader) channels(n *yaml.Node, field string) map[string]ChannelConfig {
+	out := map[string]ChannelConfig{}
+	l.mapping(n, field, "a mapping of channel names", func(name string, k, v *yaml.Node) {
+		f := child(field, name)
+		if !channelNamePattern.MatchString(name) {
+			l.problem(k, f, "%q is not a channel name: 1 to 64 letters, digits and _.-, starting with a letter or digit", name)
+			return
+		}
+		if c, ok := l.channel(name, v, f); ok {
+			c.Line = k.Line
+			out[name] = c
+		}
+	})
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// channel reads one channel: its type first, then the settings of that type.
+func (l *loader) channel(name string, n *yaml.Node, field string) (ChannelConfig, bool) {
+	c := ChannelConfig{Name: name}
+	if n.Kind != yaml.MappingNode {
+		l.problem(n, field, "want a channel (a mapping with a type: %s), not %s", strings.Join(ChannelTypes, ", "), describe(n))
+		return c, false
+	}
+	var typeNode *yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "type" {
+			typeNode = n.Content[i+1]
+		}
+	}
+	if typeNode == nil {
+		l.problem(n, child(field, "type"), "missing: want one of %s", strings.Join(ChannelTypes, ", "))
+		return c, false
+	}
+	t, ok := l.text(typeNode, child(field, "type"))
+	if !ok {
+		return c, false
+	}
+	if _, known := channelKeys[t]; !known {
+		hint := ""
+		if s := suggest(t, ChannelTypes); s != "" {
+			hint = fmt.Sprintf(" (did you mean %s?)", s)
+		}
+		l.problem(typeNode, child(field, "type"), "unknown channel type %q%s; want one of %s", t, hint, strings.Join(ChannelTypes, ", "))
+		return c, false
+	}
+	c.Type = t
+	before := len(l.problems)
+	var urlRef, secret refReader
+	l.mapping(n, field, "", func(key string, k, v *yaml.Node) {
+		f := child(field, key)
+		if key == "type" {
+			return
+		}
+		if key == "url" && t == ChannelSlack {
+			l.problem(k, f, "a Slack webhook URL is a secret, not for the policy file: put it in an environment variable or a file: use url_env or url_file")
+			return
+		}
+		if where, secretKey := secretKeys[key]; secretKey {
+			l.problem(k, f, "a secret in the policy file: put it in an environment variable or a file: use %s", where)
+			return
+		}
+		if !slices.Contains(channelKeys[t], key) {
+			l.channelKey(k, f, t, key)
+			return
+		}
+		switch key {
+		case "url":
+			urlRef.set(l, k, field, "url")
+			if s, ok := l.text(v, f); ok {
+				if msg := checkURL(s); msg != "" {
+					l.problem(v, f, "%s", msg)
+					return
+				}
+				c.URL = s
+			}
+		case "url_env":
+			c.URLRef.Env = l.envName(v, f)
+			urlRef.set(l, k, field, "url_env")
+		case "url_file":
+			c.URLRef.File = l.fileName(v, f)
+			urlRef.set(l, k, field, "url_file")
+		case "secret_env":
+			c.Secret.Env = l.envName(v, f)
+			secret.set(l, k, field, "secret_env")
+		case "secret_file":
+			c.Secret.File = l.fileName(v, f)
+			secret.set(l, k, field, "secret_file")
+		case "topic_arn":
+			if s, ok := l.text(v, f); ok {
+				if topicARNPattern.MatchString(s) {
+					c.TopicARN = s
+				} else {
+					l.problem(v, f, "%q is not an SNS topic ARN: want arn:aws:sns:REGION:ACCOUNT:NAME", s)
+				}
+			}
+		case "region":
+			c.Region = l.region(v, f)
+		case "smtp":
+			c.SMTP = l.smtp(v, f)
+		case "ses":
+			l.mapping(v, f, "a mapping", func(key string, k, v *yaml.Node) {
+				g := child(f, key)
+				switch key {
+				case "from":
+					c.From = l.address(v, g)
+				case "region":
+					c.Region = l.region(v, g)
+				default:
+					l.unknownKey(k, f, key, sesKeys)
+				}
+			})
+		}
+	})
+	// What each type needs.
+	missing := func(key, what string) { l.problem(n, child(field, key), "missing: %s", what) }
+	switch t {
+	case ChannelSlack:
+		if urlRef.n == 0 {
+			missing("url_env", "say where the Slack webhook URL is: url_env (an environment variable) or url_file")
+		}
+	case ChannelWebhook:
+		if urlRef.n == 0 {
+			missing("url", "give the webhook's url, or url_env or url_file")
+		}
+		if secret.n == 0 {
+			missing("secret_env", "say where the HMAC signing secret is: secret_env (an environment variable) or secret_file")
+		}
+	case ChannelSNS:
+		if c.TopicARN == "" && !hasKey(n, "topic_arn") {
+			missing("topic_arn", "give the SNS topic's ARN")
+		}
+	case ChannelSMTP:
+		if !hasKey(n, "smtp") {
+			missing("smtp", "give the server: smtp: {host, port, from, …}")
+		}
+	case ChannelSES:
+		if !hasKey(n, "ses") {
+			missing("ses", "give the sender: ses: {from: keywarden@example.com}")
+		} else if c.From == "" && !hasKey(keyValue(n, "ses"), "from") {
+			l.problem(keyValue(n, "ses"), child(field, "ses.from"), "missing: give the sender's address")
+		}
+	}
+	return c, len(l.problems) == before
+}
+
+// refReader counts the ways a secret (or URL) is given: one is wanted.
+type refReader struct {
+	n     int
+	first string
+}
+
+func (r *refReader) set(l *loader, k *yaml.Node, field, key string) {
+	r.n++
+	if r.n == 1 {
+		r.first = key
+		return
+	}
+	l.problem(k, child(field, key), "given with %s: keep one", r.first)
+}
+
+// channelKey reports a key that the channel's type does not have.
+func (l *loader) channelKey(k *yaml.Node, field, typ, key string) {
+	for _, other := range ChannelTypes {
+		if slices.Contains(channelKeys[other], key) {
+			l.problem(k, field, "a %s channel has no %s (%s channels do); it has type, %s", typ, key, other, strings.Join(channelKeys[typ], ", "))
+			return
+		}
+	}
+	l.unknownKey(k, strings.TrimSuffix(field, "."+key), key, append([]string{"type"}, channelKeys[typ]...))
+}
+
+func (l *loader) smtp(n *yaml.Node, field string) SMTPConfig {
+	s := SMTPConfig{Port: 587, StartTLS: true}
+	if n.Kind != yaml.MappingNode {
+		l.problem(n, field, "want the SMTP server (a mapping with host, port, from, …), not %s", describe(n))
+		return s
+	}
+	var user, pass refReader
+	l.mapping(n, field, "", func(key string, k, v *yaml.Node) {
+		f := child(field, key)
+		if where, secretKey := secretKeys[key]; secretKey {
+			l.problem(k, f, "a secret in the policy file: put it in an environment variable or a file: use %s", where)
+			pass.n++
+			return
+		}
+		switch key {
+		case "host":
+			if t, ok := l.text(v, f); ok {
+				if t == "" || strings.ContainsAny(t, " /:") {
+					l.problem(v, f, "%q is not a host name: give the name alone, and the port as port", t)
+				} else {
+					s.Host = t
+				}
+			}
+		case "port":
+			if t, ok := l.text(v, f); ok {
+				p, err := strconv.Atoi(t)
+				if err != nil || p < 1 || p > 65535 {
+					l.problem(v, f, "want a port number from 1 to 65535, like 587, not %q", t)
+				} else {
+					s.Port = p
+				}
+			}
+		case "from":
+			s.From = l.address(v, f)
+		case "username":
+			if t, ok := l.text(v, f); ok {
+				s.Username = t
+			}
+			user.set(l, k, field, key)
+		case "username_env":
+			s.UsernameEnv = l.envName(v, f)
+			user.set(l, k, field, key)
+		case "password_env":
+			s.Password.Env = l.envName(v, f)
+			pass.set(l, k, field, key)
+		case "password_file":
+			s.Password.File = l.fileName(v, f)
+			pass.set(l, k, field, key)
+		case "starttls":
+			if b, ok := l.boolean(v, f); ok {
+				s.StartTLS = b
+			}
+		case "ca_file":
+			s.CAFile = l.fileName(v, f)
+		default:
+			l.unknownKey(k, field, key, smtpKeys)
+		}
+	})
+	if !hasKey(n, "host") {
+		l.problem(n, child(field, "host"), "missing: give the SMTP server's host name")
+	}
+	if !hasKey(n, "from") {
+		l.problem(n, child(field, "from"), "missing: give the sender's address")
+	}
+	switch {
+	case user.n > 0 && pass.n == 0:
+		l.problem(n, child(field, "password_env"), "missing: a username needs a password: password_env or password_file")
+	case user.n == 0 && pass.n > 0:
+		l.problem(n, child(field, "username"), "missing: a password needs a username: username or username_env")
+	}
+	return s
+}
+
+func (l *loader) envName(n *yaml.Node, field string) string {
+	s, ok := l.text(n, field)
+	if !ok {
+		return ""
+	}
+	if !envNamePattern.MatchString(s) {
+		l.problem(n, field, "%q is not an environment variable name: letters, digits and _, not starting with a digit", s)
+		return ""
+	}
+	return s
+}
+
+func (l *loader) fileName(n *yaml.Node, field string) string {
+	s, ok := l.text(n, field)
+	if !ok {
+		return ""
+	}
+	if strings.TrimSpace(s) == "" {
+		l.problem(n, field, "empty file name")
+		return ""
+	}
+	return s
+}
+
+func (l *loader) address(n *yaml.Node, field string) string {
+	s, ok := l.text(n, field)
+	if !ok {
+		return ""
+	}
+	if _, err := mail.ParseAddress(s); err != nil {
+		l.problem(n, field, "%q is not an e-mail address", s)
+		return ""
+	}
+	return s
+}
+
+func (l *loader) region(n *yaml.Node, field string) string {
+	s, ok := l.text(n, field)
+	if !ok {
+		return ""
+	}
+	if !regionPattern.MatchString(s) {
+		l.problem(n, field, "%q is not an AWS region: want one like eu-west-1", s)
+		return ""
+	}
+	return s
+}
+
+func checkTagKey(s string) string {
+	if !tagKeyPattern.MatchString(s) {
+		return fmt.Sprintf("%q is not a tag key: 1 to 128 letters, digits, spaces and _.:/=+-@", s)
+	}
+	return ""
+}
+
+func checkURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Sprintf("%q is not an http or https URL", s)
+	}
+	if u.User != nil {
+		return "the URL holds credentials: put it in an environment variable or a file: use url_env or url_file"
+	}
+	return ""
+}
+
+// hasKey reports whether the mapping n has the key.
+func hasKey(n *yaml.Node, key string) bool { return keyValue(n, key) != nil }
+
+// keyValue returns the value of key in the mapping n, nil if there is none.
+func keyValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
 }

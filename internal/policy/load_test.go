@@ -57,11 +57,11 @@ func TestParseProblems(t *testing.T) {
 		{"syntax error", "version: 1\nrules: [\n", []string{"p.yaml:2: invalid YAML: did not find expected node content"}},
 		{"unknown anchor", "version: *v\n", []string{"p.yaml: invalid YAML: unknown anchor 'v' referenced"}},
 		{"not a mapping", "- version: 1\n", []string{
-			"p.yaml:1:1: want a mapping of sections (version, accounts, rules, exemptions, overrides, safety), not a list"}},
+			"p.yaml:1:1: want a mapping of sections (version, accounts, rules, exemptions, overrides, safety, notifications), not a list"}},
 		{"unknown key", "version: 1\ncolour: red\n", []string{
-			"p.yaml:2:1: colour: unknown key; want one of version, accounts, rules, exemptions, overrides, safety"}},
+			"p.yaml:2:1: colour: unknown key; want one of version, accounts, rules, exemptions, overrides, safety, notifications"}},
 		{"unknown key near a known one", "version: 1\nexemption: []\n", []string{
-			"p.yaml:2:1: exemption: unknown key (did you mean exemptions?); want one of version, accounts, rules, exemptions, overrides, safety"}},
+			"p.yaml:2:1: exemption: unknown key (did you mean exemptions?); want one of version, accounts, rules, exemptions, overrides, safety, notifications"}},
 		{"duplicate key", "version: 1\nsafety: {}\nsafety: {}\n", []string{"p.yaml:3:1: safety: duplicate key (first at line 2)"}},
 		{"alias", "version: 1\nsafety:\n  protected_users: &p [a]\naccounts:\n  exclude: *p\n", []string{
 			"p.yaml:5:12: accounts.exclude: YAML aliases (*p) are not supported: write the value out"}},
@@ -359,8 +359,9 @@ func TestParseValid(t *testing.T) {
 			},
 			Line: 26,
 		}},
-		Safety: func() Safety { s := DefaultSafety(); s.ProtectedUsers = []string{"break-glass-*"}; return s }(),
-		Source: name,
+		Safety:        func() Safety { s := DefaultSafety(); s.ProtectedUsers = []string{"break-glass-*"}; return s }(),
+		Notifications: DefaultNotifications(),
+		Source:        name,
 	}
 	want.Hash = hashPolicy(want)
 	if diff := cmp.Diff(want, p); diff != "" {
@@ -488,6 +489,9 @@ func TestStarter(t *testing.T) {
 	if diff := cmp.Diff(def.Accounts, p.Accounts); diff != "" {
 		t.Errorf("starter accounts differ from the defaults (-default +starter):\n%s", diff)
 	}
+	if diff := cmp.Diff(def.Notifications, p.Notifications); diff != "" {
+		t.Errorf("starter notifications differ from the defaults (-default +starter):\n%s", diff)
+	}
 	if p.Hash != def.Hash {
 		t.Errorf("starter hash %s, defaults %s", p.Hash, def.Hash)
 	}
@@ -506,6 +510,9 @@ func TestStarter(t *testing.T) {
 	}
 	if len(q.Exemptions) != 2 || len(q.Overrides) != 1 {
 		t.Errorf("uncommented starter: %d exemptions and %d overrides, want 2 and 1", len(q.Exemptions), len(q.Overrides))
+	}
+	if n := q.Notifications; len(n.Channels) != 3 || len(n.Owners) != 1 || n.OwnerChannel != "email" {
+		t.Errorf("uncommented starter: %d channels, %d owners, owner channel %q; want 3, 1 and email", len(n.Channels), len(n.Owners), n.OwnerChannel)
 	}
 	if b := Starter(); &b[0] == &starter[0] {
 		t.Errorf("Starter returns the embedded bytes themselves")
@@ -612,6 +619,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(Starter())
 	f.Add([]byte("version: 1\n"))
 	f.Add([]byte("version: 1\nrules: {unused: {warn: 1h, delete: 2w}}\noverrides: [{accounts: [\"111111111111\"], rules: {unused: {deactivate: 3d}}}]\n"))
+	f.Add([]byte("version: 1\nnotifications:\n  owners: [{users: [a*], contact: a@example.com}]\n  security_team: {contact: s@example.com, channel: m}\n  channels:\n    m: {type: smtp, smtp: {host: h, from: k@example.com, username: u, password_env: P}}\n    w: {type: webhook, url: \"https://x.example.com\", secret_file: s}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := Parse("f.yaml", data)
 		if err != nil {
@@ -655,6 +663,25 @@ func FuzzParse(f *testing.F) {
 			if strings.TrimSpace(e.Reason) == "" || e.Line == 0 {
 				t.Fatalf("exemption without a reason or line: %+v", e)
 			}
+		}
+		// Every channel named exists, and whoever is found can be reached.
+		n := p.Notifications
+		named := []string{n.OwnerChannel}
+		for _, c := range []*Contact{n.Default, n.SecurityTeam} {
+			if c != nil {
+				named = append(named, c.Channel)
+			}
+		}
+		for _, o := range n.Owners {
+			named = append(named, o.Channel)
+		}
+		for _, name := range named {
+			if _, ok := n.Channels[name]; name != "" && !ok {
+				t.Fatalf("channel %q named but not configured", name)
+			}
+		}
+		if len(n.Channels) > 0 && (len(n.OwnerTags) > 0 || n.AccountContact) && n.OwnerChannel == "" {
+			t.Fatalf("owners found in tags or account e-mails have no channel")
 		}
 	})
 }

@@ -243,10 +243,154 @@ type Policy struct {
 	Exemptions []Exemption
 	Overrides  []Override
 	Safety     Safety
+	// Notifications says who is told and how. It is not part of Hash:
+	// changing a channel does not make a plan stale.
+	Notifications Notifications
 
 	// Source is the file it was loaded from, "" for the built-in defaults.
 	Source string
 	// Hash identifies the policy's content, so that a plan can tell whether
 	// it was made under the same policy.
 	Hash string
+}
+
+// Notifications says who is told about keys, through which channels, and
+// how often. Routing looks, in order, for a contact in the user's tags
+// (OwnerTags), in the owners map (Owners), in the account's Organizations
+// e-mail (AccountContact), and else uses Default. The security team gets
+// its own digest of every run. Without channels, nothing is sent: the
+// notify actions of a plan are only recorded.
+//
+// Secrets are never in the policy: channels name the environment variable
+// or the file that holds them.
+type Notifications struct {
+	// OwnerTags are the user tag keys that may hold the owner's contact,
+	// tried in order.
+	OwnerTags []string
+	// OwnerChannel is the channel that reaches contacts found in tags and
+	// account e-mails, and owners entries without a channel. When the file
+	// leaves it out, the loader sets it to the default's channel, else to
+	// the only e-mail channel.
+	OwnerChannel string
+	// Owners maps users and accounts to contacts; the first match wins.
+	Owners []OwnerRoute
+	// AccountContact uses the account's Organizations e-mail.
+	AccountContact bool
+	// Default is told about keys whose owner is not found; nil: nobody.
+	Default *Contact
+	// SecurityTeam gets one digest of everything per run; nil: no digest.
+	SecurityTeam *Contact
+	// RenotifyAfter is how long a warning is not repeated to the same
+	// recipient. Announcements of what was done are sent once.
+	RenotifyAfter Duration
+	// Channels by name.
+	Channels map[string]ChannelConfig
+	// Templates override the default messages.
+	Templates Templates
+}
+
+// OwnerRoute is an entry of the owners map: keys of the users (name globs)
+// in the accounts it lists go to its contact. Every criterion it sets must
+// match; it sets at least one.
+type OwnerRoute struct {
+	Users    []string
+	Accounts []string
+	Contact  string
+	Channel  string // "" : the owner channel
+	Line     int
+}
+
+// Contact is a fixed recipient: an address (e-mail, Slack handle, …) and
+// the channel that reaches it.
+type Contact struct {
+	Contact string
+	Channel string
+}
+
+// Channel types.
+const (
+	ChannelSlack   = "slack"
+	ChannelWebhook = "webhook"
+	ChannelSNS     = "sns"
+	ChannelSMTP    = "smtp"
+	ChannelSES     = "ses"
+)
+
+// ChannelTypes lists the channel types in the order they are documented.
+var ChannelTypes = []string{ChannelSlack, ChannelWebhook, ChannelSNS, ChannelSMTP, ChannelSES}
+
+// IsEmail reports whether a channel type sends e-mail, whose contacts are
+// e-mail addresses.
+func IsEmail(channelType string) bool { return channelType == ChannelSMTP || channelType == ChannelSES }
+
+// SecretRef says where a secret is: in an environment variable or in a
+// file (a path relative to the policy file's directory). It never holds
+// the secret itself. A zero SecretRef is no secret.
+type SecretRef struct {
+	Env  string
+	File string
+}
+
+// IsZero reports whether no secret is referred to.
+func (r SecretRef) IsZero() bool { return r.Env == "" && r.File == "" }
+
+// String says where the secret is, never what it is.
+func (r SecretRef) String() string {
+	switch {
+	case r.Env != "":
+		return "$" + r.Env
+	case r.File != "":
+		return "file " + r.File
+	}
+	return "none"
+}
+
+// ChannelConfig is one channel of the policy.
+type ChannelConfig struct {
+	Name string
+	Type string // one of ChannelTypes
+	// URL is the endpoint of slack (always a secret: URLEnv or URLFile)
+	// and webhook channels; a webhook's URL may be written out (URL).
+	URL    string
+	URLRef SecretRef
+	// Secret is the webhook's HMAC key.
+	Secret SecretRef
+	// TopicARN is the SNS topic.
+	TopicARN string
+	// Region is the AWS region of SNS and SES channels; "" : the region of
+	// the AWS configuration.
+	Region string
+	SMTP   SMTPConfig
+	// From is the sender of SES e-mail.
+	From string
+	Line int
+}
+
+// SMTPConfig is an SMTP channel's server and account.
+type SMTPConfig struct {
+	Host string
+	Port int
+	From string // the sender's address
+	// Username, or UsernameEnv naming the variable holding it; "" for no
+	// authentication.
+	Username    string
+	UsernameEnv string
+	Password    SecretRef
+	// StartTLS requires STARTTLS (the default); false uses it when the
+	// server offers it.
+	StartTLS bool
+	// CAFile is a PEM file of the certificate authorities to trust instead
+	// of the system's.
+	CAFile string
+}
+
+// Templates are Go template files that replace the default messages: text
+// (text/template) and the HTML part of e-mails (html/template), for owners
+// and for the security team. Paths are relative to the policy file's
+// directory; "" keeps the default.
+type Templates struct {
+	Owner     string
+	Team      string
+	OwnerHTML string
+	TeamHTML  string
 }

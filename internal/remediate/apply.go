@@ -241,7 +241,7 @@ func (ap *Applier) applyOne(ctx context.Context, p *Plan, runID string, a Action
 	res := ActionResult{Action: a}
 	switch {
 	case a.Type == Notify:
-		res.Outcome, res.Detail = store.OutcomeDone, "recorded (no notification channel is configured)"
+		res.Outcome, res.Detail = store.OutcomeDone, "warning recorded; delivered after the apply to the channels configured"
 	case a.AccessKeyID == ap.CallerKeyID:
 		res.Outcome, res.Detail = store.OutcomeSkipped, "keywarden is signing its own requests with this key"
 	default:

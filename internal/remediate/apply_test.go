@@ -197,7 +197,7 @@ func TestApplyOutcomes(t *testing.T) {
 		"dave skipped: the key is active again; only inactive keys are deleted",
 		"erin skipped: not the key the plan saw (its creation date differs)",
 		"grace skipped: used since the plan was made (last used " + graceUsed + "); make a new plan",
-		"heidi done: recorded (no notification channel is configured)",
+		"heidi done: warning recorded; delivered after the apply to the channels configured",
 		"ivan done: ",
 		"operator skipped: keywarden is signing its own requests with this key",
 		"ghost skipped: the key no longer exists",

@@ -2,7 +2,8 @@
 // journal of every action, written as an intent before the AWS call and as a
 // result after it, so that an interrupted apply resumes without doing
 // anything twice. It also answers when keywarden deactivated a key, which
-// AWS does not record.
+// AWS does not record, and whom it told about what, and when, so that a
+// warning is not repeated too soon.
 //
 // Store is the interface; SQLite (package store/sqlite) is the embedded
 // default. Other backends implement the same interface and pass the
@@ -99,6 +100,36 @@ type Result struct {
 	At        time.Time
 }
 
+// Notification outcomes.
+const (
+	NotificationSent   = "sent"   // the channel accepted the digest
+	NotificationFailed = "failed" // every attempt failed (Detail says why)
+)
+
+// Notification is one item of a digest and what became of telling one
+// recipient about it. Delivery is recorded per item so that a warning is
+// not repeated to the same recipient too soon (NotifiedAt).
+type Notification struct {
+	ID    int64 // assigned by RecordNotification
+	RunID string
+	// Recipient identifies who was told, as channel:contact
+	// ("email:alice@example.com"), the same for every run.
+	Recipient string
+	Channel   string
+	// ItemKey identifies what was said, e.g.
+	// "warn/111111111111/alice/AKIA…/max_age/warn".
+	ItemKey string
+
+	AccountID   string
+	UserName    string
+	AccessKeyID string
+
+	Outcome  string // NotificationSent or NotificationFailed
+	Detail   string // why it failed, for people; never a secret
+	Attempts int
+	At       time.Time
+}
+
 // Store is keywarden's state.
 type Store interface {
 	// Lock takes the store's apply lock for holder (a run ID) or fails with
@@ -127,6 +158,17 @@ type Store interface {
 	// DeactivatedAt says since when keywarden has kept a key deactivated:
 	// the start of its current deactivation, if no undo reactivated it since.
 	DeactivatedAt(ctx context.Context, accountID, keyID string) (time.Time, bool, error)
+
+	// RecordNotification writes what became of telling a recipient about
+	// an item, and returns its ID. n.Recipient, n.ItemKey and n.Outcome
+	// are required.
+	RecordNotification(ctx context.Context, n Notification) (int64, error)
+	// NotifiedAt says when a recipient was last told about an item: the
+	// latest sent notification's time; false when it never was.
+	NotifiedAt(ctx context.Context, recipient, itemKey string) (time.Time, bool, error)
+	// Notifications lists a run's notifications in the order they were
+	// written.
+	Notifications(ctx context.Context, runID string) ([]Notification, error)
 
 	Close() error
 }

@@ -50,6 +50,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LockHeartbeat", testLockHeartbeat},
 		{"LockConcurrent", testLockConcurrent},
 		{"CanceledContext", testCanceled},
+		{"Notifications", testNotifications},
+		{"NotifiedAt", testNotifiedAt},
+		{"NotificationErrors", testNotificationErrors},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -612,5 +615,125 @@ func testCanceled(t *testing.T, s store.Store) {
 	}
 	if es, err := s.Entries(t.Context(), r.ID); err != nil || len(es) != 0 {
 		t.Errorf("Entries after a canceled RecordIntent = %v, %v; want none", es, err)
+	}
+}
+
+func notification(runID, recipient, itemKey, outcome string, when time.Time) store.Notification {
+	return store.Notification{
+		RunID:       runID,
+		Recipient:   recipient,
+		Channel:     strings.SplitN(recipient, ":", 2)[0],
+		ItemKey:     itemKey,
+		AccountID:   "111111111111",
+		UserName:    "alice",
+		AccessKeyID: "AKIAEXAMPLE000000001",
+		Outcome:     outcome,
+		Attempts:    1,
+		At:          when,
+	}
+}
+
+func mustNotify(t *testing.T, s store.Store, n store.Notification) store.Notification {
+	t.Helper()
+	id, err := s.RecordNotification(t.Context(), n)
+	if err != nil {
+		t.Fatalf("RecordNotification(%s, %s): %v", n.Recipient, n.ItemKey, err)
+	}
+	if id == 0 {
+		t.Fatalf("RecordNotification(%s, %s): ID 0", n.Recipient, n.ItemKey)
+	}
+	n.ID = id
+	return n
+}
+
+// testNotifications: every field round-trips, in the order written, per
+// run; times come back in UTC.
+func testNotifications(t *testing.T, s store.Store) {
+	a := notification("run-1", "email:alice@example.com", "warn/111111111111/alice/AKIAEXAMPLE000000001/max_age/warn", store.NotificationSent, at(time.Minute).In(time.FixedZone("CET", 3600)))
+	a.Attempts = 3
+	a = mustNotify(t, s, a)
+	b := notification("run-2", "slack:#security", "warn/111111111111/alice/AKIAEXAMPLE000000001/max_age/warn", store.NotificationFailed, at(2*time.Minute))
+	b.Detail = "HTTP 500 from the webhook after 4 attempts"
+	b = mustNotify(t, s, b)
+	c := mustNotify(t, s, notification("run-1", "email:alice@example.com", "done/act-1", store.NotificationSent, at(time.Minute)))
+	if a.ID == c.ID || b.ID == c.ID {
+		t.Errorf("IDs not unique: %d, %d, %d", a.ID, b.ID, c.ID)
+	}
+	a.At = a.At.UTC()
+
+	got, err := s.Notifications(t.Context(), "run-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]store.Notification{a, c}, got, equateEmpty); diff != "" {
+		t.Errorf("Notifications(run-1) (-want +got):\n%s", diff)
+	}
+	for _, n := range got {
+		if n.At.Location() != time.UTC {
+			t.Errorf("notification %d: time in %v, want UTC", n.ID, n.At.Location())
+		}
+	}
+	if got, err := s.Notifications(t.Context(), "run-none"); err != nil || len(got) != 0 {
+		t.Errorf("Notifications of an unknown run = %v, %v; want none", got, err)
+	}
+}
+
+// testNotifiedAt: the latest sent notification of the recipient and item
+// counts; failed ones, other recipients and other items do not.
+func testNotifiedAt(t *testing.T, s store.Store) {
+	const (
+		alice = "email:alice@example.com"
+		bob   = "email:bob@example.com"
+		item  = "warn/111111111111/alice/AKIAEXAMPLE000000001/max_age/warn"
+		other = "warn/111111111111/alice/AKIAEXAMPLE000000001/max_age/rotate"
+	)
+	check := func(what, recipient, itemKey string, want time.Time, wantOK bool) {
+		t.Helper()
+		got, ok, err := s.NotifiedAt(t.Context(), recipient, itemKey)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if ok != wantOK || !got.Equal(want) {
+			t.Errorf("%s: NotifiedAt = %v, %v; want %v, %v", what, got, ok, want, wantOK)
+		}
+		if ok && got.Location() != time.UTC {
+			t.Errorf("%s: time in %v, want UTC", what, got.Location())
+		}
+	}
+	check("never told", alice, item, time.Time{}, false)
+	mustNotify(t, s, notification("run-1", alice, item, store.NotificationFailed, at(0)))
+	check("only a failure", alice, item, time.Time{}, false)
+	mustNotify(t, s, notification("run-1", alice, item, store.NotificationSent, at(time.Hour)))
+	check("sent", alice, item, at(time.Hour), true)
+	mustNotify(t, s, notification("run-2", alice, item, store.NotificationSent, at(48*time.Hour)))
+	mustNotify(t, s, notification("run-3", alice, item, store.NotificationFailed, at(72*time.Hour)))
+	check("latest sent, a later failure aside", alice, item, at(48*time.Hour), true)
+	// Written out of order (a resumed run): the latest time wins, not the latest row.
+	mustNotify(t, s, notification("run-0", alice, item, store.NotificationSent, at(-time.Hour)))
+	check("latest by time", alice, item, at(48*time.Hour), true)
+	check("another recipient", bob, item, time.Time{}, false)
+	check("another item", alice, other, time.Time{}, false)
+}
+
+func testNotificationErrors(t *testing.T, s store.Store) {
+	for _, n := range []store.Notification{
+		notification("run-1", "", "item", store.NotificationSent, t0),
+		notification("run-1", "email:a@example.com", "", store.NotificationSent, t0),
+		notification("run-1", "email:a@example.com", "item", "", t0),
+	} {
+		if _, err := s.RecordNotification(t.Context(), n); err == nil {
+			t.Errorf("RecordNotification(%+v): no error", n)
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := s.RecordNotification(ctx, notification("run-1", "email:a@example.com", "item", store.NotificationSent, t0)); !errors.Is(err, context.Canceled) {
+		t.Errorf("RecordNotification with a canceled context = %v, want context.Canceled", err)
+	}
+	if _, _, err := s.NotifiedAt(ctx, "email:a@example.com", "item"); !errors.Is(err, context.Canceled) {
+		t.Errorf("NotifiedAt with a canceled context = %v, want context.Canceled", err)
+	}
+	if got, err := s.Notifications(t.Context(), "run-1"); err != nil || len(got) != 0 {
+		t.Errorf("Notifications after refused writes = %v, %v; want none", got, err)
 	}
 }
