@@ -294,8 +294,12 @@ func describeKey(ke policy.KeyExplanation, asOf time.Time) string {
 	if ke.User == policy.RootUserName {
 		return fmt.Sprintf("root key: %s", strings.ToLower(k.Status))
 	}
-	return fmt.Sprintf("key %s: %s, created %s (%d days ago), %s",
-		id, k.Status, k.CreatedAt.Format("2006-01-02"), int(asOf.Sub(k.CreatedAt)/(24*time.Hour)), used)
+	age := int(asOf.Sub(k.CreatedAt) / (24 * time.Hour))
+	ago := fmt.Sprintf("%d days ago", age)
+	if age == 1 {
+		ago = "1 day ago"
+	}
+	return fmt.Sprintf("key %s: %s, created %s (%s), %s", id, k.Status, k.CreatedAt.Format("2006-01-02"), ago, used)
 }
 
 // thresholds lists a rule's stages: "warn 80d, rotate 90d".

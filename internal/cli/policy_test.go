@@ -252,7 +252,7 @@ overrides:
 				`^ +thresholds: rotate 90d; severity medium$`,
 				`^  unused +no +last used \d{4}-\d\d-\d\d, 0 days ago; deactivate falls due on \d{4}-\d\d-\d\d$`,
 				`^  unused_initial +n/a +the key has been used$`,
-				`^  multiple_active +n/a +the user has 1 active key\(s\)$`,
+				`^  multiple_active +n/a +the user has one active key$`,
 				`^  inactive_cleanup +n/a +the rule is disabled$`,
 			},
 		},

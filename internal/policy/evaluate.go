@@ -192,6 +192,14 @@ type KeyExplanation struct {
 
 func days(d time.Duration) int { return int(d / (24 * time.Hour)) }
 
+// nDays says "1 day" or "N days".
+func nDays(n int) string {
+	if n == 1 {
+		return "1 day"
+	}
+	return fmt.Sprintf("%d days", n)
+}
+
 // lastUse is the later of last use and creation: a never-used key counts
 // as idle from its creation.
 func lastUse(k inventory.Key) time.Time {
@@ -253,14 +261,14 @@ func (p *Policy) judgeKey(a inventory.AccountInventory, eff Effective, u invento
 	})
 
 	neverUsed := k.LastUsedAt.IsZero()
-	initialWhy := fmt.Sprintf("never used, created %d days ago", days(age))
+	initialWhy := fmt.Sprintf("never used, created %s ago", nDays(days(age)))
 	if !neverUsed {
 		initialWhy = "the key has been used"
 	} else if !k.Active() {
 		initialWhy = "the key is inactive"
 	}
 	judge(UnusedInitial, k.Active() && neverUsed, initialWhy, k.CreatedAt, false, func(s Stage) string {
-		return fmt.Sprintf("active key never used since it was created %d days ago; %s", days(age), stagePhrase(UnusedInitial, s, eff.Rules[UnusedInitial]))
+		return fmt.Sprintf("active key never used since it was created %s ago; %s", nDays(days(age)), stagePhrase(UnusedInitial, s, eff.Rules[UnusedInitial]))
 	})
 
 	out = append(out, p.judgeMultipleActive(a, eff, u, ki, asOf))
@@ -293,9 +301,9 @@ func ageWhy(k inventory.Key, age time.Duration) string {
 func idleWhy(k inventory.Key, idle time.Duration) string {
 	switch {
 	case k.LastUsedAt.IsZero():
-		return fmt.Sprintf("never used, created %d days ago", days(idle))
+		return fmt.Sprintf("never used, created %s ago", nDays(days(idle)))
 	}
-	return fmt.Sprintf("last used %s, %d days ago", k.LastUsedAt.Format("2006-01-02"), days(idle))
+	return fmt.Sprintf("last used %s, %s ago", k.LastUsedAt.Format("2006-01-02"), nDays(days(idle)))
 }
 
 // stagePhrase says what the stage means, with its threshold.
@@ -333,7 +341,10 @@ func (p *Policy) judgeMultipleActive(a inventory.AccountInventory, eff Effective
 	case !cfg.IsEnabled():
 		j.Why = "the rule is disabled"
 	case len(active) < 2:
-		j.Why = fmt.Sprintf("the user has %d active key(s)", len(active))
+		j.Why = "the user has no active key"
+		if len(active) == 1 {
+			j.Why = "the user has one active key"
+		}
 	case !k.Active():
 		j.Why = "the key is inactive"
 	default:
