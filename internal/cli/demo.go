@@ -44,14 +44,7 @@ docs/sandbox.md for the sandbox, and 'keywarden scan --help' for the scan.`,
 		},
 	}
 	f := cmd.Flags()
-	s := &opts.Sandbox
-	f.Uint64Var(&s.Seed, "seed", 1, "generate the same organization for the same `seed`")
-	f.IntVar(&s.Accounts, "accounts", 4, "member `accounts` besides the management account")
-	f.IntVar(&s.UsersPerAccount, "users-per-account", 12, "about this many IAM `users` per member account")
-	f.DurationVar(&s.Latency, "latency", 0, "add this `duration` to every sandbox call")
-	f.Float64Var(&s.ThrottleRate, "throttle-rate", 0, "throttle each account above this many `calls` per second (0: never)")
-	f.Float64Var(&s.ErrorRate, "error-rate", 0, "answer this `fraction` of calls with a 5xx error")
-	f.IntVar(&s.Unassumable, "unassumable", 0, "make the spoke role of this many member `accounts` impossible to assume")
+	addSandboxFlags(f, &opts.Sandbox, 4, 12)
 	sc := &opts.Scan
 	f.StringVar(&sc.Source, "source", "report", "read keys from the credential `report` or the IAM `api`")
 	f.StringVar(&sc.KeyIDs, "key-ids", "attention", "read key IDs for keys needing `attention`, for all, or none")
@@ -68,7 +61,6 @@ func runDemo(ctx context.Context, o DemoOptions, log *slog.Logger, stdout, stder
 	sb := o.Sandbox
 	sb.Addr = "127.0.0.1:0"
 	sb.RoleName = "KeywardenSpoke"
-	sb.ThrottleBurst = 10
 	if err := sb.validate(); err != nil {
 		return withCommand(err, "keywarden demo")
 	}

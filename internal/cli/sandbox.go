@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/keywarden/keywarden/internal/awsemu"
 	"github.com/keywarden/keywarden/internal/awsemu/orggen"
@@ -65,20 +66,26 @@ See docs/sandbox.md.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.Addr, "addr", "127.0.0.1:4566", "listen on this loopback `host:port` (port 0 picks a free one)")
-	f.Uint64Var(&opts.Seed, "seed", 1, "generate the same organization for the same `seed`")
-	f.IntVar(&opts.Accounts, "accounts", 5, "member `accounts` besides the management account")
-	f.IntVar(&opts.UsersPerAccount, "users-per-account", 20, "about this many IAM `users` per member account")
 	f.StringVar(&opts.RoleName, "role-name", orggen.DefaultRoleName, "`name` of the spoke role in every member account")
 	f.StringVar(&opts.ExternalID, "external-id", "", "external `ID` the spoke roles require (none when empty)")
 	f.StringVar(&opts.EnvFile, "env-file", "", "also write the export lines to this `file` (mode 0600)")
-	f.DurationVar(&opts.Latency, "latency", 0, "add this `duration` to every call")
-	f.DurationVar(&opts.Jitter, "jitter", 0, "add a random `duration` up to this to every call")
-	f.Float64Var(&opts.ThrottleRate, "throttle-rate", 0, "throttle each account above this many `calls` per second (0: never)")
-	f.IntVar(&opts.ThrottleBurst, "throttle-burst", 10, "`calls` an account may burst above --throttle-rate")
-	f.Float64Var(&opts.ErrorRate, "error-rate", 0, "answer this `fraction` of calls with a 5xx error")
-	f.IntVar(&opts.Unassumable, "unassumable", 0, "make the spoke role of this many member `accounts` impossible to assume")
-	f.IntVar(&opts.ReportPolls, "report-polls", 0, "credential reports stay in progress for this many `polls`")
+	addSandboxFlags(f, &opts, 5, 20)
 	return cmd
+}
+
+// addSandboxFlags adds the flags that shape the generated organization and
+// the faults, shared by sandbox and demo (which differ in default size).
+func addSandboxFlags(f *pflag.FlagSet, o *SandboxOptions, accounts, users int) {
+	f.Uint64Var(&o.Seed, "seed", 1, "generate the same organization for the same `seed`")
+	f.IntVar(&o.Accounts, "accounts", accounts, "member `accounts` besides the management account")
+	f.IntVar(&o.UsersPerAccount, "users-per-account", users, "about this many IAM `users` per member account")
+	f.DurationVar(&o.Latency, "latency", 0, "add this `duration` to every sandbox call")
+	f.DurationVar(&o.Jitter, "jitter", 0, "add a random `duration` up to this to every sandbox call")
+	f.Float64Var(&o.ThrottleRate, "throttle-rate", 0, "throttle each account above this many `calls` per second (0: never)")
+	f.IntVar(&o.ThrottleBurst, "throttle-burst", 10, "`calls` an account may burst above --throttle-rate")
+	f.Float64Var(&o.ErrorRate, "error-rate", 0, "answer this `fraction` of calls with a 5xx error")
+	f.IntVar(&o.Unassumable, "unassumable", 0, "make the spoke role of this many member `accounts` impossible to assume")
+	f.IntVar(&o.ReportPolls, "report-polls", 0, "credential reports stay in progress for this many `polls`")
 }
 
 func (o SandboxOptions) validate() error {
