@@ -7,6 +7,7 @@ package awsx
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/logging"
 )
 
 // DefaultRegion is used when no region is configured: IAM, STS and
@@ -40,6 +42,9 @@ type Options struct {
 	Endpoint string
 	// Credentials, when set, replace the credential chain.
 	Credentials aws.CredentialsProvider
+	// Logger receives the SDK's own log lines at debug level; nil drops
+	// them. They never go to stderr raw: they are not for users.
+	Logger *slog.Logger
 }
 
 // DefaultMaxAttempts is higher than the SDK's 3: IAM throttles accounts
@@ -61,7 +66,8 @@ func Load(ctx context.Context, opts Options) (aws.Config, error) {
 	if opts.Credentials != nil {
 		loaders = append(loaders, config.WithCredentialsProvider(opts.Credentials))
 	}
-	loaders = append(loaders, config.WithRetryer(NewRetryer(opts)), config.WithHTTPClient(newHTTPClient()))
+	loaders = append(loaders, config.WithRetryer(NewRetryer(opts)), config.WithHTTPClient(newHTTPClient()),
+		config.WithLogger(sdkLogger(opts.Logger)))
 	cfg, err := config.LoadDefaultConfig(ctx, loaders...)
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
@@ -70,6 +76,16 @@ func Load(ctx context.Context, opts Options) (aws.Config, error) {
 		cfg.Region = DefaultRegion
 	}
 	return cfg, nil
+}
+
+// sdkLogger sends the SDK's log lines (such as checksum warnings) to log
+// at debug level.
+func sdkLogger(log *slog.Logger) logging.Logger {
+	return logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+		if log != nil {
+			log.Debug("aws sdk: "+fmt.Sprintf(format, v...), "class", string(c))
+		}
+	})
 }
 
 // newHTTPClient keeps enough idle connections for a scan's parallel calls:
@@ -124,6 +140,7 @@ func SessionName(command, runID string) string {
 type Assumer struct {
 	base        aws.Config
 	stsClient   *sts.Client
+	partition   string
 	roleName    string
 	externalID  string
 	sessionName string
@@ -140,13 +157,15 @@ type AssumerOptions struct {
 	SessionName string // from SessionName
 	// Duration of each session; zero means 15 minutes, renewed as needed.
 	Duration time.Duration
+	// Partition of the role ARNs (aws, aws-us-gov, aws-cn); "" means aws.
+	Partition string
 }
 
 // NewAssumer returns an Assumer that assumes roles with base's credentials.
 func NewAssumer(base aws.Config, opts AssumerOptions) *Assumer {
 	return &Assumer{
 		base: base, stsClient: sts.NewFromConfig(base),
-		roleName: opts.RoleName, externalID: opts.ExternalID,
+		partition: opts.Partition, roleName: opts.RoleName, externalID: opts.ExternalID,
 		sessionName: opts.SessionName, duration: opts.Duration,
 		providers: make(map[string]aws.CredentialsProvider),
 	}
@@ -154,7 +173,11 @@ func NewAssumer(base aws.Config, opts AssumerOptions) *Assumer {
 
 // RoleARN is the role assumed in accountID.
 func (a *Assumer) RoleARN(accountID string) string {
-	return "arn:aws:iam::" + accountID + ":role/" + a.roleName
+	partition := a.partition
+	if partition == "" {
+		partition = "aws"
+	}
+	return "arn:" + partition + ":iam::" + accountID + ":role/" + a.roleName
 }
 
 // Config returns a configuration whose credentials come from assuming the

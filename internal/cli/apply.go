@@ -10,44 +10,48 @@ import (
 	"os"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/keywarden/keywarden/internal/awsx"
-	"github.com/keywarden/keywarden/internal/inventory"
+	"github.com/keywarden/keywarden/internal/engine"
 	"github.com/keywarden/keywarden/internal/remediate"
 	"github.com/keywarden/keywarden/internal/store"
 )
 
-// ApplyOptions are the flags of "keywarden apply".
-type ApplyOptions struct {
-	Scan                ScanOptions
-	State               string
+// applyFlags are the flags of "keywarden apply".
+type applyFlags struct {
+	sel                 selectionFlags
+	role                roleFlags
+	read                readFlags
+	policy              policyFlags
+	aws                 awsFlags
+	state               stateFlags
 	AutoApprove         bool
 	UnsafeAllowBulk     bool
 	UnsafeAllowForecast bool
-
-	// stdin is where the confirmation is read; a terminal is required
-	// unless AutoApprove.
-	stdin       io.Reader
-	stdinIsTerm bool
 }
 
 func newApplyCommand(g *GlobalOptions) *cobra.Command {
-	var opts ApplyOptions
+	var o applyFlags
 	cmd := &cobra.Command{
 		Use:   "apply [PLAN]",
 		Short: "Apply a saved plan: deactivate and delete keys, journaling every action",
-		Long: `Apply a plan saved by 'keywarden plan --out PLAN'. keywarden shows the plan,
-asks you to type its ID to confirm (a terminal is required unless
---auto-approve), re-reads every key live before acting on it and skips any
-that changed since the plan, and writes every action to the journal before
-and after the AWS call. An interrupted apply resumes when run again.
+		Long: `Apply a plan saved by 'keywarden plan --out PLAN'.
+
+A plan is a proposal that apply can only narrow, never widen: keywarden reads
+the plan's accounts again and judges every action's key by the current policy
+and guards; an action the policy would not take now (the rule no longer
+fires, the key is exempt or protected or was used recently, the stage is not
+reached, the plan file was edited) is skipped and said why. The safety limits
+are computed from what will actually be done. Then keywarden shows what it
+will do, asks you to type the plan's ID to confirm (a terminal is required
+unless --auto-approve), re-reads each key right before acting on it, and
+writes every action to the journal before and after the AWS call. An
+interrupted apply resumes, as the same run, when run again.
 
 A plan older than safety.max_plan_age, made under another policy, already
-applied, or over the safety limits is refused (--unsafe-allow-bulk lifts
-the limits).
+applied, a forecast (--as-of), or over the safety limits is refused
+(--unsafe-allow-bulk lifts the limits).
 
 Without PLAN, --auto-approve plans and applies in one go, for schedules.
 
@@ -57,124 +61,151 @@ Undo a run's deactivations with 'keywarden undo RUN_ID'.`,
   keywarden apply --org --auto-approve`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Scan.changed = cmd.Flags().Changed
-			opts.stdin, opts.stdinIsTerm = terminalInput(cmd)
 			planFile := ""
 			if len(args) == 1 {
 				planFile = args[0]
 			}
-			return runApply(cmd.Context(), planFile, opts, g.Logger, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runApply(cmd, planFile, o, g.Logger)
 		},
 	}
-	addScanFlags(cmd, &opts.Scan)
-	addStateFlag(cmd, &opts.State)
-	cmd.Flags().BoolVar(&opts.AutoApprove, "auto-approve", false, "do not ask for confirmation; without PLAN, plan and apply in one go")
-	cmd.Flags().BoolVar(&opts.UnsafeAllowBulk, "unsafe-allow-bulk", false, "apply a plan over the safety limits (max_actions, max_account_fraction)")
-	cmd.Flags().BoolVar(&opts.UnsafeAllowForecast, "unsafe-allow-forecast", false, "apply a plan judged at a future --as-of (acts on keys before they are due)")
+	o.sel.add(cmd)
+	o.role.add(cmd)
+	o.read.add(cmd, false)
+	o.policy.add(cmd)
+	o.aws.add(cmd)
+	o.state.add(cmd)
+	f := cmd.Flags()
+	f.BoolVar(&o.AutoApprove, "auto-approve", false, "do not ask for confirmation; without PLAN, plan and apply in one go")
+	f.BoolVar(&o.UnsafeAllowBulk, "unsafe-allow-bulk", false, "apply a plan over the safety limits (max_actions, max_account_fraction)")
+	f.BoolVar(&o.UnsafeAllowForecast, "unsafe-allow-forecast", false, "apply a plan judged at a future --as-of (acts on keys before they are due)")
 	return cmd
 }
 
 // ErrActionsFailed is returned when an apply finished with failed actions.
 var ErrActionsFailed = errors.New("some actions failed")
 
-func runApply(ctx context.Context, planFile string, o ApplyOptions, log *slog.Logger, stdout, stderr io.Writer) error {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+func runApply(cmd *cobra.Command, planFile string, o applyFlags, log *slog.Logger) error {
+	ctx, stdout, stderr := cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr()
 	if planFile == "" && !o.AutoApprove {
-		return &UsageError{Command: "keywarden apply", Err: errors.New("give a plan file (from 'keywarden plan --out FILE'), or --auto-approve to plan and apply in one go")}
+		return usagef(cmd, "give a plan file (from 'keywarden plan --out FILE'), or --auto-approve to plan and apply in one go")
 	}
-	if !o.AutoApprove && !o.stdinIsTerm {
+	in, isTerm := confirmInput(cmd)
+	if !o.AutoApprove && !isTerm {
 		return errors.New("refusing to apply without a terminal to confirm on; pass --auto-approve to apply unattended")
 	}
-	p, err := o.Scan.parse()
-	if err != nil {
-		return withCommand(err, "keywarden apply")
+	var saved *remediate.Plan
+	if planFile != "" {
+		f, err := os.Open(planFile)
+		if err != nil {
+			return fmt.Errorf("read plan: %w", err)
+		}
+		saved, err = remediate.ReadPlan(f, planFile)
+		f.Close()
+		if err != nil {
+			return err
+		}
 	}
-	st, err := openState(ctx, o.State)
+	j, err := prepare(cmd, o.policy, o.sel, o.role, o.read)
+	if err != nil {
+		return err
+	}
+	st, err := openState(ctx, o.state.State)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	base, err := awsx.Load(ctx, awsx.Options{Profile: o.Scan.Profile, Region: o.Scan.Region})
-	if err != nil {
+	if err := j.connect(ctx, "apply", o.aws, st, log, nil); err != nil {
 		return err
 	}
-
-	var (
-		plan *remediate.Plan
-		inv  *inventory.Inventory // nil for a saved plan
-	)
+	req := engine.ApplyRequest{Plan: saved, Read: j.read, UnsafeAllowBulk: o.UnsafeAllowBulk, UnsafeAllowForecast: o.UnsafeAllowForecast,
+		Progress: func(r remediate.ActionResult) { printResult(stdout, r) }}
+	req.Started = func(runID string, resumed bool) {
+		how := "Applying"
+		if resumed {
+			how = "Resuming the interrupted apply of"
+		}
+		fmt.Fprintf(stdout, "\n%s %s as run %s (%s)\n", how, req.Plan.ID, runID, j.eng.Hub.CallerARN)
+	}
 	failedAccounts := 0
-	if planFile != "" {
-		if plan, err = readPlan(planFile); err != nil {
+	if saved == nil {
+		res, err := planWithProgress(ctx, j, stderr)
+		if err != nil {
 			return err
 		}
-	} else {
-		if plan, inv, err = makePlan(ctx, o.Scan, p, base, st, log, stderr); err != nil {
-			return err
-		}
-		for _, a := range plan.Accounts {
-			if a.Status != "ok" {
-				failedAccounts++
-			}
-		}
+		req.Plan, req.Scan = res.Plan, res.Scan
+		failedAccounts = len(res.Scan.Inventory.Failed())
 		if failedAccounts > 0 {
 			fmt.Fprintf(stderr, "keywarden: %d accounts could not be read; they get no action\n", failedAccounts)
 		}
+		printPlan(stdout, req.Plan)
+	} else {
+		fmt.Fprintf(stdout, "Reading the plan's accounts again to judge its %d actions by the current policy...\n", len(saved.Actions))
 	}
-	printPlan(stdout, plan)
-	if !plan.Changes() && len(plan.Actions) == 0 {
-		fmt.Fprintln(stdout, "\nNothing to apply.")
-		return nil
-	}
-
-	sess, err := newSession(ctx, base, "apply", p.roleName, p.externalID, o.Scan.HubViaRole)
-	if err != nil {
-		return err
-	}
-	ap := &remediate.Applier{
-		Store: st, Policy: p.policy, Caller: sess.caller, CallerKeyID: sess.callerKeyID,
-		UnsafeAllowBulk: o.UnsafeAllowBulk, UnsafeAllowForecast: o.UnsafeAllowForecast, Log: log,
-		ClientFor: func(accountID string) remediate.KeyAPI { return iam.NewFromConfig(sess.config(accountID)) },
-		Progress:  func(r remediate.ActionResult) { printResult(stdout, r) },
-	}
-	if err := ap.Check(ctx, plan); err != nil {
-		return err
-	}
-	if !o.AutoApprove {
-		fmt.Fprintf(stdout, "\nThis changes the keys above in AWS. To apply, type the plan's ID (%s): ", plan.ID)
-		if !confirmed(o.stdin, plan.ID) {
+	req.Confirm = func(prep *remediate.Prepared) error {
+		printPrepared(stdout, prep, saved != nil)
+		if o.AutoApprove {
+			return nil
+		}
+		fmt.Fprintf(stdout, "\nThis changes the keys above in AWS. To apply, type the plan's ID (%s): ", prep.Plan.ID)
+		ok, err := confirmed(ctx, in, prep.Plan.ID)
+		if err != nil {
+			return err
+		}
+		if !ok {
 			return errors.New("apply cancelled: the ID typed did not match; nothing was changed")
 		}
+		return nil
 	}
-	// Notifications go out after the apply, whatever its outcome; they
-	// never stop it or change how it ends.
-	nt := newNotifier(p.policy, st, base, log, stderr)
-	fmt.Fprintf(stdout, "\nApplying %s as run %s (%s)\n", plan.ID, sess.runID, sess.caller)
-	out, err := ap.Apply(ctx, plan, sess.runID)
-	if out != nil {
-		printOutcome(stdout, out)
-		nt.deliver(ctx, plan, out, func() *directory {
-			if inv != nil {
-				return directoryOf(inv)
-			}
-			return readDirectory(ctx, plan, sess, log)
-		}, stdout, stderr)
+	res, err := j.eng.Apply(ctx, req)
+	if errors.Is(err, engine.ErrNothingToApply) {
+		fmt.Fprintln(stdout, "\nNothing to apply.")
+		return partial(failedAccounts)
+	}
+	if res != nil && res.Outcome != nil {
+		printOutcome(stdout, res.Outcome)
+		printNotifyReport(stdout, stderr, res.Notifications, j.pol.Notifications.RenotifyAfter.String(), res.Outcome.RunID)
 	}
 	if err != nil {
-		if errors.Is(err, context.Canceled) {
+		if errors.Is(err, context.Canceled) && res != nil && res.Outcome != nil {
 			fmt.Fprintf(stderr, "keywarden: interrupted; run the same apply again to finish (the journal knows what is done)\n")
 		}
 		return err
 	}
-	if n := out.Counts()[store.OutcomeFailed]; n > 0 {
-		return fmt.Errorf("%w: %d of %d (see 'keywarden history --run %s')", ErrActionsFailed, n, len(out.Results), out.RunID)
+	if n := res.Outcome.Counts()[store.OutcomeFailed]; n > 0 {
+		return fmt.Errorf("%w: %d of %d (see 'keywarden history --run %s')", ErrActionsFailed, n, len(res.Outcome.Results), res.Outcome.RunID)
 	}
+	return partial(failedAccounts)
+}
+
+func partial(failedAccounts int) error {
 	if failedAccounts > 0 {
 		return fmt.Errorf("%w: %d accounts could not be read and got no action", ErrPartial, failedAccounts)
 	}
 	return nil
+}
+
+// printPrepared says what the apply will do once the plan was judged
+// again, and what it will not do and why.
+func printPrepared(w io.Writer, prep *remediate.Prepared, fromFile bool) {
+	if fromFile {
+		if len(prep.ToDo) > 0 {
+			p := *prep.Plan
+			p.Actions, p.Withheld, p.Accounts = prep.ToDo, nil, nil
+			p.Limits = prep.Limits
+			fmt.Fprintln(w)
+			printPlan(w, &p)
+		}
+	}
+	if len(prep.Dropped) > 0 {
+		fmt.Fprintf(w, "\nNot applied: the current policy would not take these actions now:\n")
+		for _, d := range prep.Dropped {
+			a := d.Action
+			fmt.Fprintf(w, "  %s %s %s %s: %s\n", a.Type, a.AccountID, a.UserName, a.AccessKeyID, d.Detail)
+		}
+	}
+	if prep.Limits.Exceeded {
+		fmt.Fprintf(w, "\nOver the safety limits (applied with --unsafe-allow-bulk):\n  %s\n", strings.Join(prep.Limits.Reasons, "\n  "))
+	}
 }
 
 func printResult(w io.Writer, r remediate.ActionResult) {
@@ -184,17 +215,58 @@ func printResult(w io.Writer, r remediate.ActionResult) {
 		line += " (" + r.Detail + ")"
 	}
 	if r.Earlier {
-		line += " [in an earlier run]"
+		line += " [before the interruption]"
 	}
 	fmt.Fprintln(w, line)
 }
 
 func printOutcome(w io.Writer, out *remediate.Outcome) {
 	c := out.Counts()
-	fmt.Fprintf(w, "\nRun %s %s: %d done, %d already done, %d skipped, %d failed.\n", out.RunID, out.Status,
+	resumed := ""
+	if out.Resumed {
+		resumed = " (resumed)"
+	}
+	fmt.Fprintf(w, "\nRun %s%s %s: %d done, %d already done, %d skipped, %d failed.\n", out.RunID, resumed, out.Status,
 		c[store.OutcomeDone], c[store.OutcomeAlreadyDone], c[store.OutcomeSkipped], c[store.OutcomeFailed])
 	fmt.Fprintf(w, "Undo its deactivations with: keywarden undo %s\n", out.RunID)
 }
+
+// printNotifyReport says what became of the notifications.
+func printNotifyReport(stdout, stderr io.Writer, rep *engine.NotifyReport, renotifyAfter, runID string) {
+	if rep == nil {
+		return
+	}
+	for _, p := range rep.Problems {
+		fmt.Fprintf(stderr, "keywarden: %s\n", p)
+	}
+	if rep.Interrupted {
+		fmt.Fprintln(stdout, "notifications: not sent (interrupted); the next apply of this plan sends them")
+		return
+	}
+	for _, f := range rep.Failures {
+		fmt.Fprintf(stderr, "keywarden: %s\n", f)
+	}
+	if rep.RecordErr != nil {
+		fmt.Fprintf(stderr, "keywarden: record the notifications: %v\n", rep.RecordErr)
+	}
+	line := fmt.Sprintf("notifications: %d sent, %d failed", rep.Sent, rep.Failed)
+	var notes []string
+	if rep.Repeats > 0 {
+		notes = append(notes, fmt.Sprintf("%d %s not repeated within renotify_after (%s)", rep.Repeats,
+			plural(rep.Repeats, "warning", "warnings"), renotifyAfter))
+	}
+	if rep.Unrouted > 0 {
+		notes = append(notes, fmt.Sprintf("%d %s without an owner", rep.Unrouted, plural(rep.Unrouted, "key", "keys")))
+	}
+	if len(notes) > 0 {
+		line += "; " + strings.Join(notes, ", ")
+	}
+	fmt.Fprintf(stdout, "%s (see 'keywarden history --run %s')\n", line, runID)
+}
+
+// confirmInput is where apply and undo read their confirmation; tests
+// replace it.
+var confirmInput = terminalInput
 
 // terminalInput is the command's standard input, and whether it is a
 // terminal someone can confirm on.
@@ -205,8 +277,18 @@ func terminalInput(cmd *cobra.Command) (io.Reader, bool) {
 }
 
 // confirmed reads one line and reports whether it is exactly want: a
-// confirmation names what it confirms, 'y' is not enough.
-func confirmed(in io.Reader, want string) bool {
-	line, _ := bufio.NewReader(in).ReadString('\n')
-	return strings.TrimSpace(line) == want
+// confirmation names what it confirms, 'y' is not enough. Ctrl-C while it
+// waits ends the wait with the context's error.
+func confirmed(ctx context.Context, in io.Reader, want string) (bool, error) {
+	line := make(chan string, 1)
+	go func() {
+		s, _ := bufio.NewReader(in).ReadString('\n')
+		line <- s
+	}()
+	select {
+	case s := <-line:
+		return strings.TrimSpace(s) == want, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
 }

@@ -18,14 +18,18 @@ import (
 	"syscall"
 )
 
-// Exit codes, documented in docs/scripting.md.
+// Exit codes, documented in docs/scripting.md. They follow Terraform's
+// scheme (errors 1, changes 2 only with --detailed-exitcode); a bad
+// command line has its own code, 64 (EX_USAGE), so that a script never
+// takes a typo for "the plan has changes". When several apply, the first
+// in this order wins: 130, 64, 1, 3, 4, 2.
 const (
 	ExitOK          = 0   // success
 	ExitError       = 1   // any error not listed below
-	ExitUsage       = 2   // bad command line: unknown command or flag, bad flag value, wrong arguments
 	ExitChanges     = 2   // plan --detailed-exitcode: the plan changes keys (as Terraform's)
 	ExitPartial     = 3   // the command finished, but some accounts could not be read
 	ExitFindings    = 4   // findings at or above --fail-on
+	ExitUsage       = 64  // bad command line: unknown command or flag, bad flag value, wrong or missing arguments
 	ExitInterrupted = 130 // interrupted by SIGINT (Ctrl-C) or SIGTERM
 )
 
@@ -56,7 +60,8 @@ func (e *UsageError) Unwrap() error { return e.Err }
 // ExitCode returns the process exit code for err, the error a command
 // returned: ExitOK for nil, ExitInterrupted for ErrInterrupted or
 // context.Canceled, ExitUsage for a *UsageError, ExitPartial for ErrPartial,
-// and ExitError for anything else. Wrapped errors are matched with errors.Is and errors.As.
+// ExitFindings for ErrFindings, ExitChanges for ErrChanges, and ExitError
+// for anything else. Wrapped errors are matched with errors.Is and errors.As.
 func ExitCode(err error) int {
 	var usage *UsageError
 	switch {
@@ -66,12 +71,12 @@ func ExitCode(err error) int {
 		return ExitInterrupted
 	case errors.As(err, &usage):
 		return ExitUsage
-	case errors.Is(err, ErrChanges):
-		return ExitChanges
 	case errors.Is(err, ErrPartial):
 		return ExitPartial
 	case errors.Is(err, ErrFindings):
 		return ExitFindings
+	case errors.Is(err, ErrChanges):
+		return ExitChanges
 	default:
 		return ExitError
 	}

@@ -1,10 +1,9 @@
 package cli
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -12,15 +11,16 @@ import (
 
 	"github.com/keywarden/keywarden/internal/awsemu"
 	"github.com/keywarden/keywarden/internal/awsx"
+	"github.com/keywarden/keywarden/internal/inventory"
 	"github.com/keywarden/keywarden/internal/policy"
-	"github.com/keywarden/keywarden/internal/remediate"
 	"github.com/keywarden/keywarden/internal/report"
 )
 
 // DemoOptions are the flags of "keywarden demo".
 type DemoOptions struct {
 	Sandbox SandboxOptions
-	Scan    ScanOptions
+	read    readFlags
+	out     outputFlags
 }
 
 func newDemoCommand(g *GlobalOptions) *cobra.Command {
@@ -32,7 +32,8 @@ func newDemoCommand(g *GlobalOptions) *cobra.Command {
 (a management account, member accounts in OUs, a few dozen users with keys
 of every age and use), then scan it exactly as keywarden scans a real one:
 from the management account, listing the organization and assuming the spoke
-role in every member account.
+role in every member account. It ends with what a plan would do, under the
+built-in policy with the break-glass users protected.
 
 Nothing outside this process is touched and no AWS account is needed. See
 docs/sandbox.md for the sandbox, and 'keywarden scan --help' for the scan.`,
@@ -40,40 +41,42 @@ docs/sandbox.md for the sandbox, and 'keywarden scan --help' for the scan.`,
   keywarden demo --accounts 20 --users-per-account 40 --format json
   keywarden demo --unassumable 1 --throttle-rate 5`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDemo(cmd.Context(), opts, g.Logger, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runDemo(cmd, opts, g.Logger)
 		},
 	}
 	f := cmd.Flags()
 	addSandboxFlags(f, &opts.Sandbox, 4, 12)
-	sc := &opts.Scan
-	f.StringVar(&sc.Source, "source", "report", "read keys from the credential `report` or the IAM `api`")
-	f.StringVar(&sc.KeyIDs, "key-ids", "attention", "read key IDs for keys needing `attention`, for all, or none")
-	f.StringVar(&sc.Format, "format", "table", "output `format`: table, json, csv, html, markdown, asff or ocsf")
-	f.StringVarP(&sc.Output, "output", "o", "", "write the output to this `file` instead of stdout")
-	f.StringVar(&sc.AsOf, "as-of", "", "compute ages as if it were this `date` (YYYY-MM-DD or RFC 3339)")
+	f.StringVar(&opts.read.Source, "source", "report", "read keys from the credential `report` or the IAM `api`")
+	f.StringVar(&opts.read.KeyIDs, "key-ids", "attention", "read key IDs for keys needing `attention`, for all, or none")
+	f.StringVar(&opts.read.AsOf, "as-of", "", "compute ages as if it were this `date` (YYYY-MM-DD or RFC 3339)")
+	opts.read.Parallel, opts.read.AccountTimeout = 8, 2*time.Minute
+	opts.out.add(cmd, "table, json, csv, html, markdown, asff or ocsf")
 	return cmd
 }
 
-func runDemo(ctx context.Context, o DemoOptions, log *slog.Logger, stdout, stderr io.Writer) error {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+// demoProtected are the users the demo's policy protects: the sandbox's
+// organizations have a break-glass admin in every account.
+var demoProtected = []string{"break-glass-*"}
+
+func runDemo(cmd *cobra.Command, o DemoOptions, log *slog.Logger) error {
+	ctx, stdout, stderr := cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr()
 	sb := o.Sandbox
 	sb.Addr = "127.0.0.1:0"
 	sb.RoleName = "KeywardenSpoke"
 	if err := sb.validate(); err != nil {
 		return withCommand(err, "keywarden demo")
 	}
-	sc := o.Scan
-	sc.Organization = true
-	sc.builtinPolicy = true // the demo is the same wherever it runs
-	sc.FailOn = "none"
-	sc.RoleName = sb.RoleName
-	sc.Parallel = 8
-	sc.AccountTimeout = 2 * time.Minute
-	p, err := sc.parse()
+	format, err := o.out.check(cmd)
 	if err != nil {
-		return withCommand(err, "keywarden demo")
+		return err
+	}
+	// The demo is the same wherever it runs: the built-in policy, with the
+	// break-glass users protected as a real installation would.
+	pol := policy.Default()
+	pol.Safety.ProtectedUsers = demoProtected
+	rd, err := o.read.read(cmd, inventory.Selection{Organization: true})
+	if err != nil {
+		return err
 	}
 
 	// The sandbox logs nothing of its own here: its calls are the demo's.
@@ -87,39 +90,38 @@ func runDemo(ctx context.Context, o DemoOptions, log *slog.Logger, stdout, stder
 	fmt.Fprintf(stderr, "  %d accounts (management %s), %d IAM users, %d access keys.\n", len(org.Accounts), org.ManagementAccount, org.Users, org.Keys)
 	fmt.Fprintf(stderr, "Scanning it as the hub identity %s, as 'keywarden scan --org' would:\n\n", org.AdminUser)
 
-	base, err := awsx.Load(ctx, awsx.Options{
+	j := &job{pol: pol, read: rd, role: roleFlags{RoleName: sb.RoleName}}
+	if err := j.connect(ctx, "plan", awsFlags{}, nil, log, &awsx.Options{
 		Region: awsemu.DefaultRegion, Endpoint: rs.URL,
 		Credentials: credentials.NewStaticCredentialsProvider(org.AdminKey.AccessKeyID, org.AdminKey.SecretAccessKey, ""),
-	})
+	}); err != nil {
+		return err
+	}
+	res, err := planWithProgress(ctx, j, stderr)
 	if err != nil {
 		return err
 	}
-	res, err := scanAccounts(ctx, sc, p, base, log, stderr)
-	if err != nil {
-		return err
-	}
-	scanErr := writeScan(res.inv, p, sc.Output, stdout)
-	if p.format != report.FormatTable || sc.Output != "" {
+	scanErr := writeScan(res.Scan, rd.AsOf, format, o.out.Output, j.eng.Hub.Base.Region, "none", stdout)
+	if format != report.FormatTable || o.out.Output != "" {
 		return scanErr
 	}
 	// Then what a plan would do: the demo changes nothing.
-	sess, err := newSession(ctx, base, "plan", p.roleName, p.externalID, false)
-	if err != nil {
-		return err
-	}
-	findings := p.policy.Evaluate(res.inv, policy.Options{AsOf: res.inv.FinishedAt})
-	plan, err := remediate.Make(ctx, remediate.Inputs{
-		Inventory: res.inv, Findings: findings, Policy: p.policy, AsOf: res.inv.FinishedAt, Now: time.Now(),
-		Caller: sess.caller, CallerKeyID: sess.callerKeyID, RunID: sess.runID,
-		DeactivatedAt: func(context.Context, string, string) (time.Time, bool, error) { return time.Time{}, false, nil },
-	})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "\nWhat 'keywarden plan' would do (the demo changes nothing):\n\n")
-	printPlan(stdout, plan)
+	fmt.Fprintf(stdout, "\nWhat 'keywarden plan' would do (the demo changes nothing; %s are protected):\n\n", strings.Join(demoProtected, ", "))
+	printPlan(stdout, res.Plan)
+	fmt.Fprint(stdout, demoNext)
 	return scanErr
 }
+
+// demoNext is what to try after the demo.
+const demoNext = `
+Next, against a sandbox that keeps running, from another shell:
+  keywarden sandbox --env-file sandbox.env   # leave it running
+  . ./sandbox.env                            # point the AWS CLI and keywarden at it
+  keywarden plan --org --out plan.json       # what would change, saved
+  keywarden apply plan.json                  # judged again, confirmed, journaled
+  keywarden undo RUN_ID                      # reactivate what the run deactivated
+See docs/sandbox.md, and docs/safety.md for every guard.
+`
 
 // withCommand makes a usage error name the command the user ran.
 func withCommand(err error, command string) error {

@@ -1,28 +1,26 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
-	"time"
 
-	sh "github.com/aws/aws-sdk-go-v2/service/securityhub"
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
 
-	"github.com/keywarden/keywarden/internal/awsx"
-	"github.com/keywarden/keywarden/internal/inventory"
-	"github.com/keywarden/keywarden/internal/policy"
+	"github.com/keywarden/keywarden/internal/engine"
 	"github.com/keywarden/keywarden/internal/report"
 	"github.com/keywarden/keywarden/internal/securityhub"
 )
 
-// ExportSecurityHubOptions are the flags of "keywarden export securityhub".
-type ExportSecurityHubOptions struct {
-	Scan ScanOptions
+// exportFlags are the flags of "keywarden export securityhub".
+type exportFlags struct {
+	sel    selectionFlags
+	role   roleFlags
+	read   readFlags
+	policy policyFlags
+	aws    awsFlags
 }
 
 func newExportCommand(g *GlobalOptions) *cobra.Command {
@@ -39,7 +37,7 @@ findings to another system. To write them to a file instead, use
 }
 
 func newExportSecurityHubCommand(g *GlobalOptions) *cobra.Command {
-	var opts ExportSecurityHubOptions
+	var o exportFlags
 	cmd := &cobra.Command{
 		Use:   "securityhub",
 		Short: "Scan, then import the findings into AWS Security Hub",
@@ -69,101 +67,52 @@ docs/scripting.md.`,
 		Example: `  keywarden export securityhub --org
   keywarden export securityhub --accounts 111111111111 --region eu-west-1`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.Scan.changed = cmd.Flags().Changed
-			return runExportSecurityHub(cmd.Context(), opts, g.Logger, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runExportSecurityHub(cmd, o, g.Logger)
 		},
 	}
-	addScanFlags(cmd, &opts.Scan)
+	o.sel.add(cmd)
+	o.role.add(cmd)
+	o.read.add(cmd, false)
+	o.policy.add(cmd)
+	o.aws.add(cmd)
 	return cmd
 }
-
-const exportCommand = "keywarden export securityhub"
 
 // maxFailuresShown is how many findings that failed are named on stderr.
 const maxFailuresShown = 10
 
-func runExportSecurityHub(ctx context.Context, o ExportSecurityHubOptions, log *slog.Logger, stdout, stderr io.Writer) error {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+func runExportSecurityHub(cmd *cobra.Command, o exportFlags, log *slog.Logger) error {
+	ctx, stdout, stderr := cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr()
+	if o.read.AsOf != "" {
+		return usagef(cmd, "--as-of: Security Hub gets what is true now; to see a forecast, run 'keywarden scan --as-of'")
 	}
-	if o.Scan.AsOf != "" {
-		return &UsageError{Command: exportCommand,
-			Err: errors.New("--as-of: Security Hub gets what is true now; to see a forecast, run 'keywarden scan --as-of'")}
-	}
-	p, err := o.Scan.parse()
-	if err != nil {
-		return withCommand(err, exportCommand)
-	}
-	base, err := awsx.Load(ctx, awsx.Options{Profile: o.Scan.Profile, Region: o.Scan.Region})
+	j, err := prepare(cmd, o.policy, o.sel, o.role, o.read)
 	if err != nil {
 		return err
 	}
-	res, err := scanAccounts(ctx, o.Scan, p, base, log, stderr)
+	if err := j.connect(ctx, "export", o.aws, nil, log, nil); err != nil {
+		return err
+	}
+	progress := newProgress(stderr)
+	j.read.Progress = progress.update
+	res, err := j.eng.ExportSecurityHub(ctx, engine.ExportRequest{Read: j.read, ProductVersion: buildVersion()})
+	progress.finish()
 	if err != nil {
 		return err
 	}
-	inv := res.inv
-	findings := p.policy.Evaluate(inv, policy.Options{AsOf: inv.FinishedAt})
-	doc := report.Build(inv, report.BuildOptions{GeneratedAt: inv.FinishedAt, Findings: reportFindings(findings)})
-	partition := callerPartition(inv.Caller)
-	asff := report.ASFF(doc, report.ASFFOptions{Region: base.Region, Partition: partition, ProductVersion: buildVersion()})
-
-	sess, err := newSession(ctx, base, "export", p.roleName, p.externalID, o.Scan.HubViaRole)
-	if err != nil {
-		return err
-	}
-	byAccount := map[string][]report.ASFFFinding{}
-	for _, f := range asff {
-		byAccount[f.AWSAccountID] = append(byAccount[f.AWSAccountID], f)
-	}
-	var accounts []string
-	for _, a := range doc.Accounts {
-		if a.Status == string(inventory.AccountOK) {
-			accounts = append(accounts, a.ID)
-		}
-	}
-
-	// One account's Security Hub failing does not stop the others.
-	now := time.Now()
-	results := make([]securityhub.Result, len(accounts))
-	errs := make([]error, len(accounts))
-	var g errgroup.Group
-	g.SetLimit(o.Scan.Parallel)
-	for i, id := range accounts {
-		g.Go(func() error {
-			client := sh.NewFromConfig(sess.config(id))
-			r, err := securityhub.Export(ctx, client, byAccount[id], securityhub.Options{
-				ProductARN: report.ASFFProductARN(partition, base.Region, id),
-				Accounts:   []string{id},
-				Now:        now,
-			})
-			if err != nil && r.Failed == 0 {
-				// Nothing was sent: every finding of the account failed.
-				for _, f := range byAccount[id] {
-					r.Failures = append(r.Failures, securityhub.Failure{ID: f.ID, Code: "NotSent", Message: err.Error()})
-				}
-				r.Failed = len(r.Failures)
-			}
-			results[i], errs[i] = r, err
-			log.Info("security hub", "account", id, "imported", r.Imported, "resolved", r.Resolved, "failed", r.Failed)
-			return nil
-		})
-	}
-	_ = g.Wait() // the functions return nil; errors are per account
-	if err := ctx.Err(); err != nil {
-		return err
+	for _, a := range res.Scan.Skipped {
+		fmt.Fprintf(stderr, "keywarden: skipping account %s (%s): it is %s\n", a.ID, a.Name, a.State)
 	}
 
 	// Findings refused one by one are named; those of an account whose
 	// export stopped are not: its error says why.
-	var total securityhub.Result
+	total := res.Total()
 	var accountErrs []string
 	var refused []securityhub.Failure
-	for i, r := range results {
-		total.Add(r)
-		if errs[i] != nil {
-			accountErrs = append(accountErrs, accounts[i])
-			fmt.Fprintf(stderr, "keywarden: security hub of account %s (%s): %v\n", accounts[i], base.Region, errs[i])
+	for _, r := range res.Accounts {
+		if r.Err != nil {
+			accountErrs = append(accountErrs, r.AccountID)
+			fmt.Fprintf(stderr, "keywarden: security hub of account %s (%s): %v\n", r.AccountID, res.Region, r.Err)
 			continue
 		}
 		refused = append(refused, r.Failures...)
@@ -181,10 +130,11 @@ func runExportSecurityHub(ctx context.Context, o ExportSecurityHubOptions, log *
 		msg := fmt.Sprintf("%d findings could not be imported into Security Hub", total.Failed)
 		if len(accountErrs) > 0 {
 			msg += fmt.Sprintf(" (accounts %s failed; check that Security Hub is enabled in %s and that the role may call securityhub:GetFindings and securityhub:BatchImportFindings)",
-				listSome(accountErrs, 3), base.Region)
+				listSome(accountErrs, 3), res.Region)
 		}
 		return errors.New(msg)
 	}
+	inv := res.Scan.Inventory
 	if failed := inv.Failed(); len(failed) > 0 {
 		return fmt.Errorf("%w: %d of %d accounts failed and their findings in Security Hub were left as they were (%s)",
 			ErrPartial, len(failed), len(inv.Accounts), failedSummary(failed))
@@ -211,14 +161,4 @@ func listSome(ss []string, n int) string {
 		return strings.Join(ss, ", ")
 	}
 	return strings.Join(ss[:n], ", ") + fmt.Sprintf(" and %d more", len(ss)-n)
-}
-
-// callerPartition is the partition of the caller's ARN (aws, aws-us-gov,
-// aws-cn), "aws" when it is not an ARN.
-func callerPartition(arn string) string {
-	parts := strings.SplitN(arn, ":", 3)
-	if len(parts) == 3 && parts[0] == "arn" && parts[1] != "" {
-		return parts[1]
-	}
-	return "aws"
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/keywarden/keywarden/internal/awsemu"
 	"github.com/keywarden/keywarden/internal/awsx"
+	"github.com/keywarden/keywarden/internal/engine"
 	"github.com/keywarden/keywarden/internal/inventory"
 	"github.com/keywarden/keywarden/internal/policy"
 	"github.com/keywarden/keywarden/internal/report"
@@ -200,6 +201,15 @@ func verdictOf(f report.Finding) string {
 	return v
 }
 
+// judged is what the engine's scan returns for an inventory: its findings
+// as of asOf, or as of the end of the read.
+func judged(pol *policy.Policy, inv *inventory.Inventory, asOf time.Time) *engine.ScanResult {
+	if asOf.IsZero() {
+		asOf = inv.FinishedAt
+	}
+	return &engine.ScanResult{Inventory: inv, AsOf: asOf, Findings: pol.Evaluate(inv, policy.Options{AsOf: asOf})}
+}
+
 // TestScanGolden renders the golden inventory, judged by the golden policy,
 // the way the scan command does (writeScan), in JSON and as a table.
 func TestScanGolden(t *testing.T) {
@@ -220,8 +230,7 @@ func TestScanGolden(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.golden, func(t *testing.T) {
 			var out bytes.Buffer
-			p := &scanPlan{policy: pol, format: tt.format, failOn: "critical", asOf: tt.asOf}
-			err := writeScan(goldenInventory(), p, "", &out)
+			err := writeScan(judged(pol, goldenInventory(), tt.asOf), tt.asOf, tt.format, "", "", "critical", &out)
 			if !errors.Is(err, ErrPartial) || ExitCode(err) != ExitPartial {
 				t.Errorf("writeScan: %v (exit %d), want the failed account reported (exit %d) before the findings", err, ExitCode(err), ExitPartial)
 			}
@@ -279,9 +288,8 @@ func TestScanFailOn(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.level, func(t *testing.T) {
-			p := &scanPlan{policy: pol, format: report.FormatJSON, failOn: tt.level}
 			var out bytes.Buffer
-			err := writeScan(inv, p, "", &out)
+			err := writeScan(judged(pol, inv, time.Time{}), time.Time{}, report.FormatJSON, "", "", tt.level, &out)
 			if tt.want == 0 {
 				if err != nil {
 					t.Fatalf("writeScan: %v, want no error", err)

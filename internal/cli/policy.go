@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/keywarden/keywarden/internal/awsx"
+	"github.com/keywarden/keywarden/internal/engine"
 	"github.com/keywarden/keywarden/internal/inventory"
 	"github.com/keywarden/keywarden/internal/notify"
 	"github.com/keywarden/keywarden/internal/policy"
@@ -110,7 +109,7 @@ func runPolicyValidate(path string, stdout io.Writer) error {
 		return err
 	}
 	// Template files are read when notifications are sent; check them now.
-	if _, err := notify.NewRenderer(p.Notifications.Templates, policyEnv(p)); err != nil {
+	if _, err := notify.NewRenderer(p.Notifications.Templates, engine.PolicyEnv(p)); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d exemptions, %d overrides)\n", path, len(p.Exemptions), len(p.Overrides))
@@ -122,7 +121,10 @@ type PolicyExplainOptions struct {
 	Account string
 	User    string
 	Key     string
-	Scan    ScanOptions
+	role    roleFlags
+	read    readFlags
+	policy  policyFlags
+	aws     awsFlags
 }
 
 func newPolicyExplainCommand(g *GlobalOptions) *cobra.Command {
@@ -138,63 +140,53 @@ Use --user '<root_account>' for the root user's keys.`,
 		Example: `  keywarden policy explain --account 111111111111 --user svc-billing
   keywarden policy explain --account 111111111111 --user alice --key AKIA… --as-of 2027-01-31`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.Scan.changed = cmd.Flags().Changed
-			return runPolicyExplain(cmd.Context(), opts, g.Logger, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			for _, req := range []struct{ flag, value string }{{"account", opts.Account}, {"user", opts.User}} {
+				if req.value == "" {
+					return usagef(cmd, "--%s is required", req.flag)
+				}
+			}
+			return runPolicyExplain(cmd, opts, g.Logger)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Account, "account", "", "the `account ID`")
-	f.StringVar(&opts.User, "user", "", "the IAM user `name`")
+	f.StringVar(&opts.Account, "account", "", "the `account ID` (required)")
+	f.StringVar(&opts.User, "user", "", "the IAM user `name` (required)")
 	f.StringVar(&opts.Key, "key", "", "only this access `key ID`")
-	f.StringVar(&opts.Scan.Config, "config", "", "policy `file` (default keywarden.yaml in the working directory if present)")
-	f.StringVar(&opts.Scan.Source, "source", "report", "read keys from the credential `report` or the IAM `api`")
-	f.StringVar(&opts.Scan.AsOf, "as-of", "", "judge as if it were this `date` (YYYY-MM-DD or RFC 3339)")
-	f.StringVar(&opts.Scan.RoleName, "role-name", "KeywardenSpoke", "`role` to assume in the account")
-	f.StringVar(&opts.Scan.ExternalID, "external-id", "", "external `ID` the role requires")
-	f.StringVar(&opts.Scan.Profile, "profile", "", "AWS shared config `profile`")
-	f.StringVar(&opts.Scan.Region, "region", "", "AWS `region` for the API calls")
-	cmd.MarkFlagRequired("account")
-	cmd.MarkFlagRequired("user")
+	opts.policy.add(cmd)
+	f.StringVar(&opts.read.Source, "source", "report", "read keys from the credential `report` or the IAM `api`")
+	f.StringVar(&opts.read.AsOf, "as-of", "", "judge as if it were this `date` (YYYY-MM-DD or RFC 3339)")
+	opts.read.KeyIDs, opts.read.Parallel, opts.read.AccountTimeout = string(engine.KeyIDsAll), 1, inventory.DefaultAccountTimeout
+	opts.role.add(cmd)
+	opts.aws.add(cmd)
 	return cmd
 }
 
-func runPolicyExplain(ctx context.Context, o PolicyExplainOptions, log *slog.Logger, stdout, stderr io.Writer) error {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+func runPolicyExplain(cmd *cobra.Command, o PolicyExplainOptions, log *slog.Logger) error {
+	ctx, stdout, stderr := cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr()
+	if !accountIDPattern.MatchString(o.Account) {
+		return usagef(cmd, "--account %q: not an account ID (12 digits)", o.Account)
 	}
-	sc := o.Scan
-	sc.Accounts = []string{o.Account}
-	sc.KeyIDs, sc.Format, sc.FailOn = "all", "table", "none"
-	sc.Parallel, sc.AccountTimeout = 1, inventory.DefaultAccountTimeout
-	changed := sc.changed
-	sc.changed = func(flag string) bool {
-		// The account is the one asked about, whatever the policy file selects.
-		return flag == "org" || flag == "ou" || flag == "accounts" || flag == "exclude-accounts" || (changed != nil && changed(flag))
-	}
-	p, err := sc.parse()
-	if err != nil {
-		return withCommand(err, "keywarden policy explain")
-	}
-	// Only the user asked about needs its key IDs read.
-	p.needIDsFor, p.needIDs = nil, func(u inventory.User, _ time.Time) bool { return u.Name == o.User }
-	base, err := awsx.Load(ctx, awsx.Options{Profile: sc.Profile, Region: sc.Region})
+	// The account is the one asked about, whatever the policy file selects.
+	j, err := prepare(cmd, o.policy, selectionFlags{Accounts: []string{o.Account}}, o.role, o.read)
 	if err != nil {
 		return err
 	}
-	res, err := scanAccounts(ctx, sc, p, base, log, stderr)
+	j.read.Selection = inventory.Selection{Accounts: []string{o.Account}}
+	j.read.Parallel = 1
+	j.read.KeyIDs = engine.KeyIDsAll
+	if err := j.connect(ctx, "explain", o.aws, nil, log, nil); err != nil {
+		return err
+	}
+	res, err := scanWithProgress(ctx, j.eng, j.read, stderr)
 	if err != nil {
 		return err
 	}
-	acct := res.inv.Accounts[0]
-	asOf := p.asOf
-	if asOf.IsZero() {
-		asOf = res.inv.FinishedAt
-	}
-	expl, err := p.policy.Explain(acct, o.User, o.Key, policy.Options{AsOf: asOf})
+	acct := res.Inventory.Accounts[0]
+	expl, err := j.pol.Explain(acct, o.User, o.Key, policy.Options{AsOf: res.AsOf})
 	if err != nil {
 		return err
 	}
-	return renderExplanation(stdout, p.policy, acct, expl, asOf)
+	return renderExplanation(stdout, j.pol, acct, expl, res.AsOf)
 }
 
 // renderExplanation prints every rule's judgement of each key.

@@ -298,8 +298,8 @@ overrides:
 		{
 			name: "no user",
 			args: []string{"--account", prod.ID},
-			code: ExitError,
-			err:  `required flag(s) "user" not set`,
+			code: ExitUsage, // a missing required flag is a bad command line
+			err:  `--user is required`,
 		},
 	}
 	for _, tt := range tests {

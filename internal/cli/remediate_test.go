@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -24,6 +25,7 @@ import (
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/cobra"
 
 	"github.com/keywarden/keywarden/internal/awsemu"
 	"github.com/keywarden/keywarden/internal/awsx"
@@ -271,7 +273,12 @@ func (s *remSandbox) checkNoSecrets() {
 
 func mustReadPlan(t *testing.T, path string) *remediate.Plan {
 	t.Helper()
-	p, err := readPlan(path)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	p, err := remediate.ReadPlan(f, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -470,20 +477,18 @@ func TestApplyCommandRefusesPlans(t *testing.T) {
 	planFile := s.path("plan.json")
 	wantExit(t, "plan", s.plan(planFile), ExitOK)
 	p := mustReadPlan(t, planFile)
-	opts := ApplyOptions{State: s.state, Scan: ScanOptions{
-		Config: s.config, Organization: true, RoleName: orggenRole, Source: "report", KeyIDs: "attention",
-		Parallel: 4, AccountTimeout: time.Minute, Format: "table", FailOn: "none",
-	}}
-	apply := func(o ApplyOptions) (string, error) {
-		var stdout, stderr bytes.Buffer
-		err := runApply(t.Context(), planFile, o, nil, &stdout, &stderr)
-		return stdout.String(), err
+	// apply runs the apply command with in as its standard input, a
+	// terminal or not.
+	apply := func(in io.Reader, isTerm bool) (string, error) {
+		saved := confirmInput
+		confirmInput = func(*cobra.Command) (io.Reader, bool) { return in, isTerm }
+		defer func() { confirmInput = saved }()
+		r := s.kw("apply", planFile, "--config", s.config, "--state", s.state)
+		return r.stdout, r.err
 	}
 
 	t.Run("no terminal", func(t *testing.T) {
-		o := opts
-		o.stdin = strings.NewReader(p.ID + "\n")
-		_, err := apply(o)
+		_, err := apply(strings.NewReader(p.ID+"\n"), false)
 		if err == nil || !strings.Contains(err.Error(), "without a terminal") || !strings.Contains(err.Error(), "--auto-approve") {
 			t.Errorf("apply without a terminal: %v, want a refusal naming --auto-approve", err)
 		}
@@ -491,9 +496,7 @@ func TestApplyCommandRefusesPlans(t *testing.T) {
 	})
 
 	t.Run("wrong confirmation", func(t *testing.T) {
-		o := opts
-		o.stdin, o.stdinIsTerm = strings.NewReader("wrong\n"), true
-		out, err := apply(o)
+		out, err := apply(strings.NewReader("wrong\n"), true)
 		if err == nil || !strings.Contains(err.Error(), "cancelled") || !strings.Contains(err.Error(), "nothing was changed") {
 			t.Errorf("apply with the wrong ID typed: %v, want it cancelled", err)
 		}
@@ -501,17 +504,14 @@ func TestApplyCommandRefusesPlans(t *testing.T) {
 			t.Errorf("apply did not ask for the plan's ID:\n%s", out)
 		}
 		s.checkStatuses("after a cancelled apply", before, nil)
-		o.stdin = strings.NewReader("y\n")
-		if _, err := apply(o); err == nil || !strings.Contains(err.Error(), "cancelled") {
+		if _, err := apply(strings.NewReader("y\n"), true); err == nil || !strings.Contains(err.Error(), "cancelled") {
 			t.Errorf("apply with y typed: %v, want it cancelled: y is not enough", err)
 		}
 		s.checkStatuses("after a cancelled apply", before, nil)
 	})
 
 	t.Run("confirmed", func(t *testing.T) {
-		o := opts
-		o.stdin, o.stdinIsTerm = strings.NewReader(p.ID+"\n"), true
-		out, err := apply(o)
+		out, err := apply(strings.NewReader(p.ID+"\n"), true)
 		if err != nil {
 			t.Fatalf("apply with the plan's ID typed: %v\n%s", err, out)
 		}

@@ -46,15 +46,18 @@ It is dry-run by default: reading and planning never change anything, and
 only an explicit apply of a plan you can read acts on keys.
 
 Diagnostics go to stderr (see --log-level and --log-format); results go to
-stdout. Exit codes: 0 success, 1 error, 2 bad command line (or, for
-plan --detailed-exitcode, changes), 3 some accounts could not be read,
-4 findings at or above --fail-on, 130 interrupted (docs/scripting.md).
+stdout. Exit codes: 0 success, 1 error, 2 plan --detailed-exitcode found
+changes, 3 some accounts could not be read, 4 findings at or above
+--fail-on, 64 bad command line, 130 interrupted (docs/scripting.md).
 
 Start with 'keywarden demo', which needs no AWS account.`,
 		SilenceUsage:  true, // Main prints errors, once, with a hint
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			g.Logger = newLogger(cmd.ErrOrStderr(), slog.Level(g.LogLevel), g.LogFormat)
+			// Packages that log through the default logger (the state
+			// store) then follow --log-level and --log-format too.
+			slog.SetDefault(g.Logger)
 			g.Logger.Debug("run", "command", cmd.CommandPath(), "version", buildVersion())
 			return nil
 		},

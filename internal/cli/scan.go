@@ -2,64 +2,40 @@ package cli
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/organizations"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/keywarden/keywarden/internal/awsx"
+	"github.com/keywarden/keywarden/internal/engine"
 	"github.com/keywarden/keywarden/internal/inventory"
+	"github.com/keywarden/keywarden/internal/notify"
+	"github.com/keywarden/keywarden/internal/output"
 	"github.com/keywarden/keywarden/internal/policy"
 	"github.com/keywarden/keywarden/internal/report"
+	"github.com/keywarden/keywarden/internal/store"
 )
 
-// ScanOptions are the flags of "keywarden scan".
-type ScanOptions struct {
-	Organization    bool
-	OUs             []string
-	Accounts        []string
-	ExcludeAccounts []string
-	RoleName        string
-	ExternalID      string
-	HubViaRole      bool
-
-	Source         string
-	KeyIDs         string
-	Parallel       int
-	AccountTimeout time.Duration
-
-	Format string
-	Output string
-	AsOf   string
-
-	Profile string
-	Region  string
-
-	Config string
+// scanFlags are the flags of "keywarden scan".
+type scanFlags struct {
+	sel    selectionFlags
+	role   roleFlags
+	read   readFlags
+	policy policyFlags
+	aws    awsFlags
+	out    outputFlags
 	FailOn string
-
-	// changed reports whether a flag was given on the command line; the
-	// policy file's accounts section fills in those that were not.
-	changed func(flag string) bool
-	// builtinPolicy skips looking for keywarden.yaml when Config is empty.
-	builtinPolicy bool
 }
 
 func newScanCommand(g *GlobalOptions) *cobra.Command {
-	opts := ScanOptions{}
+	var o scanFlags
 	cmd := &cobra.Command{
 		Use:   "scan",
 		Short: "Inventory every access key in the selected accounts (read-only)",
@@ -91,265 +67,129 @@ profiles, SSO, environment variables, AWS_ENDPOINT_URL.`,
   keywarden scan --accounts 111111111111,222222222222 --source api
   keywarden scan --org --as-of 2027-01-31 --format csv`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.changed = cmd.Flags().Changed
-			return runScan(cmd.Context(), opts, g.Logger, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runScan(cmd, o, g.Logger)
 		},
 	}
-	addScanFlags(cmd, &opts)
-	f := cmd.Flags()
-	f.StringVar(&opts.FailOn, "fail-on", "none", "exit 4 when a finding not exempt is at or above this `level`: none, warn (any), info, low, medium, high, critical")
-	f.StringVar(&opts.KeyIDs, "key-ids", "attention", "on the report path, read key IDs for keys needing `attention`, for all, or none")
-	f.StringVar(&opts.Format, "format", "table", "output `format`: table, json, csv, html (one self-contained page), markdown (for CI summaries), asff (AWS Security Hub) or ocsf (OCSF events, one per line)")
-	f.StringVarP(&opts.Output, "output", "o", "", "write the output to this `file` instead of stdout")
+	o.sel.add(cmd)
+	o.role.add(cmd)
+	o.read.add(cmd, true)
+	o.policy.add(cmd)
+	o.aws.add(cmd)
+	o.out.add(cmd, "table, json, csv, html (one self-contained page), markdown (for CI summaries), asff (AWS Security Hub) or ocsf (OCSF events, one per line)")
+	cmd.Flags().StringVar(&o.FailOn, "fail-on", "none", "exit 4 when a finding not exempt is at or above this `level`: none, warn (any), info, low, medium, high, critical")
 	return cmd
 }
 
-var accountIDPattern = regexp.MustCompile(`^\d{12}$`)
-var ouIDPattern = regexp.MustCompile(`^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$`)
-
-// scanPlan is ScanOptions checked and parsed.
-type scanPlan struct {
-	selection  inventory.Selection
-	source     inventory.Source
-	needIDs    inventory.NeedKeyIDs
-	needIDsFor func(inventory.Account) inventory.NeedKeyIDs
-	format     report.Format
-	asOf       time.Time
-	policy     *policy.Policy
-	failOn     string
-	roleName   string
-	externalID string
-	region     string // the AWS region calls are made in, for ASFF
+// job is what every command that reads accounts sets up from its flags:
+// the policy, how to read, and the engine over one hub session.
+type job struct {
+	pol  *policy.Policy
+	read engine.Read
+	role roleFlags
+	eng  *engine.Engine
 }
 
-// attentionHorizon is how far ahead the policy looks when it picks the keys
-// whose IDs the report path reads: far enough for warnings to name them.
-const attentionHorizon = 14 * 24 * time.Hour
-
-func (o ScanOptions) parse() (*scanPlan, error) {
-	usage := func(format string, args ...any) error {
-		return &UsageError{Command: "keywarden scan", Err: fmt.Errorf(format, args...)}
-	}
-	pol := policy.Default()
-	if o.Config != "" || !o.builtinPolicy {
-		var err error
-		if pol, err = policy.LoadDefault(o.Config, "."); err != nil {
-			return nil, err
-		}
-	}
-	o = o.withPolicy(pol)
-	p := &scanPlan{policy: pol, roleName: o.RoleName, externalID: o.ExternalID, selection: inventory.Selection{
-		Organization: o.Organization, OUs: o.OUs, Accounts: o.Accounts, Exclude: o.ExcludeAccounts,
-	}}
-	switch o.FailOn {
-	case "none", "warn", "info", "low", "medium", "high", "critical":
-		p.failOn = o.FailOn
-	default:
-		return nil, usage("--fail-on %q: want none, warn, info, low, medium, high or critical", o.FailOn)
-	}
-	for _, f := range []struct {
-		flag string
-		ids  []string
-	}{{"--accounts", o.Accounts}, {"--exclude-accounts", o.ExcludeAccounts}} {
-		for _, id := range f.ids {
-			if !accountIDPattern.MatchString(id) {
-				return nil, usage("%s %q: not an account ID (12 digits)", f.flag, id)
-			}
-		}
-	}
-	for _, ou := range o.OUs {
-		if !ouIDPattern.MatchString(ou) {
-			return nil, usage("--ou %q: not an OU ID (ou-xxxx-xxxxxxxx)", ou)
-		}
-	}
-	switch o.Source {
-	case "report":
-		p.source = inventory.SourceReport
-	case "api":
-		p.source = inventory.SourceAPI
-	default:
-		return nil, usage("--source %q: want report or api", o.Source)
-	}
-	switch o.KeyIDs {
-	case "attention":
-		p.needIDsFor = func(a inventory.Account) inventory.NeedKeyIDs { return pol.NeedKeyIDs(a, attentionHorizon) }
-	case "all":
-		p.needIDs = inventory.AllKeyIDs
-	case "none":
-		p.needIDs = inventory.NoKeyIDs
-	default:
-		return nil, usage("--key-ids %q: want attention, all or none", o.KeyIDs)
-	}
-	if o.Parallel < 1 || o.Parallel > 256 {
-		return nil, usage("--parallel %d: want 1 to 256", o.Parallel)
-	}
-	if o.AccountTimeout <= 0 {
-		return nil, usage("--account-timeout must be positive")
-	}
-	if o.RoleName == "" {
-		return nil, usage("--role-name must not be empty")
-	}
-	f, err := report.ParseFormat(o.Format)
-	if err != nil {
-		return nil, usage("--format: %v", err)
-	}
-	p.format = f
-	if o.AsOf != "" {
-		t, err := parseDate(o.AsOf)
-		if err != nil {
-			return nil, usage("--as-of %q: %v", o.AsOf, err)
-		}
-		p.asOf = t
-	}
-	return p, nil
-}
-
-// withPolicy fills in, from the policy's accounts section, what the command
-// line did not say: flags win over the file.
-func (o ScanOptions) withPolicy(pol *policy.Policy) ScanOptions {
-	changed := o.changed
-	if changed == nil {
-		changed = func(string) bool { return true }
-	}
-	ac := pol.Accounts
-	// A selection on the command line replaces the file's whole selection:
-	// `scan --accounts X` must never read the organization the file names.
-	if !changed("org") && !changed("ou") && !changed("accounts") {
-		o.Organization = ac.Organization
-		o.OUs = ac.OUs
-		o.Accounts = ac.Accounts
-	}
-	if !changed("exclude-accounts") && len(ac.Exclude) > 0 {
-		o.ExcludeAccounts = ac.Exclude
-	}
-	if !changed("role-name") && ac.RoleName != "" {
-		o.RoleName = ac.RoleName
-	}
-	if !changed("external-id") {
-		env := ac.ExternalIDEnv
-		if env == "" {
-			env = "KEYWARDEN_EXTERNAL_ID"
-		}
-		o.ExternalID = os.Getenv(env)
-	}
-	return o
-}
-
-// parseDate reads YYYY-MM-DD (midnight UTC) or an RFC 3339 time.
-func parseDate(s string) (time.Time, error) {
-	if t, err := time.Parse("2006-01-02", s); err == nil {
-		return t.UTC(), nil
-	}
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		return time.Time{}, errors.New("want a date like 2027-01-31 or a time like 2027-01-31T12:00:00Z")
-	}
-	return t.UTC(), nil
-}
-
-// newRunID names one run in session names, logs and (later) the journal.
-func newRunID(now time.Time) string {
-	var b [3]byte
-	rand.Read(b[:])
-	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
-}
-
-// scanResult is what a scan found, ready to render.
-type scanResult struct {
-	inv     *inventory.Inventory
-	skipped []inventory.Account
-}
-
-// scanAccounts discovers the selected accounts and reads them.
-func scanAccounts(ctx context.Context, o ScanOptions, p *scanPlan, base aws.Config, log *slog.Logger, stderr io.Writer) (*scanResult, error) {
-	who, err := sts.NewFromConfig(base).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
-	if err != nil {
-		return nil, fmt.Errorf("identify the AWS caller (check your AWS credentials and AWS_ENDPOINT_URL): %w", err)
-	}
-	caller := aws.ToString(who.Account)
-	log.Info("caller", "arn", aws.ToString(who.Arn))
-
-	var org *organizations.Client
-	if p.selection.UsesOrganization() || len(p.selection.Accounts) > 0 {
-		org = organizations.NewFromConfig(base)
-	}
-	sel, err := inventory.Discover(ctx, org, caller, p.selection)
-	if errors.Is(err, inventory.ErrNoOrganization) {
-		return nil, fmt.Errorf("%w; --org and --ou need the management account or a delegated administrator (or list accounts with --accounts)", err)
-	}
+// prepare loads the policy and checks the selection, role and reading
+// flags; nothing is called in AWS yet.
+func prepare(cmd *cobra.Command, pf policyFlags, sf selectionFlags, rf roleFlags, rd readFlags) (*job, error) {
+	pol, err := pf.load()
 	if err != nil {
 		return nil, err
 	}
-	for _, a := range sel.Skipped {
-		fmt.Fprintf(stderr, "keywarden: skipping account %s (%s): it is %s\n", a.ID, a.Name, a.State)
+	j := &job{pol: pol}
+	sel, err := sf.selection(cmd, pol)
+	if err != nil {
+		return nil, err
 	}
-	if len(sel.Accounts) == 0 {
-		return nil, errors.New("no accounts to read: the selection is empty")
+	if j.role, err = rf.resolve(cmd, pol); err != nil {
+		return nil, err
 	}
+	if j.read, err = rd.read(cmd, sel); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
 
-	runID := newRunID(time.Now())
-	assumer := awsx.NewAssumer(base, awsx.AssumerOptions{
-		RoleName: p.roleName, ExternalID: p.externalID, SessionName: awsx.SessionName("scan", runID),
-	})
-	configFor := func(id string, counter *awsx.CallCounter) aws.Config {
-		if id == caller && !o.HubViaRole {
-			cfg := base.Copy()
-			cfg.APIOptions = append(cfg.APIOptions, counter.APIOption)
-			return cfg
-		}
-		return assumer.Config(id, counter)
+// connect identifies the caller once and builds the engine for the run.
+func (j *job) connect(ctx context.Context, command string, af awsFlags, st store.Store, log *slog.Logger, base *awsx.Options) error {
+	opts := awsx.Options{Profile: af.Profile, Region: af.Region, Logger: log}
+	if base != nil {
+		opts = *base
+		opts.Logger = log
 	}
+	cfg, err := awsx.Load(ctx, opts)
+	if err != nil {
+		return err
+	}
+	hub, err := awsx.NewHub(ctx, cfg, awsx.HubOptions{Command: command, RoleName: j.role.RoleName,
+		ExternalID: j.role.ExternalID, HubViaRole: j.role.HubViaRole})
+	if err != nil {
+		return err
+	}
+	log.Info("caller", "arn", hub.CallerARN, "run", hub.RunID)
+	j.eng = &engine.Engine{Hub: hub, Policy: j.pol, Store: st, Log: log, Notify: engine.NotifyOptions{Delivery: notifyDelivery}}
+	return nil
+}
 
+// notifyDelivery tunes the delivery of notifications: the defaults of
+// notify.Deliver (four attempts, backoff from two seconds). Tests shorten it.
+var notifyDelivery = notify.DeliverOptions{}
+
+func runScan(cmd *cobra.Command, o scanFlags, log *slog.Logger) error {
+	ctx, stdout, stderr := cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr()
+	switch o.FailOn {
+	case "none", "warn", "info", "low", "medium", "high", "critical":
+	default:
+		return usagef(cmd, "--fail-on %q: want none, warn, info, low, medium, high or critical", o.FailOn)
+	}
+	format, err := o.out.check(cmd)
+	if err != nil {
+		return err
+	}
+	j, err := prepare(cmd, o.policy, o.sel, o.role, o.read)
+	if err != nil {
+		return err
+	}
+	if err := j.connect(ctx, "scan", o.aws, nil, log, nil); err != nil {
+		return err
+	}
+	res, err := scanWithProgress(ctx, j.eng, j.read, stderr)
+	if err != nil {
+		return err
+	}
+	return writeScan(res, j.read.AsOf, format, o.out.Output, j.eng.Hub.Base.Region, o.FailOn, stdout)
+}
+
+// scanWithProgress scans, showing progress on a terminal and saying which
+// selected accounts are skipped.
+func scanWithProgress(ctx context.Context, eng *engine.Engine, r engine.Read, stderr io.Writer) (*engine.ScanResult, error) {
 	progress := newProgress(stderr)
-	inv, err := inventory.Scan(ctx, sel.Accounts, configFor, inventory.Options{
-		Source: p.source, Parallel: o.Parallel, AccountTimeout: o.AccountTimeout,
-		NeedKeyIDs: p.needIDs, NeedKeyIDsFor: p.needIDsFor, AsOf: p.asOf, Progress: progress.update, Logger: log,
-	})
+	r.Progress = progress.update
+	res, err := eng.Scan(ctx, r)
 	progress.finish()
 	if err != nil {
 		return nil, err
 	}
-	inv.Caller = aws.ToString(who.Arn)
-	return &scanResult{inv: inv, skipped: sel.Skipped}, nil
+	for _, a := range res.Skipped {
+		fmt.Fprintf(stderr, "keywarden: skipping account %s (%s): it is %s\n", a.ID, a.Name, a.State)
+	}
+	return res, nil
 }
 
-func runScan(ctx context.Context, o ScanOptions, log *slog.Logger, stdout, stderr io.Writer) error {
-	p, err := o.parse()
-	if err != nil {
+// writeScan renders a scan, and reports failed accounts as ErrPartial and
+// findings at or above failOn as ErrFindings.
+// asOf is the --as-of date, zero when not given.
+func writeScan(res *engine.ScanResult, asOf time.Time, format report.Format, path, region, failOn string, stdout io.Writer) error {
+	doc := res.Document(asOf)
+	if err := output.Write(path, stdout, func(w io.Writer) error { return renderScan(w, doc, format, region) }); err != nil {
 		return err
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	base, err := awsx.Load(ctx, awsx.Options{Profile: o.Profile, Region: o.Region})
-	if err != nil {
-		return err
-	}
-	p.region = base.Region
-	res, err := scanAccounts(ctx, o, p, base, log, stderr)
-	if err != nil {
-		return err
-	}
-	return writeScan(res.inv, p, o.Output, stdout)
-}
-
-// writeScan judges the inventory, renders it, and reports failed accounts
-// as ErrPartial and findings at or above --fail-on as ErrFindings.
-func writeScan(inv *inventory.Inventory, p *scanPlan, output string, stdout io.Writer) error {
-	asOf := p.asOf
-	if asOf.IsZero() {
-		asOf = inv.FinishedAt
-	}
-	findings := p.policy.Evaluate(inv, policy.Options{AsOf: asOf})
-	doc := report.Build(inv, report.BuildOptions{GeneratedAt: inv.FinishedAt, AsOf: p.asOf, Findings: reportFindings(findings)})
-	if err := renderTo(output, stdout, func(w io.Writer) error { return renderScan(w, doc, p.format, p.region) }); err != nil {
-		return err
-	}
+	inv := res.Inventory
 	if failed := inv.Failed(); len(failed) > 0 {
 		return fmt.Errorf("%w: %d of %d accounts failed (%s)", ErrPartial, len(failed), len(inv.Accounts), failedSummary(failed))
 	}
-	if n := failing(findings, p.failOn); n > 0 {
-		return fmt.Errorf("%w: %d at or above --fail-on %s", ErrFindings, n, p.failOn)
+	if n := failing(res.Findings, failOn); n > 0 {
+		return fmt.Errorf("%w: %d at or above --fail-on %s", ErrFindings, n, failOn)
 	}
 	return nil
 }
@@ -368,29 +208,6 @@ func failing(fs []policy.Finding, level string) int {
 	return n
 }
 
-// reportFindings carries the policy's findings into the report.
-func reportFindings(fs []policy.Finding) []report.Finding {
-	out := make([]report.Finding, 0, len(fs))
-	for _, f := range fs {
-		rf := report.Finding{
-			Rule: string(f.Rule), Severity: string(f.Severity), Stage: string(f.Stage), DueAt: f.DueAt,
-			NextStage: string(f.NextStage), NextStageAt: f.NextStageAt,
-			AccountID: f.AccountID, AccountName: f.AccountName, UserName: f.UserName, UserARN: f.UserARN,
-			AccessKeyID: f.AccessKeyID, KeySlot: f.KeySlot, KeyCreatedAt: f.KeyCreatedAt,
-			Message: f.Message, Exempt: f.Exempt, ExemptionReason: f.ExemptionReason,
-			ExemptionSource: f.ExemptionSource, Estimated: f.Estimated,
-		}
-		if f.ExemptionExpires != nil {
-			rf.ExemptionExpires = f.ExemptionExpires.String()
-		}
-		for _, c := range f.Controls {
-			rf.Controls = append(rf.Controls, report.Control{Framework: c.Framework, Versions: c.Versions, ID: c.ID, Title: c.Title})
-		}
-		out = append(out, rf)
-	}
-	return out
-}
-
 func failedSummary(failed []inventory.AccountInventory) string {
 	var parts []string
 	for i, a := range failed {
@@ -401,37 +218,6 @@ func failedSummary(failed []inventory.AccountInventory) string {
 		parts = append(parts, a.Account.ID+": "+a.ErrorCode)
 	}
 	return strings.Join(parts, ", ")
-}
-
-// renderTo writes to the --output file (created with mode 0600, replaced
-// only once the output is complete) or to stdout.
-func renderTo(path string, stdout io.Writer, render func(io.Writer) error) error {
-	if path == "" || path == "-" {
-		return render(stdout)
-	}
-	tmp, err := os.CreateTemp(dirOf(path), ".keywarden-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := render(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
-func dirOf(path string) string {
-	if i := strings.LastIndexByte(path, '/'); i >= 0 {
-		return path[:i+1]
-	}
-	return "."
 }
 
 // progress shows "accounts read: 12/200" on stderr while a scan runs, when
@@ -468,4 +254,20 @@ func (p *progress) finish() {
 	if p.shown {
 		fmt.Fprint(p.w, "\r\x1b[K")
 	}
+}
+
+// planWithProgress plans, showing the scan's progress on a terminal.
+func planWithProgress(ctx context.Context, j *job, stderr io.Writer) (*engine.PlanResult, error) {
+	progress := newProgress(stderr)
+	r := j.read
+	r.Progress = progress.update
+	res, err := j.eng.Plan(ctx, r)
+	progress.finish()
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range res.Scan.Skipped {
+		fmt.Fprintf(stderr, "keywarden: skipping account %s (%s): it is %s\n", a.ID, a.Name, a.State)
+	}
+	return res, nil
 }

@@ -425,7 +425,8 @@ func TestScanCommandNeverPrintsSecrets(t *testing.T) {
 		{"--log-level", "debug", "scan"},
 	} {
 		r := runKeywarden(t, args...)
-		if r.code != ExitOK && r.code != ExitPartial {
+		// The one account of the fifth refuses the role: no account read at all is an error.
+		if r.code != ExitOK && r.code != ExitPartial && (i != 4 || r.code != ExitError) {
 			t.Errorf("%v: exit code %d (%v)", args, r.code, r.err)
 		}
 		written := []string{r.stdout, r.stderr}

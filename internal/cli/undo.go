@@ -1,7 +1,7 @@
 package cli
 
 import (
-	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,25 +9,24 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/spf13/cobra"
 
-	"github.com/keywarden/keywarden/internal/awsx"
+	"github.com/keywarden/keywarden/internal/engine"
 	"github.com/keywarden/keywarden/internal/remediate"
 	"github.com/keywarden/keywarden/internal/store"
 )
 
-// UndoOptions are the flags of "keywarden undo".
-type UndoOptions struct {
-	Scan        ScanOptions
-	State       string
+// undoFlags are the flags of "keywarden undo".
+type undoFlags struct {
+	role        roleFlags
+	policy      policyFlags
+	aws         awsFlags
+	state       stateFlags
 	AutoApprove bool
-	stdin       io.Reader
-	stdinIsTerm bool
 }
 
 func newUndoCommand(g *GlobalOptions) *cobra.Command {
-	var opts UndoOptions
+	var o undoFlags
 	cmd := &cobra.Command{
 		Use:   "undo RUN_ID",
 		Short: "Reactivate the keys an apply run deactivated",
@@ -36,76 +35,62 @@ one. Keys the run deleted cannot be brought back (IAM has no undelete); undo
 lists them. 'keywarden history' lists the runs.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Scan.changed = cmd.Flags().Changed
-			opts.stdin, opts.stdinIsTerm = terminalInput(cmd)
-			return runUndo(cmd.Context(), args[0], opts, g.Logger, cmd.OutOrStdout())
+			return runUndo(cmd, args[0], o, g.Logger)
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&opts.Scan.Config, "config", "", "policy `file` (for the role to assume)")
-	f.StringVar(&opts.Scan.RoleName, "role-name", "KeywardenSpoke", "`role` to assume in each member account")
-	f.StringVar(&opts.Scan.ExternalID, "external-id", "", "external `ID` the role requires (default $KEYWARDEN_EXTERNAL_ID)")
-	f.BoolVar(&opts.Scan.HubViaRole, "hub-via-role", false, "act in the caller's own account through the role too")
-	f.StringVar(&opts.Scan.Profile, "profile", "", "AWS shared config `profile`")
-	f.StringVar(&opts.Scan.Region, "region", "", "AWS `region` for the API calls")
-	addStateFlag(cmd, &opts.State)
-	f.BoolVar(&opts.AutoApprove, "auto-approve", false, "do not ask for confirmation")
+	o.role.add(cmd)
+	o.policy.add(cmd)
+	o.aws.add(cmd)
+	o.state.add(cmd)
+	cmd.Flags().BoolVar(&o.AutoApprove, "auto-approve", false, "do not ask for confirmation")
 	return cmd
 }
 
-func runUndo(ctx context.Context, runID string, o UndoOptions, log *slog.Logger, stdout io.Writer) error {
-	if !o.AutoApprove && !o.stdinIsTerm {
+func runUndo(cmd *cobra.Command, runID string, o undoFlags, log *slog.Logger) error {
+	ctx, stdout := cmd.Context(), cmd.OutOrStdout()
+	in, isTerm := confirmInput(cmd)
+	if !o.AutoApprove && !isTerm {
 		return errors.New("refusing to undo without a terminal to confirm on; pass --auto-approve")
 	}
-	sc := o.Scan
-	sc.Source, sc.KeyIDs, sc.Format, sc.FailOn, sc.Parallel, sc.AccountTimeout = "report", "attention", "table", "none", 1, time.Minute
-	p, err := sc.parse()
+	pol, err := o.policy.load()
 	if err != nil {
-		return withCommand(err, "keywarden undo")
+		return err
 	}
-	st, err := openState(ctx, o.State)
+	role, err := o.role.resolve(cmd, pol)
+	if err != nil {
+		return err
+	}
+	st, err := openExistingState(ctx, o.state.State)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	run, err := st.GetRun(ctx, runID)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("no run %s in the state store; 'keywarden history' lists the runs", runID)
-	}
+	// The run is looked up before any AWS call: a mistyped ID fails fast.
+	preview, err := (&engine.Engine{Store: st}).PreviewUndo(ctx, runID)
 	if err != nil {
 		return err
 	}
-	entries, err := st.Entries(ctx, runID)
-	if err != nil {
+	run := preview.Run
+	fmt.Fprintf(stdout, "Run %s (%s, %s) deactivated %d keys.\n", run.ID, run.Command, run.StartedAt.Format(time.RFC3339), len(preview.Deactivated))
+	j := &job{pol: pol, role: role}
+	if err := j.connect(ctx, "undo", o.aws, st, log, nil); err != nil {
 		return err
 	}
-	n := 0
-	for _, e := range entries {
-		if e.Action == store.ActionDeactivate && e.Outcome == store.OutcomeDone {
-			n++
+	req := engine.UndoRequest{RunID: runID, Progress: func(r remediate.ActionResult) { printResult(stdout, r) }}
+	if !o.AutoApprove {
+		req.Confirm = func(p engine.UndoPreview) error {
+			fmt.Fprintf(stdout, "To reactivate them, type the run ID (%s): ", p.Run.ID)
+			ok, err := confirmed(ctx, in, p.Run.ID)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return errors.New("undo cancelled: the ID typed did not match; nothing was changed")
+			}
+			return nil
 		}
 	}
-	fmt.Fprintf(stdout, "Run %s (%s, %s) deactivated %d keys.\n", run.ID, run.Command, run.StartedAt.Format(time.RFC3339), n)
-	if !o.AutoApprove && n > 0 {
-		fmt.Fprintf(stdout, "To reactivate them, type the run ID (%s): ", run.ID)
-		if !confirmed(o.stdin, run.ID) {
-			return errors.New("undo cancelled: the ID typed did not match; nothing was changed")
-		}
-	}
-	base, err := awsx.Load(ctx, awsx.Options{Profile: sc.Profile, Region: sc.Region})
-	if err != nil {
-		return err
-	}
-	sess, err := newSession(ctx, base, "undo", p.roleName, p.externalID, sc.HubViaRole)
-	if err != nil {
-		return err
-	}
-	ap := &remediate.Applier{
-		Store: st, Policy: p.policy, Caller: sess.caller, CallerKeyID: sess.callerKeyID, Log: log,
-		ClientFor: func(accountID string) remediate.KeyAPI { return iam.NewFromConfig(sess.config(accountID)) },
-		Progress:  func(r remediate.ActionResult) { printResult(stdout, r) },
-	}
-	rep, err := ap.Undo(ctx, runID, sess.runID)
+	rep, err := j.eng.Undo(ctx, req)
 	if rep != nil {
 		for _, e := range rep.NotUndone {
 			fmt.Fprintf(stdout, "  not undone: key %s of %s in %s was deleted; IAM cannot restore a deleted key\n", e.AccessKeyID, e.UserName, e.AccountID)
@@ -123,96 +108,199 @@ func runUndo(ctx context.Context, runID string, o UndoOptions, log *slog.Logger,
 	return nil
 }
 
-// HistoryOptions are the flags of "keywarden history".
-type HistoryOptions struct {
-	State string
-	Run   string
-	Limit int
+// historyFlags are the flags of "keywarden history".
+type historyFlags struct {
+	state  stateFlags
+	Run    string
+	Limit  int
+	Format string
 }
 
 func newHistoryCommand() *cobra.Command {
-	var opts HistoryOptions
+	var o historyFlags
 	cmd := &cobra.Command{
 		Use:   "history",
 		Short: "List the apply and undo runs, or one run's actions",
 		Long: `List the runs of apply and undo recorded in the state store, newest first,
 with their outcomes; with --run, every action of one run: who, what, why,
-when, the outcome and the AWS request ID.`,
+when, the outcome and the AWS request ID. --format json gives the same for
+scripts (docs/scripting.md).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runHistory(cmd.Context(), opts, cmd.OutOrStdout())
+			return runHistory(cmd, o)
 		},
 	}
-	addStateFlag(cmd, &opts.State)
-	cmd.Flags().StringVar(&opts.Run, "run", "", "show this `run`'s actions")
-	cmd.Flags().IntVar(&opts.Limit, "limit", 20, "list at most this many `runs` (0: all)")
+	o.state.add(cmd)
+	cmd.Flags().StringVar(&o.Run, "run", "", "show this `run`'s actions")
+	cmd.Flags().IntVar(&o.Limit, "limit", 20, "list at most this many `runs` (0: all)")
+	cmd.Flags().StringVar(&o.Format, "format", "table", "output `format`: table or json")
 	return cmd
 }
 
-func runHistory(ctx context.Context, o HistoryOptions, stdout io.Writer) error {
-	st, err := openState(ctx, o.State)
+// historyRun is a run as history --format json writes it.
+type historyRun struct {
+	ID         string         `json:"id"`
+	Command    string         `json:"command"`
+	Status     string         `json:"status"`
+	PlanID     string         `json:"plan_id,omitempty"`
+	UndoOf     string         `json:"undo_of,omitempty"`
+	Caller     string         `json:"caller"`
+	StartedAt  time.Time      `json:"started_at"`
+	FinishedAt *time.Time     `json:"finished_at,omitempty"`
+	Outcomes   map[string]int `json:"outcomes"`
+	Actions    []historyEntry `json:"actions,omitempty"`
+	Notified   []historyNote  `json:"notifications,omitempty"`
+}
+
+type historyEntry struct {
+	Action      string     `json:"action"`
+	AccountID   string     `json:"account_id"`
+	UserName    string     `json:"user_name"`
+	AccessKeyID string     `json:"access_key_id"`
+	Rule        string     `json:"rule,omitempty"`
+	Stage       string     `json:"stage,omitempty"`
+	Reason      string     `json:"reason,omitempty"`
+	Outcome     string     `json:"outcome"`
+	Detail      string     `json:"detail,omitempty"`
+	RequestID   string     `json:"request_id,omitempty"`
+	IntentAt    time.Time  `json:"intent_at"`
+	ResultAt    *time.Time `json:"result_at,omitempty"`
+}
+
+type historyNote struct {
+	Recipient   string    `json:"recipient"`
+	Channel     string    `json:"channel"`
+	AccountID   string    `json:"account_id"`
+	UserName    string    `json:"user_name"`
+	AccessKeyID string    `json:"access_key_id"`
+	Outcome     string    `json:"outcome"`
+	Attempts    int       `json:"attempts"`
+	Detail      string    `json:"detail,omitempty"`
+	At          time.Time `json:"at"`
+}
+
+func outcomeName(o string) string {
+	if o == store.OutcomePending {
+		return "pending"
+	}
+	return o
+}
+
+func toHistoryRun(r store.Run, entries []store.Entry) historyRun {
+	h := historyRun{ID: r.ID, Command: r.Command, Status: r.Status, PlanID: r.PlanID, UndoOf: r.UndoOf, Caller: r.Caller,
+		StartedAt: r.StartedAt, Outcomes: map[string]int{}}
+	if !r.FinishedAt.IsZero() {
+		t := r.FinishedAt
+		h.FinishedAt = &t
+	}
+	for _, e := range entries {
+		h.Outcomes[outcomeName(e.Outcome)]++
+	}
+	return h
+}
+
+func runHistory(cmd *cobra.Command, o historyFlags) error {
+	ctx, stdout := cmd.Context(), cmd.OutOrStdout()
+	if o.Format != "table" && o.Format != "json" {
+		return usagef(cmd, "--format %q: want table or json", o.Format)
+	}
+	st, err := openExistingState(ctx, o.state.State)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
-	defer tw.Flush()
 	if o.Run != "" {
-		run, err := st.GetRun(ctx, o.Run)
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("no run %s in the state store; 'keywarden history' lists the runs", o.Run)
-		}
-		if err != nil {
-			return err
-		}
-		entries, err := st.Entries(ctx, o.Run)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(tw, "run %s: %s %s by %s, %s\n\n", run.ID, run.Command, run.Status, run.Caller, run.StartedAt.Format(time.RFC3339))
-		fmt.Fprintln(tw, "WHEN\tACTION\tACCOUNT\tUSER\tKEY ID\tRULE\tOUTCOME\tDETAIL\tREQUEST ID")
-		for _, e := range entries {
-			outcome := e.Outcome
-			if outcome == store.OutcomePending {
-				outcome = "pending"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.IntentAt.Format(time.RFC3339), e.Action, e.AccountID,
-				e.UserName, e.AccessKeyID, e.Rule, outcome, e.Detail, e.RequestID)
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-		ns, err := st.Notifications(ctx, o.Run)
-		if err != nil {
-			return err
-		}
-		printNotifications(stdout, ns)
-		return nil
+		return runHistoryOne(cmd, st, o, stdout)
 	}
 	runs, err := st.Runs(ctx, o.Limit)
 	if err != nil {
 		return err
 	}
-	if len(runs) == 0 {
-		fmt.Fprintln(tw, "no runs yet")
-		return nil
-	}
-	fmt.Fprintln(tw, "RUN\tCOMMAND\tSTATUS\tSTARTED\tBY\tPLAN/UNDO OF\tOUTCOMES")
+	var all []historyRun
 	for _, r := range runs {
 		entries, err := st.Entries(ctx, r.ID)
 		if err != nil {
 			return err
 		}
-		counts := map[string]int{}
-		for _, e := range entries {
-			counts[e.Outcome]++
+		all = append(all, toHistoryRun(r, entries))
+	}
+	if o.Format == "json" {
+		if all == nil {
+			all = []historyRun{}
 		}
-		ref := r.PlanID
-		if r.UndoOf != "" {
-			ref = "undo of " + r.UndoOf
+		return writeJSON(stdout, map[string]any{"runs": all})
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
+	defer tw.Flush()
+	if len(all) == 0 {
+		fmt.Fprintln(tw, "no runs yet")
+		return nil
+	}
+	fmt.Fprintln(tw, "RUN\tCOMMAND\tSTATUS\tSTARTED\tBY\tPLAN/UNDO OF\tOUTCOMES")
+	for _, h := range all {
+		ref := h.PlanID
+		if h.UndoOf != "" {
+			ref = "undo of " + h.UndoOf
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d done, %d already, %d skipped, %d failed, %d pending\n", r.ID, r.Command, r.Status,
-			r.StartedAt.Format(time.RFC3339), r.Caller, ref, counts[store.OutcomeDone], counts[store.OutcomeAlreadyDone],
-			counts[store.OutcomeSkipped], counts[store.OutcomeFailed], counts[store.OutcomePending])
+		c := h.Outcomes
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d done, %d already, %d skipped, %d failed, %d pending\n", h.ID, h.Command, h.Status,
+			h.StartedAt.Format(time.RFC3339), h.Caller, ref, c[store.OutcomeDone], c[store.OutcomeAlreadyDone],
+			c[store.OutcomeSkipped], c[store.OutcomeFailed], c["pending"])
 	}
 	return nil
+}
+
+func runHistoryOne(cmd *cobra.Command, st store.Store, o historyFlags, stdout io.Writer) error {
+	ctx := cmd.Context()
+	run, err := st.GetRun(ctx, o.Run)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no run %s in the state store; 'keywarden history' lists the runs", o.Run)
+	}
+	if err != nil {
+		return err
+	}
+	entries, err := st.Entries(ctx, o.Run)
+	if err != nil {
+		return err
+	}
+	ns, err := st.Notifications(ctx, o.Run)
+	if err != nil {
+		return err
+	}
+	if o.Format == "json" {
+		h := toHistoryRun(run, entries)
+		for _, e := range entries {
+			he := historyEntry{Action: e.Action, AccountID: e.AccountID, UserName: e.UserName, AccessKeyID: e.AccessKeyID,
+				Rule: e.Rule, Stage: e.Stage, Reason: e.Reason, Outcome: outcomeName(e.Outcome), Detail: e.Detail,
+				RequestID: e.RequestID, IntentAt: e.IntentAt}
+			if !e.ResultAt.IsZero() {
+				t := e.ResultAt
+				he.ResultAt = &t
+			}
+			h.Actions = append(h.Actions, he)
+		}
+		for _, n := range ns {
+			h.Notified = append(h.Notified, historyNote{Recipient: n.Recipient, Channel: n.Channel, AccountID: n.AccountID,
+				UserName: n.UserName, AccessKeyID: n.AccessKeyID, Outcome: n.Outcome, Attempts: n.Attempts, Detail: n.Detail, At: n.At})
+		}
+		return writeJSON(stdout, h)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintf(tw, "run %s: %s %s by %s, %s\n\n", run.ID, run.Command, run.Status, run.Caller, run.StartedAt.Format(time.RFC3339))
+	fmt.Fprintln(tw, "WHEN\tACTION\tACCOUNT\tUSER\tKEY ID\tRULE\tOUTCOME\tDETAIL\tREQUEST ID")
+	for _, e := range entries {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.IntentAt.Format(time.RFC3339), e.Action, e.AccountID,
+			e.UserName, e.AccessKeyID, e.Rule, outcomeName(e.Outcome), e.Detail, e.RequestID)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	printNotifications(stdout, ns)
+	return nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
 }

@@ -32,6 +32,10 @@ type Selection struct {
 	Accounts []string
 	// Exclude removes accounts from whatever was selected.
 	Exclude []string
+	// NeedOUs reads the organization's tree whatever the selection, so
+	// that every account has its OU path (a policy with OU-scoped
+	// exemptions or overrides needs it).
+	NeedOUs bool
 }
 
 // UsesOrganization reports whether the selection needs the organization's tree.
@@ -42,6 +46,10 @@ type Selected struct {
 	Accounts []Account // to read, ordered by ID
 	// Skipped are accounts that were selected but are not ACTIVE, with their state.
 	Skipped []Account
+	// TreeError says why the organization's tree could not be read when
+	// it was wanted but not required (an explicit list, or NeedOUs): the
+	// accounts then have no OU path.
+	TreeError error
 }
 
 // ErrNoOrganization is returned when the organization cannot be listed
@@ -171,6 +179,7 @@ func (a Account) under(unitID string) bool { return slices.Contains(a.OUIDs, uni
 // explicit list it is used, when it works, to name the accounts.
 func Discover(ctx context.Context, org orgLister, callerAccount string, sel Selection) (*Selected, error) {
 	var tree *orgTree
+	var treeErr error
 	if sel.UsesOrganization() {
 		if org == nil {
 			return nil, ErrNoOrganization
@@ -180,10 +189,12 @@ func Discover(ctx context.Context, org orgLister, callerAccount string, sel Sele
 			return nil, fmt.Errorf("%w: %w", ErrNoOrganization, err)
 		}
 		tree = t
-	} else if len(sel.Accounts) > 0 && org != nil {
+	} else if (len(sel.Accounts) > 0 || sel.NeedOUs) && org != nil {
 		// Names and OU paths are a courtesy for an explicit list: without
-		// Organizations access the IDs alone will do.
-		tree, _ = readOrgTree(ctx, org)
+		// Organizations access the IDs alone will do, and TreeError says why.
+		tree, treeErr = readOrgTree(ctx, org)
+	} else if sel.NeedOUs {
+		treeErr = errors.New("AWS Organizations was not asked")
 	}
 
 	var picked []Account
@@ -212,7 +223,7 @@ func Discover(ctx context.Context, org orgLister, callerAccount string, sel Sele
 		picked = append(picked, lookup(tree, callerAccount))
 	}
 
-	out := &Selected{}
+	out := &Selected{TreeError: treeErr}
 	seen := map[string]bool{}
 	for _, a := range picked {
 		if seen[a.ID] || slices.Contains(sel.Exclude, a.ID) {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/keywarden/keywarden/internal/notify"
+	"github.com/keywarden/keywarden/internal/notify/channelconfig"
 	"github.com/keywarden/keywarden/internal/policy"
 )
 
@@ -59,7 +60,7 @@ notifications:
 // printer is a channel that prints.
 type printer struct{}
 
-func (printer) Name() string { return policy.ChannelWebhook }
+func (printer) Name() string { return channelconfig.TypeWebhook }
 
 func (printer) Send(_ context.Context, m notify.Message) error {
 	fmt.Printf("to %s: %s\n", m.To.Contact, m.Subject)

@@ -9,19 +9,20 @@ import (
 	"sort"
 	"time"
 
+	"github.com/keywarden/keywarden/internal/notify/channelconfig"
 	"github.com/keywarden/keywarden/internal/policy"
 )
 
 // Opener makes the channel a policy describes, reading its secrets
 // through env.
-type Opener func(cfg policy.ChannelConfig, env Env) (Channel, error)
+type Opener func(cfg channelconfig.Config, env Env) (Channel, error)
 
 // Registry makes channels by type. Builtin has the channels of this
 // package; the CLI adds sns and ses from notify/awschannel, which need an
 // AWS configuration:
 //
 //	reg := notify.Builtin(nil)
-//	reg[policy.ChannelSNS] = func(c policy.ChannelConfig, env notify.Env) (notify.Channel, error) { … }
+//	reg[channelconfig.TypeSNS] = func(c channelconfig.Config, env notify.Env) (notify.Channel, error) { … }
 type Registry map[string]Opener
 
 // Builtin returns the openers of slack, webhook and smtp channels. HTTP
@@ -31,14 +32,14 @@ func Builtin(client *http.Client) Registry {
 		client = &http.Client{Timeout: 30 * time.Second}
 	}
 	return Registry{
-		policy.ChannelSlack: func(c policy.ChannelConfig, env Env) (Channel, error) {
+		channelconfig.TypeSlack: func(c channelconfig.Config, env Env) (Channel, error) {
 			url, err := env.Secret(c.URLRef)
 			if err != nil {
 				return nil, fmt.Errorf("the Slack webhook URL: %w", err)
 			}
 			return NewSlack(url, client), nil
 		},
-		policy.ChannelWebhook: func(c policy.ChannelConfig, env Env) (Channel, error) {
+		channelconfig.TypeWebhook: func(c channelconfig.Config, env Env) (Channel, error) {
 			url := NewSecret(c.URL)
 			if c.URL == "" {
 				var err error
@@ -52,11 +53,11 @@ func Builtin(client *http.Client) Registry {
 			}
 			return NewWebhook(url, secret, client, nil), nil
 		},
-		policy.ChannelSMTP: func(c policy.ChannelConfig, env Env) (Channel, error) {
+		channelconfig.TypeSMTP: func(c channelconfig.Config, env Env) (Channel, error) {
 			s := c.SMTP
 			o := SMTPOptions{Host: s.Host, Port: s.Port, From: s.From, Username: s.Username, StartTLS: s.StartTLS}
 			if s.UsernameEnv != "" {
-				u, err := env.Secret(policy.SecretRef{Env: s.UsernameEnv})
+				u, err := env.Secret(channelconfig.SecretRef{Env: s.UsernameEnv})
 				if err != nil {
 					return nil, fmt.Errorf("the SMTP username: %w", err)
 				}

@@ -10,6 +10,7 @@ import (
 	texttemplate "text/template"
 	"time"
 
+	"github.com/keywarden/keywarden/internal/notify/channelconfig"
 	"github.com/keywarden/keywarden/internal/policy"
 )
 
@@ -212,7 +213,7 @@ func (r *Renderer) Render(d Digest, channelType string) (Message, error) {
 	}
 	m.HTML = b.String()
 	var err error
-	if channelType == policy.ChannelSlack {
+	if channelType == channelconfig.TypeSlack {
 		m.JSON, err = SlackPayload(v)
 	} else {
 		m.JSON, err = WebhookPayload(d, v.Subject)

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/keywarden/keywarden/internal/notify"
+	"github.com/keywarden/keywarden/internal/notify/channelconfig"
 	"github.com/keywarden/keywarden/internal/policy"
 )
 
@@ -65,7 +66,7 @@ func TestRenderDefaults(t *testing.T) {
 		d    notify.Digest
 	}{{"owner", ownerD}, {"team", teamD}} {
 		t.Run(tt.name, func(t *testing.T) {
-			m, err := r.Render(tt.d, policy.ChannelSMTP)
+			m, err := r.Render(tt.d, channelconfig.TypeSMTP)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -73,7 +74,7 @@ func TestRenderDefaults(t *testing.T) {
 			checkGolden(t, tt.name+".txt", []byte(m.Text))
 			checkGolden(t, tt.name+".html", []byte(m.HTML))
 			checkGolden(t, tt.name+".webhook.json", indentJSON(t, m.JSON))
-			sm, err := r.Render(tt.d, policy.ChannelSlack)
+			sm, err := r.Render(tt.d, channelconfig.TypeSlack)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -116,7 +117,7 @@ func TestRenderTemplatesFromFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	ownerD, teamD := digests(t)
-	m, err := r.Render(ownerD, policy.ChannelSMTP)
+	m, err := r.Render(ownerD, channelconfig.TypeSMTP)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +135,7 @@ func TestRenderTemplatesFromFiles(t *testing.T) {
 	if !strings.Contains(m.HTML, "Needs your attention") {
 		t.Errorf("the owner's HTML is not the default")
 	}
-	tm, err := r.Render(teamD, policy.ChannelSMTP)
+	tm, err := r.Render(teamD, channelconfig.TypeSMTP)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +167,7 @@ func TestRenderTemplatesFromFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Render(ownerD, policy.ChannelSMTP); err == nil || !strings.Contains(err.Error(), "Nope") {
+	if _, err := r.Render(ownerD, channelconfig.TypeSMTP); err == nil || !strings.Contains(err.Error(), "Nope") {
 		t.Errorf("a template using an unknown field: Render = %v, want an error naming it", err)
 	}
 }

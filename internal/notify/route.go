@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/keywarden/keywarden/internal/notify/channelconfig"
 	"github.com/keywarden/keywarden/internal/policy"
 )
 
@@ -42,7 +43,7 @@ func Route(p *policy.Policy, o Owner) (Recipient, bool) {
 		if contact == "" {
 			return false
 		}
-		if c, ok := n.Channels[channel]; ok && policy.IsEmail(c.Type) {
+		if c, ok := n.Channels[channel]; ok && channelconfig.IsEmail(c.Type) {
 			_, err := mail.ParseAddressList(contact)
 			return err == nil
 		}

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/keywarden/keywarden/internal/policy"
+	"github.com/keywarden/keywarden/internal/notify/channelconfig"
 )
 
 // redacted is how a secret prints.
@@ -76,7 +76,7 @@ var ErrNoSecret = errors.New("secret not set")
 // Secret reads the secret ref points to: an environment variable, or a
 // file (one line; surrounding blanks and the final newline are dropped).
 // Its errors say where the secret was looked for, never what it is.
-func (e Env) Secret(ref policy.SecretRef) (Secret, error) {
+func (e Env) Secret(ref channelconfig.SecretRef) (Secret, error) {
 	switch {
 	case ref.Env != "":
 		lookup := e.LookupEnv

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/keywarden/keywarden/internal/notify"
-	"github.com/keywarden/keywarden/internal/policy"
+	"github.com/keywarden/keywarden/internal/notify/channelconfig"
 )
 
 const hookURL = "https://hooks.slack.com/services/T0000/B0000/superSECRETtoken"
@@ -85,21 +85,21 @@ func TestEnvSecret(t *testing.T) {
 		v, ok := map[string]string{"URL": " " + hookURL + " ", "EMPTY": ""}[k]
 		return v, ok
 	}}
-	for _, ref := range []policy.SecretRef{{Env: "URL"}, {File: "url"}, {File: filepath.Join(dir, "url")}} {
+	for _, ref := range []channelconfig.SecretRef{{Env: "URL"}, {File: "url"}, {File: filepath.Join(dir, "url")}} {
 		s, err := env.Secret(ref)
 		if err != nil || s.Reveal() != hookURL {
 			t.Errorf("Secret(%v) = %q, %v", ref, s.Reveal(), err)
 		}
 	}
 	for _, tt := range []struct {
-		ref  policy.SecretRef
+		ref  channelconfig.SecretRef
 		want string
 	}{
-		{policy.SecretRef{Env: "UNSET"}, "the environment variable UNSET is empty or unset"},
-		{policy.SecretRef{Env: "EMPTY"}, "the environment variable EMPTY is empty or unset"},
-		{policy.SecretRef{File: "empty"}, "is empty"},
-		{policy.SecretRef{File: "missing"}, "no such file"},
-		{policy.SecretRef{}, "no environment variable or file"},
+		{channelconfig.SecretRef{Env: "UNSET"}, "the environment variable UNSET is empty or unset"},
+		{channelconfig.SecretRef{Env: "EMPTY"}, "the environment variable EMPTY is empty or unset"},
+		{channelconfig.SecretRef{File: "empty"}, "is empty"},
+		{channelconfig.SecretRef{File: "missing"}, "no such file"},
+		{channelconfig.SecretRef{}, "no environment variable or file"},
 	} {
 		_, err := env.Secret(tt.ref)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -109,7 +109,7 @@ func TestEnvSecret(t *testing.T) {
 			t.Errorf("Secret(%v) = %v, not ErrNoSecret", tt.ref, err)
 		}
 	}
-	if got := (policy.SecretRef{Env: "URL"}).String(); got != "$URL" {
+	if got := (channelconfig.SecretRef{Env: "URL"}).String(); got != "$URL" {
 		t.Errorf("SecretRef prints %q", got)
 	}
 }

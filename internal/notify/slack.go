@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/keywarden/keywarden/internal/policy"
+	"github.com/keywarden/keywarden/internal/notify/channelconfig"
 )
 
 // Slack posts digests to a Slack incoming webhook, as blocks people can
@@ -22,7 +22,7 @@ type Slack struct {
 func NewSlack(url Secret, client *http.Client) *Slack { return &Slack{url: url, client: client} }
 
 // Name returns slack.
-func (s *Slack) Name() string { return policy.ChannelSlack }
+func (s *Slack) Name() string { return channelconfig.TypeSlack }
 
 // String names the channel without its URL.
 func (s *Slack) String() string { return "slack incoming webhook" }

@@ -21,7 +21,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keywarden/keywarden/internal/policy"
+	"github.com/keywarden/keywarden/internal/notify/channelconfig"
 )
 
 // SMTPOptions configure an SMTP channel.
@@ -69,7 +69,7 @@ func NewSMTP(o SMTPOptions) (*SMTP, error) {
 }
 
 // Name returns smtp.
-func (s *SMTP) Name() string { return policy.ChannelSMTP }
+func (s *SMTP) Name() string { return channelconfig.TypeSMTP }
 
 // String names the server.
 func (s *SMTP) String() string { return "smtp " + net.JoinHostPort(s.o.Host, strconv.Itoa(s.o.Port)) }

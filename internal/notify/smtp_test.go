@@ -27,7 +27,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/keywarden/keywarden/internal/notify"
-	"github.com/keywarden/keywarden/internal/policy"
+	"github.com/keywarden/keywarden/internal/notify/channelconfig"
 )
 
 // mailServer is a real SMTP server (github.com/emersion/go-smtp) in the
@@ -258,7 +258,7 @@ func TestSMTPFailures(t *testing.T) {
 			Password: notify.NewSecret(smtpPassword), StartTLS: true, RootCAs: ms.caPool}
 	}
 	ownerD, _ := digests(t)
-	m, _ := notify.DefaultRenderer().Render(ownerD, policy.ChannelSMTP)
+	m, _ := notify.DefaultRenderer().Render(ownerD, channelconfig.TypeSMTP)
 	for _, tt := range []struct {
 		name      string
 		o         notify.SMTPOptions

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keywarden/keywarden/internal/policy"
+	"github.com/keywarden/keywarden/internal/notify/channelconfig"
 )
 
 // The generic webhook's headers (docs/notifications.md).
@@ -171,7 +171,7 @@ func NewWebhook(url, secret Secret, client *http.Client, now func() time.Time) *
 }
 
 // Name returns webhook.
-func (w *Webhook) Name() string { return policy.ChannelWebhook }
+func (w *Webhook) Name() string { return channelconfig.TypeWebhook }
 
 // String names the channel without its URL.
 func (w *Webhook) String() string { return "webhook" }

@@ -97,10 +97,15 @@ func cisFindings(keys []cisKey, accounts map[string]bool, now time.Time, rootSum
 		if len(ks) < 2 { // 1.13
 			continue
 		}
+		// The least used: never used ranks below any use.
 		less := ks[0]
 		for _, k := range ks[1:] {
-			a, b := lastActivity(k), lastActivity(less)
-			if a.Before(b) || (a.Equal(b) && k.created.Before(less.created)) {
+			switch {
+			case k.lastUsed.IsZero() != less.lastUsed.IsZero():
+				if k.lastUsed.IsZero() {
+					less = k
+				}
+			case k.lastUsed.Before(less.lastUsed) || (k.lastUsed.Equal(less.lastUsed) && k.created.Before(less.created)):
 				less = k
 			}
 		}

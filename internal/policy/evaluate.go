@@ -209,6 +209,19 @@ func lastUse(k inventory.Key) time.Time {
 	return k.CreatedAt
 }
 
+// lessUsedThan ranks two active keys of a user for multiple_active: a key
+// never used is less used than any key that was (its creation date is no
+// use at all), then the older last use, then the older key.
+func lessUsedThan(a, b inventory.Key) bool {
+	switch aUsed, bUsed := !a.LastUsedAt.IsZero(), !b.LastUsedAt.IsZero(); {
+	case aUsed != bUsed:
+		return !aUsed
+	case aUsed && !a.LastUsedAt.Equal(b.LastUsedAt):
+		return a.LastUsedAt.Before(b.LastUsedAt)
+	}
+	return a.CreatedAt.Before(b.CreatedAt)
+}
+
 // judgeKey applies every rule to one key of a user.
 func (p *Policy) judgeKey(a inventory.AccountInventory, eff Effective, u inventory.User, ki int, opts Options) []Judgement {
 	k := u.Keys[ki]
@@ -351,26 +364,34 @@ func (p *Policy) judgeMultipleActive(a inventory.AccountInventory, eff Effective
 		j.Applies = true
 		lessUsed := active[0]
 		for _, i := range active[1:] {
-			if lastUse(u.Keys[i]).Before(lastUse(u.Keys[lessUsed])) {
+			if lessUsedThan(u.Keys[i], u.Keys[lessUsed]) {
 				lessUsed = i
 			}
 		}
 		if lessUsed != ki {
-			j.Why = fmt.Sprintf("the user has %d active keys; this one is the more recently used", len(active))
+			j.Why = fmt.Sprintf("the user has %d active keys; another is used less (%s)", len(active), usageOf(u.Keys[lessUsed]))
 			break
 		}
 		j.Fired = true
-		j.Why = fmt.Sprintf("the user has %d active keys; this one is the less recently used", len(active))
+		j.Why = fmt.Sprintf("the user has %d active keys; this one is the least used (%s)", len(active), usageOf(k))
 		f := p.newFinding(MultipleActive, cfg, a, u.Name, u.ARN, k)
 		f.Stage, f.DueAt = StageReport, asOf
 		if cfg.Action == ActionDeactivateLessUsed {
 			f.Stage = StageDeactivate
 		}
-		f.Message = fmt.Sprintf("user has %d active access keys; this is the less recently used one", len(active))
+		f.Message = fmt.Sprintf("user has %d active access keys; this is the least used one (%s)", len(active), usageOf(k))
 		j.Finding = &f
 	}
 	p.applyExemptions(&j, a.Account, u, MultipleActive, asOf)
 	return j
+}
+
+// usageOf says how a key ranks for multiple_active, for people.
+func usageOf(k inventory.Key) string {
+	if k.LastUsedAt.IsZero() {
+		return "never used"
+	}
+	return "last used " + k.LastUsedAt.UTC().Format("2006-01-02")
 }
 
 // rootKeys are the root user's keys as known: from the credential report,

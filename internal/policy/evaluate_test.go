@@ -161,6 +161,39 @@ func TestMultipleActivePicksLessUsedKey(t *testing.T) {
 	}
 }
 
+// The key multiple_active deactivates is the least used: a never-used key
+// ranks below any used key, whatever their creation dates.
+func TestMultipleActiveRanking(t *testing.T) {
+	p := policy.Default()
+	cfg := p.Rules[policy.MultipleActive]
+	cfg.Action = policy.ActionDeactivateLessUsed
+	p.Rules[policy.MultipleActive] = cfg
+	tests := []struct {
+		name string
+		keys []inventory.Key
+		want string
+	}{
+		{"never used, newer", []inventory.Key{active(ago(30), ago(6)), active(ago(2), time.Time{})}, "AKIAKEY0000000000002"},
+		{"never used, older", []inventory.Key{active(ago(2), ago(6)), active(ago(30), time.Time{})}, "AKIAKEY0000000000002"},
+		{"both used", []inventory.Key{active(ago(30), ago(1)), active(ago(10), ago(6))}, "AKIAKEY0000000000002"},
+		{"both never used: the older", []inventory.Key{active(ago(3), time.Time{}), active(ago(5), time.Time{})}, "AKIAKEY0000000000002"},
+		{"same last use: the older", []inventory.Key{active(ago(40), ago(6)), active(ago(50), ago(6))}, "AKIAKEY0000000000002"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, f := range p.Evaluate(one(inventory.User{Keys: tt.keys}), policy.Options{AsOf: asOf}) {
+				if f.Rule == policy.MultipleActive {
+					got = append(got, f.AccessKeyID)
+				}
+			}
+			if len(got) != 1 || got[0] != tt.want {
+				t.Fatalf("multiple_active flagged %v, want [%s]", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestNextStage(t *testing.T) {
 	inv := one(inventory.User{Keys: []inventory.Key{active(ago(85), ago(1))}})
 	fs := staged().Evaluate(inv, policy.Options{AsOf: asOf})

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/keywarden/keywarden/internal/notify/channelconfig"
 )
 
 func TestParseNotifications(t *testing.T) {
@@ -62,14 +64,14 @@ notifications:
 		SecurityTeam:  &Contact{Contact: "security@example.com", Channel: "hooks"},
 		RenotifyAfter: Duration(3 * 24 * time.Hour),
 		Templates:     Templates{Owner: "owner.tmpl", TeamHTML: "team.html"},
-		Channels: map[string]ChannelConfig{
-			"email": {Name: "email", Type: ChannelSMTP, Line: 17, SMTP: SMTPConfig{Host: "smtp.example.com", Port: 587,
-				From: "Keywarden <keywarden@example.com>", UsernameEnv: "SMTP_USER", Password: SecretRef{File: "/run/secrets/smtp"},
+		Channels: map[string]channelconfig.Config{
+			"email": {Name: "email", Type: channelconfig.TypeSMTP, Line: 17, SMTP: channelconfig.SMTPConfig{Host: "smtp.example.com", Port: 587,
+				From: "Keywarden <keywarden@example.com>", UsernameEnv: "SMTP_USER", Password: channelconfig.SecretRef{File: "/run/secrets/smtp"},
 				StartTLS: true, CAFile: "ca.pem"}},
-			"slack": {Name: "slack", Type: ChannelSlack, URLRef: SecretRef{Env: "SLACK_URL"}, Line: 25},
-			"hooks": {Name: "hooks", Type: ChannelWebhook, URL: "https://hooks.example.com/kw", Secret: SecretRef{File: "hook.secret"}, Line: 28},
-			"topic": {Name: "topic", Type: ChannelSNS, TopicARN: "arn:aws:sns:eu-west-1:111111111111:keywarden", Line: 32},
-			"ses":   {Name: "ses", Type: ChannelSES, From: "keywarden@example.com", Region: "eu-west-1", Line: 35},
+			"slack": {Name: "slack", Type: channelconfig.TypeSlack, URLRef: channelconfig.SecretRef{Env: "SLACK_URL"}, Line: 25},
+			"hooks": {Name: "hooks", Type: channelconfig.TypeWebhook, URL: "https://hooks.example.com/kw", Secret: channelconfig.SecretRef{File: "hook.secret"}, Line: 28},
+			"topic": {Name: "topic", Type: channelconfig.TypeSNS, TopicARN: "arn:aws:sns:eu-west-1:111111111111:keywarden", Line: 32},
+			"ses":   {Name: "ses", Type: channelconfig.TypeSES, From: "keywarden@example.com", Region: "eu-west-1", Line: 35},
 		},
 	}
 	if diff := cmp.Diff(want, p.Notifications); diff != "" {
@@ -234,7 +236,7 @@ func TestNotificationsDocExample(t *testing.T) {
 	if len(n.Channels) != 5 || len(n.Owners) != 2 || n.OwnerChannel != "email" || n.SecurityTeam == nil || n.Templates.TeamHTML == "" {
 		t.Errorf("the example parses to %+v", n)
 	}
-	for _, typ := range ChannelTypes {
+	for _, typ := range channelconfig.Types {
 		found := false
 		for _, c := range n.Channels {
 			found = found || c.Type == typ

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/keywarden/keywarden/internal/notify/channelconfig"
 )
 
 // RuleName names a rule.
@@ -223,8 +225,8 @@ type AccountsConfig struct {
 // Safety holds the guards remediation honours.
 type Safety struct {
 	ProtectedUsers []string // user name globs never acted on
-	// RecentUseGuard: a key used this recently is not deactivated by an
-	// age rule (max_age); it needs rotation first.
+	// RecentUseGuard: a key used this recently is not deactivated by any
+	// rule (max_age needs rotation first).
 	RecentUseGuard Duration
 	// MaxActions caps the deactivations and deletions of one apply.
 	MaxActions int
@@ -284,7 +286,7 @@ type Notifications struct {
 	// recipient. Announcements of what was done are sent once.
 	RenotifyAfter Duration
 	// Channels by name.
-	Channels map[string]ChannelConfig
+	Channels map[string]channelconfig.Config
 	// Templates override the default messages.
 	Templates Templates
 }
@@ -305,83 +307,6 @@ type OwnerRoute struct {
 type Contact struct {
 	Contact string
 	Channel string
-}
-
-// Channel types.
-const (
-	ChannelSlack   = "slack"
-	ChannelWebhook = "webhook"
-	ChannelSNS     = "sns"
-	ChannelSMTP    = "smtp"
-	ChannelSES     = "ses"
-)
-
-// ChannelTypes lists the channel types in the order they are documented.
-var ChannelTypes = []string{ChannelSlack, ChannelWebhook, ChannelSNS, ChannelSMTP, ChannelSES}
-
-// IsEmail reports whether a channel type sends e-mail, whose contacts are
-// e-mail addresses.
-func IsEmail(channelType string) bool { return channelType == ChannelSMTP || channelType == ChannelSES }
-
-// SecretRef says where a secret is: in an environment variable or in a
-// file (a path relative to the policy file's directory). It never holds
-// the secret itself. A zero SecretRef is no secret.
-type SecretRef struct {
-	Env  string
-	File string
-}
-
-// IsZero reports whether no secret is referred to.
-func (r SecretRef) IsZero() bool { return r.Env == "" && r.File == "" }
-
-// String says where the secret is, never what it is.
-func (r SecretRef) String() string {
-	switch {
-	case r.Env != "":
-		return "$" + r.Env
-	case r.File != "":
-		return "file " + r.File
-	}
-	return "none"
-}
-
-// ChannelConfig is one channel of the policy.
-type ChannelConfig struct {
-	Name string
-	Type string // one of ChannelTypes
-	// URL is the endpoint of slack (always a secret: URLEnv or URLFile)
-	// and webhook channels; a webhook's URL may be written out (URL).
-	URL    string
-	URLRef SecretRef
-	// Secret is the webhook's HMAC key.
-	Secret SecretRef
-	// TopicARN is the SNS topic.
-	TopicARN string
-	// Region is the AWS region of SNS and SES channels; "" : the region of
-	// the AWS configuration.
-	Region string
-	SMTP   SMTPConfig
-	// From is the sender of SES e-mail.
-	From string
-	Line int
-}
-
-// SMTPConfig is an SMTP channel's server and account.
-type SMTPConfig struct {
-	Host string
-	Port int
-	From string // the sender's address
-	// Username, or UsernameEnv naming the variable holding it; "" for no
-	// authentication.
-	Username    string
-	UsernameEnv string
-	Password    SecretRef
-	// StartTLS requires STARTTLS (the default); false uses it when the
-	// server offers it.
-	StartTLS bool
-	// CAFile is a PEM file of the certificate authorities to trust instead
-	// of the system's.
-	CAFile string
 }
 
 // Templates are Go template files that replace the default messages: text

@@ -54,6 +54,12 @@ type Applier struct {
 	Log                 *slog.Logger
 	// Progress, if set, is told each action's result as it happens.
 	Progress func(ActionResult)
+	// Started, if set, is told the run's ID once actions are about to
+	// start, and whether it resumes an interrupted run of the plan.
+	Started func(runID string, resumed bool)
+	// NotifyDetail is what the journal says of a notify action done: where
+	// the warning goes. Empty: no channel is configured.
+	NotifyDetail string
 }
 
 // ActionResult is what became of one action.
@@ -70,6 +76,9 @@ type Outcome struct {
 	RunID   string
 	Status  string
 	Results []ActionResult
+	// Resumed: the run was an earlier, interrupted run of the same plan,
+	// carried on under its own ID.
+	Resumed bool
 }
 
 // Counts tallies results by outcome.
@@ -95,8 +104,9 @@ func (ap *Applier) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// Check refuses a plan that is from another version, too old, made under
-// another policy, already applied, or over the limits.
+// Check refuses a plan that is from another version, too old, a forecast,
+// made under another policy, or already applied. The limits are not read
+// from the plan: Prepare recomputes them from what would be done now.
 func (ap *Applier) Check(ctx context.Context, p *Plan) error {
 	if p.SchemaVersion != SchemaVersion {
 		return fmt.Errorf("%w %d (this keywarden reads %d): make a new one with 'keywarden plan'", ErrPlanVersion, p.SchemaVersion, SchemaVersion)
@@ -106,7 +116,7 @@ func (ap *Applier) Check(ctx context.Context, p *Plan) error {
 			ErrStalePlan, roundDuration(ap.now().Sub(p.CreatedAt)), ap.Policy.Safety.MaxPlanAge)
 	}
 	// A plan judged ahead of its making would act on keys before they are due.
-	if p.AsOf.Sub(p.CreatedAt) > forecastSlack && !ap.UnsafeAllowForecast {
+	if p.AsOf.Sub(p.CreatedAt) > ForecastSlack && !ap.UnsafeAllowForecast {
 		return fmt.Errorf("%w: it judged keys as of %s, ahead of when it was made; make a plan without --as-of to act now (or pass --unsafe-allow-forecast)",
 			ErrForecast, p.AsOf.Format(time.RFC3339))
 	}
@@ -123,10 +133,6 @@ func (ap *Applier) Check(ctx context.Context, p *Plan) error {
 				ErrAlreadyApplied, r.ID, r.Status, r.ID)
 		}
 	}
-	if p.Limits.Exceeded && !ap.UnsafeAllowBulk {
-		return fmt.Errorf("%w: %s; nothing was applied. Narrow the plan (--accounts, --ou), raise the limits in the policy's safety section, or pass --unsafe-allow-bulk",
-			ErrOverLimits, strings.Join(p.Limits.Reasons, "; "))
-	}
 	return nil
 }
 
@@ -137,18 +143,30 @@ func sourceName(p *policy.Policy) string {
 	return "now " + p.Source
 }
 
-// forecastSlack is how far after its making a plan may judge keys before it
+// ForecastSlack is how far after its making a plan may judge keys before it
 // counts as a forecast.
-const forecastSlack = time.Hour
+const ForecastSlack = time.Hour
 
 // lockStaleAfter is when a lock is taken over: the store refreshes a held
 // lock, so one this stale was left by a process that died.
 const lockStaleAfter = 5 * time.Minute
 
-// Apply carries out a checked plan as run runID. Actions an earlier,
-// interrupted run of the same plan finished are not repeated; one it left
-// pending is re-read live and finished.
-func (ap *Applier) Apply(ctx context.Context, p *Plan, runID string) (*Outcome, error) {
+// Apply prepares a plan against what is live now and carries it out; see
+// Prepare and Execute.
+func (ap *Applier) Apply(ctx context.Context, p *Plan, live *LiveView, runID string) (*Outcome, error) {
+	prep, err := ap.Prepare(ctx, p, live)
+	if err != nil {
+		return nil, err
+	}
+	return ap.Execute(ctx, prep, runID)
+}
+
+// Execute carries out a prepared plan as run runID, or as the earlier run
+// of the same plan that was interrupted: a resumed apply stays one run, so
+// that one undo restores everything it did. Actions already finished are
+// not repeated; one left pending is re-read live and finished.
+func (ap *Applier) Execute(ctx context.Context, prep *Prepared, runID string) (*Outcome, error) {
+	p := prep.Plan
 	if err := ap.Check(ctx, p); err != nil {
 		return nil, err
 	}
@@ -158,12 +176,19 @@ func (ap *Applier) Apply(ctx context.Context, p *Plan, runID string) (*Outcome, 
 	}
 	defer unlock()
 
-	// Runs of this plan still marked running died: we hold the lock now.
-	if runs, err := ap.Store.RunsForPlan(ctx, p.ID); err == nil {
-		for _, r := range runs {
-			if r.Status == store.RunRunning {
-				ap.Store.FinishRun(ctx, r.ID, store.RunInterrupted, ap.now())
+	runs, err := ap.Store.RunsForPlan(ctx, p.ID)
+	if err != nil {
+		return nil, fmt.Errorf("read the journal: %w", err)
+	}
+	resumed := false
+	for _, r := range runs {
+		// A run of this plan that did not finish died or was stopped: we
+		// hold the lock now, so it is resumed under its own ID.
+		if r.Status == store.RunRunning || r.Status == store.RunInterrupted {
+			if resumed {
+				ap.Store.FinishRun(ctx, runID, store.RunInterrupted, ap.now())
 			}
+			runID, resumed = r.ID, true
 		}
 	}
 	earlier, err := ap.Store.PlanEntries(ctx, p.ID)
@@ -171,17 +196,39 @@ func (ap *Applier) Apply(ctx context.Context, p *Plan, runID string) (*Outcome, 
 		return nil, fmt.Errorf("read the journal: %w", err)
 	}
 	finished := map[string]store.Entry{}
+	pending := map[string]store.Entry{}
+	unknown := map[string]bool{}
 	for _, e := range earlier {
-		if e.Outcome != store.OutcomePending {
+		switch {
+		case e.Outcome != store.OutcomePending:
 			finished[e.ActionID] = e
+			// A call cut off by Ctrl-C or a timeout may have gone
+			// through: on resume, a key found as wanted was changed by us.
+			unknown[e.ActionID] = e.Outcome == store.OutcomeFailed && e.Detail == DetailOutcomeUnknown
+		case e.RunID == runID:
+			pending[e.ActionID] = e
 		}
 	}
-	run := store.Run{ID: runID, Command: "apply", PlanID: p.ID, PolicyHash: p.PolicyHash, Caller: ap.Caller,
-		Status: store.RunRunning, StartedAt: ap.now()}
-	if err := ap.Store.CreateRun(ctx, run); err != nil {
-		return nil, fmt.Errorf("record the run: %w", err)
+	if resumed {
+		if err := ap.Store.ReopenRun(ctx, runID); err != nil {
+			return nil, fmt.Errorf("resume run %s: %w", runID, err)
+		}
+		ap.log().Info("resuming an interrupted run", "run", runID, "plan", p.ID)
+	} else {
+		run := store.Run{ID: runID, Command: "apply", PlanID: p.ID, PolicyHash: p.PolicyHash, Caller: ap.Caller,
+			Status: store.RunRunning, StartedAt: ap.now()}
+		if err := ap.Store.CreateRun(ctx, run); err != nil {
+			return nil, fmt.Errorf("record the run: %w", err)
+		}
 	}
-	out := &Outcome{RunID: runID}
+	out := &Outcome{RunID: runID, Resumed: resumed}
+	if ap.Started != nil {
+		ap.Started(runID, resumed)
+	}
+	dropped := map[string]ActionResult{}
+	for _, d := range prep.Dropped {
+		dropped[d.Action.ID] = d
+	}
 	for _, a := range p.Actions {
 		if e, ok := finished[a.ID]; ok && e.Outcome != store.OutcomeFailed {
 			ap.report(out, ActionResult{Action: a, Outcome: e.Outcome, Detail: e.Detail, RequestID: e.RequestID, Earlier: true})
@@ -190,7 +237,13 @@ func (ap *Applier) Apply(ctx context.Context, p *Plan, runID string) (*Outcome, 
 		if ctx.Err() != nil {
 			break
 		}
-		res, err := ap.applyOne(ctx, p, runID, a)
+		var res ActionResult
+		var err error
+		if d, ok := dropped[a.ID]; ok {
+			res, err = ap.journalSkip(ctx, p, runID, d)
+		} else {
+			res, err = ap.applyOne(ctx, prep, runID, a, pending[a.ID], unknown[a.ID])
+		}
 		if err != nil {
 			out.Status = store.RunInterrupted
 			ap.Store.FinishRun(context.WithoutCancel(ctx), runID, out.Status, ap.now())
@@ -222,9 +275,8 @@ func (ap *Applier) report(out *Outcome, r ActionResult) {
 	}
 }
 
-// applyOne journals the intent, re-reads the key, acts, and journals the
-// result. Its error means the journal itself failed: the apply stops.
-func (ap *Applier) applyOne(ctx context.Context, p *Plan, runID string, a Action) (ActionResult, error) {
+// entry is the journal entry for an action of a plan.
+func (ap *Applier) entry(p *Plan, runID string, a Action) store.Entry {
 	e := store.Entry{
 		RunID: runID, PlanID: p.ID, ActionID: a.ID, Action: a.Type,
 		AccountID: a.AccountID, UserName: a.UserName, AccessKeyID: a.AccessKeyID,
@@ -234,18 +286,45 @@ func (ap *Applier) applyOne(ctx context.Context, p *Plan, runID string, a Action
 	if a.Key.LastUsedAt != nil {
 		e.KeyLastUsedAt = *a.Key.LastUsedAt
 	}
-	id, err := ap.Store.RecordIntent(ctx, e)
+	return e
+}
+
+// journalSkip records an action that Prepare narrowed away, so that the
+// journal shows what the plan proposed and why it was not done.
+func (ap *Applier) journalSkip(ctx context.Context, p *Plan, runID string, r ActionResult) (ActionResult, error) {
+	id, err := ap.Store.RecordIntent(ctx, ap.entry(p, runID, r.Action))
 	if err != nil {
-		return ActionResult{}, fmt.Errorf("journal the intent to %s %s: %w", a.Type, a.AccessKeyID, err)
+		return r, fmt.Errorf("journal %s %s: %w", r.Action.Type, r.Action.AccessKeyID, err)
+	}
+	if err := ap.Store.RecordResult(context.WithoutCancel(ctx), id, store.Result{Outcome: r.Outcome, Detail: r.Detail, At: ap.now()}); err != nil {
+		return r, fmt.Errorf("journal %s %s: %w", r.Action.Type, r.Action.AccessKeyID, err)
+	}
+	ap.log().Info("action", "type", r.Action.Type, "account", r.Action.AccountID, "user", r.Action.UserName,
+		"key", r.Action.AccessKeyID, "outcome", r.Outcome, "detail", r.Detail)
+	return r, nil
+}
+
+// applyOne journals the intent (or takes over the intent an interrupted
+// run left pending), re-reads and re-judges the key, acts, and journals the
+// result. Its error means the journal itself failed: the apply stops.
+func (ap *Applier) applyOne(ctx context.Context, prep *Prepared, runID string, a Action, pending store.Entry, unknown bool) (ActionResult, error) {
+	id := pending.ID
+	if id == 0 {
+		var err error
+		if id, err = ap.Store.RecordIntent(ctx, ap.entry(prep.Plan, runID, a)); err != nil {
+			return ActionResult{}, fmt.Errorf("journal the intent to %s %s: %w", a.Type, a.AccessKeyID, err)
+		}
 	}
 	res := ActionResult{Action: a}
 	switch {
+	case a.Type == Notify && ap.NotifyDetail == "":
+		res.Outcome, res.Detail = store.OutcomeDone, "warning recorded; no notification channel is configured, so nobody is told"
 	case a.Type == Notify:
-		res.Outcome, res.Detail = store.OutcomeDone, "warning recorded; delivered after the apply to the channels configured"
+		res.Outcome, res.Detail = store.OutcomeDone, "warning recorded; "+ap.NotifyDetail
 	case a.AccessKeyID == ap.CallerKeyID:
 		res.Outcome, res.Detail = store.OutcomeSkipped, "keywarden is signing its own requests with this key"
 	default:
-		res.Outcome, res.Detail, res.RequestID = ap.act(ctx, a)
+		res.Outcome, res.Detail, res.RequestID = ap.act(ctx, prep.live, a, pending.ID != 0 || unknown)
 	}
 	// The result is written even if the run was just cancelled: the action
 	// has happened, or not, and the journal must say which.
@@ -257,32 +336,43 @@ func (ap *Applier) applyOne(ctx context.Context, p *Plan, runID string, a Action
 	return res, nil
 }
 
-// act re-reads the key live and, if nothing the action relied on changed,
-// changes it.
-func (ap *Applier) act(ctx context.Context, a Action) (outcome, detail, requestID string) {
+// act re-reads the key live, judges it again by the current policy with
+// what it reads, and changes it only if the policy still asks for exactly
+// this action. resuming says the intent was left pending by an interrupted
+// run: a key already in the wanted state was then changed by that run.
+func (ap *Applier) act(ctx context.Context, live *LiveView, a Action, resuming bool) (outcome, detail, requestID string) {
 	client := ap.ClientFor(a.AccountID)
-	live, err := liveKey(ctx, client, a.UserName, a.AccessKeyID)
+	lk, err := liveKey(ctx, client, a.UserName, a.AccessKeyID)
 	var noUser *types.NoSuchEntityException
 	switch {
-	case errors.As(err, &noUser) || (err == nil && live == nil):
+	case errors.As(err, &noUser) || (err == nil && lk == nil):
 		if a.Type == Delete {
+			if resuming {
+				return store.OutcomeDone, "deleted by the interrupted run (the key is gone)", ""
+			}
 			return store.OutcomeAlreadyDone, "the key no longer exists", ""
 		}
 		return store.OutcomeSkipped, "the key no longer exists", ""
 	case err != nil:
 		return store.OutcomeFailed, "re-read the key: " + apiMessage(err), ""
 	}
-	if !live.created.Equal(a.Key.CreatedAt.Truncate(time.Second)) {
+	if !lk.created.Equal(a.Key.CreatedAt.Truncate(time.Second)) {
 		return store.OutcomeSkipped, "not the key the plan saw (its creation date differs)", ""
 	}
 	switch {
-	case a.Type == Deactivate && live.status == StatusInactive:
+	case a.Type == Deactivate && lk.status == StatusInactive:
+		if resuming {
+			return store.OutcomeDone, "deactivated by the interrupted run (found inactive on resume)", ""
+		}
 		return store.OutcomeAlreadyDone, "the key was already inactive", ""
-	case a.Type == Delete && live.status != StatusInactive:
+	case a.Type == Delete && lk.status != StatusInactive:
 		return store.OutcomeSkipped, "the key is active again; only inactive keys are deleted", ""
 	}
-	if changed, when := usedSince(a.Key.LastUsedAt, live.lastUsed); changed {
+	if changed, when := usedSince(a.Key.LastUsedAt, lk.lastUsed); changed {
 		return store.OutcomeSkipped, "used since the plan was made (last used " + when + "); make a new plan", ""
+	}
+	if ok, why := live.rejudge(ctx, ap, a, lk); !ok {
+		return store.OutcomeSkipped, why, ""
 	}
 	var md middleware.Metadata
 	switch a.Type {
@@ -299,16 +389,25 @@ func (ap *Applier) act(ctx context.Context, a Action) (outcome, detail, requestI
 		if out != nil {
 			md = out.ResultMetadata
 		}
+	default:
+		return store.OutcomeSkipped, fmt.Sprintf("keywarden does not know the action %q", a.Type), ""
 	}
 	if err != nil {
 		var gone *types.NoSuchEntityException
 		if errors.As(err, &gone) && a.Type == Delete {
 			return store.OutcomeAlreadyDone, "the key no longer exists", requestIDOf(err)
 		}
+		if ctx.Err() != nil {
+			return store.OutcomeFailed, DetailOutcomeUnknown, requestIDOf(err)
+		}
 		return store.OutcomeFailed, apiMessage(err), requestIDOf(err)
 	}
 	return store.OutcomeDone, "", requestIDFrom(md)
 }
+
+// DetailOutcomeUnknown is the journal's word for a call cut off by Ctrl-C
+// or a timeout: AWS may have carried it out. Resuming the run finds out.
+const DetailOutcomeUnknown = "interrupted during the AWS call: whether AWS carried it out is found out when the apply is resumed"
 
 func requestIDFrom(md middleware.Metadata) string {
 	rid, _ := awsmw.GetRequestIDMetadata(md)

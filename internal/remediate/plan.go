@@ -323,10 +323,16 @@ func guard(ctx context.Context, in Inputs, f policy.Finding, k inventory.Key, ou
 		if !k.Active() {
 			return "", nil // already inactive: nothing to do
 		}
-		if f.Rule == policy.MaxAge && !k.LastUsedAt.IsZero() {
+		// No rule deactivates a key in use: whatever the rule, a key used
+		// within the guard is serving someone right now.
+		if !k.LastUsedAt.IsZero() {
 			if since := in.AsOf.Sub(k.LastUsedAt); since < safety.RecentUseGuard.Std() {
-				withhold(f, typ, GuardRecentUse, fmt.Sprintf("used %s ago (within safety.recent_use_guard %s): rotate it first, or exempt the user",
-					roundDuration(since), safety.RecentUseGuard))
+				next := "exempt the user, or wait until it is quiet"
+				if f.Rule == policy.MaxAge {
+					next = "rotate it first, or exempt the user"
+				}
+				withhold(f, typ, GuardRecentUse, fmt.Sprintf("used %s ago (within safety.recent_use_guard %s): %s",
+					roundDuration(since), safety.RecentUseGuard, next))
 				return "", nil
 			}
 		}

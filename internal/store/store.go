@@ -140,6 +140,9 @@ type Store interface {
 
 	CreateRun(ctx context.Context, r Run) error
 	FinishRun(ctx context.Context, id, status string, at time.Time) error
+	// ReopenRun marks a run that was interrupted as running again, so that
+	// resuming it keeps one run (and one undo) for the whole apply.
+	ReopenRun(ctx context.Context, id string) error
 	GetRun(ctx context.Context, id string) (Run, error)
 	// Runs lists runs, newest first, at most limit (0: all).
 	Runs(ctx context.Context, limit int) ([]Run, error)

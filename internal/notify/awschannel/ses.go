@@ -13,6 +13,7 @@ import (
 	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 
 	"github.com/keywarden/keywarden/internal/notify"
+	"github.com/keywarden/keywarden/internal/notify/channelconfig"
 )
 
 // sesSender is the one SES call the channel makes (IAM: ses:SendEmail on
@@ -49,7 +50,7 @@ func NewSES(cfg aws.Config, from string) notify.Channel {
 	return &sesChannel{client: sesv2.NewFromConfig(cfg), from: from}
 }
 
-func (c *sesChannel) Name() string { return "ses" }
+func (c *sesChannel) Name() string { return channelconfig.TypeSES }
 
 func (c *sesChannel) Send(ctx context.Context, m notify.Message) error {
 	from, err := parseAddress(c.from)

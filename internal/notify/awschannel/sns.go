@@ -15,6 +15,7 @@ import (
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 
 	"github.com/keywarden/keywarden/internal/notify"
+	"github.com/keywarden/keywarden/internal/notify/channelconfig"
 )
 
 // SNS limits for Publish.
@@ -63,7 +64,7 @@ func NewSNS(cfg aws.Config, topicARN string) notify.Channel {
 	return &snsChannel{client: sns.NewFromConfig(cfg), topic: topicARN}
 }
 
-func (c *snsChannel) Name() string { return "sns" }
+func (c *snsChannel) Name() string { return channelconfig.TypeSNS }
 
 // snsTopicARN matches an SNS topic ARN in any partition.
 var snsTopicARN = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$`)

@@ -41,6 +41,21 @@ func (s *Store) FinishRun(ctx context.Context, id, status string, at time.Time) 
 	return nil
 }
 
+// ReopenRun marks a run as running again, with no finish time.
+func (s *Store) ReopenRun(ctx context.Context, id string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ? WHERE id = ?`,
+		store.RunRunning, formatTime(time.Time{}), id)
+	if err != nil {
+		return fmt.Errorf("reopen run %s: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("reopen run %s: %w", id, err)
+	} else if n == 0 {
+		return fmt.Errorf("reopen run %s: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
+
 // GetRun returns the run with the given ID, or ErrNotFound.
 func (s *Store) GetRun(ctx context.Context, id string) (store.Run, error) {
 	rs, err := s.queryRuns(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id)

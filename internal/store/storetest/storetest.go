@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Runs", testRuns},
 		{"RunNotFound", testRunNotFound},
 		{"RunDuplicate", testRunDuplicate},
+		{"ReopenRun", testReopenRun},
 		{"IntentResultRoundTrip", testIntentResult},
 		{"ResultErrors", testResultErrors},
 		{"EntriesOrder", testEntriesOrder},
@@ -209,6 +210,27 @@ func testRunNotFound(t *testing.T, s store.Store) {
 	es, err := s.Entries(ctx, "nope")
 	if err != nil || len(es) != 0 {
 		t.Errorf("Entries(nope) = %v, %v; want none", es, err)
+	}
+}
+
+func testReopenRun(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	r := mustCreateRun(t, s, run("run-1", "plan-a", t0))
+	if err := s.FinishRun(ctx, r.ID, store.RunInterrupted, at(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReopenRun(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetRun(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != store.RunRunning || !got.FinishedAt.IsZero() || !got.StartedAt.Equal(r.StartedAt) {
+		t.Errorf("reopened run: status %s, finished %v, started %v; want running, zero, %v", got.Status, got.FinishedAt, got.StartedAt, r.StartedAt)
+	}
+	if err := s.ReopenRun(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("ReopenRun(nope) = %v, want ErrNotFound", err)
 	}
 }
 

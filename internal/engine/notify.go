@@ -1,0 +1,334 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/keywarden/keywarden/internal/inventory"
+	"github.com/keywarden/keywarden/internal/notify"
+	"github.com/keywarden/keywarden/internal/notify/awschannel"
+	"github.com/keywarden/keywarden/internal/notify/channelconfig"
+	"github.com/keywarden/keywarden/internal/policy"
+	"github.com/keywarden/keywarden/internal/remediate"
+	"github.com/keywarden/keywarden/internal/store"
+)
+
+// NotifyOptions tune the notifications after an apply.
+type NotifyOptions struct {
+	// Delivery tunes each digest's delivery (attempts, backoff); zero
+	// values are notify's defaults.
+	Delivery notify.DeliverOptions
+	// Timeout bounds all the deliveries of one apply; zero means 5 minutes.
+	Timeout time.Duration
+	// Registry opens channels; nil means every built-in type, SNS and SES
+	// with the hub's AWS configuration.
+	Registry notify.Registry
+}
+
+// NotifyReport is what became of telling people after an apply.
+type NotifyReport struct {
+	// Problems are channels or templates that could not be opened; their
+	// deliveries fail and are recorded, the apply is not affected.
+	Problems []string
+	// Interrupted: the apply was cancelled and nothing was sent.
+	Interrupted bool
+	Sent        int
+	Failed      int
+	// Failures say, per failed delivery, to whom and why.
+	Failures []string
+	// Repeats are warnings not repeated within renotify_after.
+	Repeats int
+	// Unrouted are keys whose owner could not be found.
+	Unrouted int
+	// RecordErr is set when the journal could not record a delivery.
+	RecordErr error
+}
+
+// ChannelRegistry is every channel type keywarden can send through: those
+// of package notify, and SNS and SES with the given AWS configuration, in
+// the channel's region if it names one.
+func ChannelRegistry(base aws.Config) notify.Registry {
+	reg := notify.Builtin(nil)
+	regional := func(region string) aws.Config {
+		cfg := base.Copy()
+		if region != "" {
+			cfg.Region = region
+		}
+		return cfg
+	}
+	reg[channelconfig.TypeSNS] = func(c channelconfig.Config, _ notify.Env) (notify.Channel, error) {
+		return awsChannel{awschannel.NewSNS(regional(c.Region), c.TopicARN)}, nil
+	}
+	reg[channelconfig.TypeSES] = func(c channelconfig.Config, _ notify.Env) (notify.Channel, error) {
+		return awsChannel{awschannel.NewSES(regional(c.Region), c.From)}, nil
+	}
+	return reg
+}
+
+// awsChannel marks the errors awschannel calls permanent as permanent for
+// notify.Deliver, which then does not retry them.
+type awsChannel struct{ notify.Channel }
+
+func (c awsChannel) Send(ctx context.Context, m notify.Message) error {
+	err := c.Channel.Send(ctx, m)
+	if errors.Is(err, awschannel.ErrPermanent) {
+		return notify.Permanent(err)
+	}
+	return err
+}
+
+// notifier delivers the digests of an apply; nil when the policy has no
+// channel (notify actions are then only journaled).
+type notifier struct {
+	e        *Engine
+	channels map[string]notify.Channel
+	renderer *notify.Renderer
+	problems []string
+}
+
+// newNotifier opens the policy's channels and templates. What cannot be
+// opened is reported and does not stop the apply.
+func (e *Engine) newNotifier() *notifier {
+	n := e.Policy.Notifications
+	if len(n.Channels) == 0 {
+		return nil
+	}
+	env := PolicyEnv(e.Policy)
+	reg := e.Notify.Registry
+	if reg == nil {
+		reg = ChannelRegistry(e.Hub.Base)
+	}
+	nt := &notifier{e: e}
+	var errs []error
+	nt.channels, errs = reg.Open(n, env)
+	for _, err := range errs {
+		nt.problems = append(nt.problems, err.Error()+"; its notifications will fail and be recorded (the apply goes on)")
+	}
+	renderer, err := notify.NewRenderer(n.Templates, env)
+	if err != nil {
+		nt.problems = append(nt.problems, err.Error()+"; the built-in templates are used instead")
+		renderer = notify.DefaultRenderer()
+	}
+	nt.renderer = renderer
+	return nt
+}
+
+// detail is what the journal says of a warning recorded.
+func (nt *notifier) detail() string {
+	if nt == nil {
+		return ""
+	}
+	return "delivered after the apply to the channels configured"
+}
+
+// PolicyEnv is where the policy's relative file names start: its directory.
+func PolicyEnv(pol *policy.Policy) notify.Env {
+	env := notify.Env{LookupEnv: os.LookupEnv}
+	if pol.Source != "" {
+		env.Dir = filepath.Dir(pol.Source)
+	}
+	return env
+}
+
+// deliver tells the owners and the security team what an apply did and
+// what is coming: warnings for the notify actions done, announcements of
+// the keys deactivated and deleted (in this run or an earlier run of the
+// plan, once). It never fails: notifications do not change how an apply
+// ends. inv is the live read the apply judged by: it knows the owners.
+func (nt *notifier) deliver(ctx context.Context, plan *remediate.Plan, out *remediate.Outcome, inv *inventory.Inventory) *NotifyReport {
+	if nt == nil || out == nil || !hasNews(out) {
+		return nil
+	}
+	rep := &NotifyReport{Problems: nt.problems}
+	if ctx.Err() != nil {
+		rep.Interrupted = true
+		return rep
+	}
+	e := nt.e
+	dir := directoryOf(inv)
+	events := notifyEvents(ctx, e, plan, out, dir)
+	if len(events) == 0 {
+		return nil
+	}
+	timeout := e.Notify.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	digests, sum := notify.Build(ctx, e.Policy, out.RunID, e.now(), events, e.Store)
+	if sum.Err != nil {
+		rep.Problems = append(rep.Problems, "read which notifications were sent: "+sum.Err.Error()+"; they are sent again")
+	}
+	o := e.Notify.Delivery
+	o.Renderer, o.Log = nt.renderer, e.log()
+	dr := notify.Deliver(ctx, digests, nt.channels, e.Store, o)
+	for _, d := range dr.Deliveries {
+		if d.Err != nil {
+			rep.Failures = append(rep.Failures, "notification to "+d.To.Contact+" ("+d.To.Channel+") failed: "+d.Err.Error())
+		}
+	}
+	rep.Sent, rep.Failed, rep.RecordErr = dr.Sent(), dr.Failed(), dr.RecordErr
+	rep.Repeats, rep.Unrouted = sum.Repeats, sum.Unrouted
+	return rep
+}
+
+// hasNews reports whether an apply did anything to tell.
+func hasNews(out *remediate.Outcome) bool {
+	for _, r := range out.Results {
+		if r.Outcome == store.OutcomeDone {
+			return true
+		}
+	}
+	return false
+}
+
+// notifyEvents turns an apply's results into what to tell: a warning for
+// each notify action done, an announcement for each key deactivated or
+// deleted.
+func notifyEvents(ctx context.Context, e *Engine, plan *remediate.Plan, out *remediate.Outcome, dir *directory) []notify.Event {
+	var warned []remediate.Action
+	for _, r := range out.Results {
+		if r.Action.Type == remediate.Notify && r.Outcome == store.OutcomeDone {
+			warned = append(warned, r.Action)
+		}
+	}
+	next := nextStages(ctx, e, plan, warned, dir)
+	var events []notify.Event
+	for _, r := range out.Results {
+		a := r.Action
+		it := notify.Item{
+			AccountID: a.AccountID, AccountName: a.AccountName, UserName: a.UserName, AccessKeyID: a.AccessKeyID,
+			Rule: strings.Join(a.Rules, ","), Severity: a.Severity, Stage: a.Stage, Message: a.Reason,
+			Ref: plan.ID + "/" + a.ID,
+		}
+		if it.AccountName == "" {
+			it.AccountName = dir.account(a.AccountID).Name
+		}
+		switch {
+		case r.Outcome != store.OutcomeDone:
+			continue
+		case a.Type == remediate.Notify:
+			it.Action = notify.ActionWarning
+			if f, ok := next[a.AccountID+"/"+a.AccessKeyID]; ok {
+				it.NextStage, it.NextAt = string(f.NextStage), f.NextStageAt
+			}
+		case a.Type == remediate.Deactivate:
+			it.Action, it.Done = notify.ActionDeactivated, true
+		case a.Type == remediate.Delete:
+			it.Action, it.Done = notify.ActionDeleted, true
+		default:
+			continue
+		}
+		events = append(events, notify.Event{Item: it, Owner: dir.owner(a.AccountID, a.UserName)})
+	}
+	return events
+}
+
+// nextStages judges the warned keys again, as the plan saw them, for what
+// comes next and when: per key, the soonest next stage of the rules that
+// warned.
+func nextStages(ctx context.Context, e *Engine, plan *remediate.Plan, warned []remediate.Action, dir *directory) map[string]policy.Finding {
+	if len(warned) == 0 {
+		return nil
+	}
+	byAccount := map[string]*inventory.AccountInventory{}
+	users := map[string]*inventory.User{}
+	var accounts []string
+	for _, a := range warned {
+		ai := byAccount[a.AccountID]
+		if ai == nil {
+			ai = &inventory.AccountInventory{Account: dir.account(a.AccountID), Status: inventory.AccountOK}
+			byAccount[a.AccountID] = ai
+			accounts = append(accounts, a.AccountID)
+		}
+		uk := a.AccountID + "/" + a.UserName
+		u := users[uk]
+		if u == nil {
+			known := dir.user(a.AccountID, a.UserName)
+			u = &inventory.User{Name: a.UserName, Path: known.Path, Tags: known.Tags, Groups: known.Groups}
+			users[uk] = u
+		}
+		k := inventory.Key{ID: a.AccessKeyID, Status: a.Key.Status, CreatedAt: a.Key.CreatedAt}
+		if a.Key.LastUsedAt != nil {
+			k.LastUsedAt = *a.Key.LastUsedAt
+		}
+		u.Keys = append(u.Keys, k)
+	}
+	inv := &inventory.Inventory{}
+	sort.Strings(accounts)
+	for _, id := range accounts {
+		ai := byAccount[id]
+		for uk, u := range users {
+			if strings.HasPrefix(uk, id+"/") {
+				ai.Users = append(ai.Users, *u)
+			}
+		}
+		inv.Accounts = append(inv.Accounts, *ai)
+	}
+	var journalErr error
+	rules := map[string]bool{}
+	for _, a := range warned {
+		for _, r := range a.Rules {
+			rules[a.AccountID+"/"+a.AccessKeyID+"/"+r] = true
+		}
+	}
+	out := map[string]policy.Finding{}
+	for _, f := range e.Policy.Evaluate(inv, policy.Options{AsOf: plan.AsOf, InactiveSince: e.inactiveSince(ctx, &journalErr)}) {
+		key := f.AccountID + "/" + f.AccessKeyID
+		if !rules[key+"/"+string(f.Rule)] || f.NextStage == "" {
+			continue
+		}
+		if prev, ok := out[key]; !ok || f.NextStageAt.Before(prev.NextStageAt) {
+			out[key] = f
+		}
+	}
+	return out
+}
+
+// directory is what routing knows of accounts and users: the accounts'
+// names and e-mails, the users' tags.
+type directory struct {
+	accounts map[string]inventory.Account
+	users    map[string]inventory.User // by account/user
+}
+
+func (d *directory) account(id string) inventory.Account {
+	if a, ok := d.accounts[id]; ok {
+		return a
+	}
+	return inventory.Account{ID: id}
+}
+
+func (d *directory) user(account, name string) inventory.User {
+	if u, ok := d.users[account+"/"+name]; ok {
+		return u
+	}
+	return inventory.User{Name: name}
+}
+
+func (d *directory) owner(account, user string) notify.Owner {
+	return notify.Owner{AccountID: account, AccountEmail: d.account(account).Email, UserName: user, Tags: d.user(account, user).Tags}
+}
+
+// directoryOf is the directory of an inventory.
+func directoryOf(inv *inventory.Inventory) *directory {
+	d := &directory{accounts: map[string]inventory.Account{}, users: map[string]inventory.User{}}
+	if inv == nil {
+		return d
+	}
+	for _, a := range inv.Accounts {
+		d.accounts[a.Account.ID] = a.Account
+		for _, u := range a.Users {
+			d.users[a.Account.ID+"/"+u.Name] = u
+		}
+	}
+	return d
+}

@@ -1,0 +1,43 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/keywarden/keywarden/internal/remediate"
+)
+
+// PlanResult is a scan and the plan made from it.
+type PlanResult struct {
+	Scan *ScanResult
+	Plan *remediate.Plan
+}
+
+// Plan scans, judges and turns the findings into a plan under the guards.
+// It changes nothing.
+func (e *Engine) Plan(ctx context.Context, r Read) (*PlanResult, error) {
+	sc, err := e.Scan(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := e.makePlan(ctx, sc)
+	if err != nil {
+		return nil, err
+	}
+	return &PlanResult{Scan: sc, Plan: plan}, nil
+}
+
+func (e *Engine) makePlan(ctx context.Context, sc *ScanResult) (*remediate.Plan, error) {
+	return remediate.Make(ctx, remediate.Inputs{
+		Inventory: sc.Inventory, Findings: sc.Findings, Policy: e.Policy, AsOf: sc.AsOf, Now: e.now(),
+		Caller: e.Hub.CallerARN, CallerKeyID: e.Hub.KeyID, DeactivatedAt: e.deactivatedAt, RunID: e.Hub.RunID,
+	})
+}
+
+// deactivatedAt is the journal's answer, or "never" without a store.
+func (e *Engine) deactivatedAt(ctx context.Context, account, key string) (time.Time, bool, error) {
+	if e.Store == nil {
+		return time.Time{}, false, nil
+	}
+	return e.Store.DeactivatedAt(ctx, account, key)
+}

@@ -1,0 +1,49 @@
+package policy
+
+import (
+	"regexp"
+
+	"go.yaml.in/yaml/v3"
+)
+
+var (
+	accountsKeys    = []string{"organization", "ous", "accounts", "exclude", "role_name", "external_id_env"}
+	roleNamePattern = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
+	envNamePattern  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+func (l *loader) accounts(n *yaml.Node, field string, a *AccountsConfig) {
+	l.mapping(n, field, "a mapping", func(key string, k, v *yaml.Node) {
+		f := child(field, key)
+		switch key {
+		case "organization":
+			if b, ok := l.boolean(v, f); ok {
+				a.Organization = b
+			}
+		case "ous":
+			a.OUs = l.strings(v, f, false, checkOU)
+		case "accounts":
+			a.Accounts = l.strings(v, f, false, checkAccountID)
+		case "exclude":
+			a.Exclude = l.strings(v, f, false, checkAccountID)
+		case "role_name":
+			if s, ok := l.text(v, f); ok {
+				if roleNamePattern.MatchString(s) {
+					a.RoleName = s
+				} else {
+					l.problem(v, f, "%q is not an IAM role name: 1 to 64 letters, digits and +=,.@_-", s)
+				}
+			}
+		case "external_id_env":
+			if s, ok := l.text(v, f); ok {
+				if envNamePattern.MatchString(s) {
+					a.ExternalIDEnv = s
+				} else {
+					l.problem(v, f, "%q is not an environment variable name: letters, digits and _, not starting with a digit", s)
+				}
+			}
+		default:
+			l.unknownKey(k, field, key, accountsKeys)
+		}
+	})
+}
