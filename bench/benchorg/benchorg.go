@@ -1,12 +1,16 @@
 // Package benchorg seeds the sandbox with an organization of an exact
 // shape — so many member accounts, so many users each, so many of them
-// flagged — and runs account discovery and a scan against it the way
-// "keywarden scan --org" does. The bench/scan driver and the inventory
+// flagged — signs in to it as a run of keywarden does, and gives the least
+// time a scan of it can take. The bench/scan driver and the inventory
 // benchmarks share it.
 //
 // The realistic generator (internal/awsemu/orggen) spreads ages and uses at
 // random; a benchmark needs to know how many users need attention, since
 // that is what the report path's cost depends on.
+//
+// It stops short of running the scan: the driver runs it through the
+// engine, as "keywarden scan --org" does, and the engine lies above what
+// the inventory's benchmarks may import (internal/archtest).
 package benchorg
 
 import (
@@ -19,8 +23,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/organizations"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/keywarden/keywarden/internal/awsemu"
 	"github.com/keywarden/keywarden/internal/awsx"
@@ -83,7 +85,8 @@ type Org struct {
 type AccountWork struct {
 	Users   int // IAM users
 	Keys    int // their access keys
-	Flagged int // users needing attention, whose key IDs the report path reads
+	MaxKeys int // the most keys one user has
+	Flagged int // users needing attention, whose key IDs the report path reads by default
 }
 
 // Seed adds the organization to sb through the seeding API.
@@ -186,6 +189,7 @@ func Seed(sb *awsemu.Sandbox, spec Spec) (*Org, error) {
 				}
 			}
 			keys += len(u.Keys)
+			org.Shape.MaxKeys = max(org.Shape.MaxKeys, len(u.Keys))
 		}
 		if err := sb.JoinOrganization(id, root, time.Time{}); err != nil {
 			return nil, err
@@ -201,27 +205,25 @@ func Seed(sb *awsemu.Sandbox, spec Spec) (*Org, error) {
 	return org, nil
 }
 
-// Session is a caller signed in to the sandbox as the organization's
-// admin, with the accounts of the organization discovered.
-type Session struct {
-	Base     aws.Config
-	Caller   string // the caller's account
-	Accounts []inventory.Account
-	RoleName string
-}
-
 // Target is where and as whom to sign in.
 type Target struct {
 	Endpoint string
 	Admin    awsemu.Key
 	RoleName string // DefaultRoleName when ""
-	// HTTPClient replaces the SDK's default HTTP client when not nil.
+	// HTTPClient replaces the HTTP client of awsx.Load when not nil.
 	HTTPClient aws.HTTPClient
 }
 
-// Discover signs in with the admin key and lists the organization's
-// accounts, as "keywarden scan --org" does.
-func Discover(ctx context.Context, t Target) (*Session, error) {
+// Session is the organization's admin signed in to the sandbox: the
+// configuration each run's hub starts from.
+type Session struct {
+	Base     aws.Config
+	RoleName string
+}
+
+// Connect loads the admin's configuration as the CLI does (awsx.Load, with
+// t.HTTPClient in place of its HTTP client when set). It calls nothing.
+func Connect(ctx context.Context, t Target) (*Session, error) {
 	base, err := awsx.Load(ctx, awsx.Options{
 		Endpoint: t.Endpoint, Region: awsemu.DefaultRegion,
 		Credentials: credentials.NewStaticCredentialsProvider(t.Admin.AccessKeyID, t.Admin.SecretAccessKey, ""),
@@ -229,73 +231,101 @@ func Discover(ctx context.Context, t Target) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Set before any hub copies the configuration, so that every client,
+	// the AssumeRole calls' included, uses it.
 	if t.HTTPClient != nil {
 		base.HTTPClient = t.HTTPClient
-	}
-	who, err := sts.NewFromConfig(base).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
-	if err != nil {
-		return nil, fmt.Errorf("identify the caller: %w", err)
-	}
-	caller := aws.ToString(who.Account)
-	sel, err := inventory.Discover(ctx, organizations.NewFromConfig(base), caller, inventory.Selection{Organization: true})
-	if err != nil {
-		return nil, err
 	}
 	role := t.RoleName
 	if role == "" {
 		role = DefaultRoleName
 	}
-	return &Session{Base: base, Caller: caller, Accounts: sel.Accounts, RoleName: role}, nil
+	return &Session{Base: base, RoleName: role}, nil
 }
 
-// Scan reads every discovered account with a fresh assume-role cache, so
-// that each scan pays for its AssumeRole calls as a run of the CLI does;
-// the caller's own account is read with its own credentials.
-func (s *Session) Scan(ctx context.Context, opts inventory.Options) (*inventory.Inventory, error) {
-	assumer := awsx.NewAssumer(s.Base, awsx.AssumerOptions{
-		RoleName: s.RoleName, SessionName: awsx.SessionName("scan", "bench"),
-	})
-	configFor := func(id string, counter *awsx.CallCounter) aws.Config {
-		if id == s.Caller {
-			cfg := s.Base.Copy()
-			cfg.APIOptions = append(cfg.APIOptions, counter.APIOption)
-			return cfg
-		}
-		return assumer.Config(id, counter)
+// NewHub starts a run as "keywarden scan" does: awsx.NewHub identifies the
+// caller (one GetCallerIdentity call) and gives the run an assume-role
+// cache of its own, empty, so that a scan through the hub pays for its
+// AssumeRole calls as a run of the CLI does. The caller's own account is
+// read with its own credentials.
+func (s *Session) NewHub(ctx context.Context) (*awsx.Hub, error) {
+	return awsx.NewHub(ctx, s.Base, awsx.HubOptions{Command: "scan", RoleName: s.RoleName})
+}
+
+// Reading is how a scan reads, as far as its lower bound depends on it;
+// the fields mean what engine.Read's do.
+type Reading struct {
+	Source inventory.Source // SourceReport when ""
+	// KeyIDs says whose key IDs the report path reads: "attention" (the
+	// default: the flagged users, which Seed makes exactly the users that
+	// need attention), "all" or "none".
+	KeyIDs       string
+	Parallel     int // accounts at once; zero: inventory.DefaultParallel
+	UserParallel int // per-user calls at once; zero: inventory.DefaultUserParallel
+}
+
+// management is what the management account holds: the admin and its key,
+// which needs no attention.
+var management = AccountWork{Users: 1, Keys: 1, MaxKeys: 1}
+
+// KeyIDUsers is how many users of the whole organization the report path
+// reads the key IDs of, with Reading.KeyIDs set to keyIDs.
+func (o *Org) KeyIDUsers(keyIDs string) int {
+	return management.keyIDsRead(keyIDs) + len(o.Members)*o.Shape.keyIDsRead(keyIDs)
+}
+
+// keyIDsRead is how many users of an account the report path reads the
+// key IDs of.
+func (w AccountWork) keyIDsRead(keyIDs string) int {
+	switch keyIDs {
+	case "all":
+		return w.Users
+	case "none":
+		return 0
 	}
-	return inventory.Scan(ctx, s.Accounts, configFor, opts)
+	return w.Flagged
 }
 
 // Chain is how many calls reading one account makes one after another —
 // the part of its read that latency multiplies, whatever the parallelism
 // across accounts:
 //
-//	report: [AssumeRole] + GetAccountAuthorizationDetails pages
-//	        + GenerateCredentialReport + GetCredentialReport
-//	        + ⌈flagged / user-parallel⌉ rounds of ListAccessKeys + GetAccountSummary
+//	report: [AssumeRole]
+//	        + max(GetAccountAuthorizationDetails pages, GenerateCredentialReport + GetCredentialReport)
+//	        + ⌈users whose key IDs are read / user-parallel⌉ rounds of ListAccessKeys
+//	        + GetAccountSummary
 //	api:    [AssumeRole] + GetAccountAuthorizationDetails pages + ListUsers pages
-//	        + ⌈(users + keys) / user-parallel⌉ (ListAccessKeys, then
-//	          GetAccessKeyLastUsed per key, for each user) + GetAccountSummary
+//	        + max(1 + most keys of a user, ⌈(users + keys) / user-parallel⌉)
+//	        + GetAccountSummary
 //
-// AssumeRole counts only when viaRole. Both listings page at 1,000 users.
-func Chain(source inventory.Source, w AccountWork, userParallel int, viaRole bool) int {
-	if userParallel < 1 {
-		userParallel = inventory.DefaultUserParallel
+// The report path reads the user details and the report at the same time
+// (inventory's reader.read), so only the longer of the two counts; both
+// wait for the one AssumeRole the credentials cache makes for them. The
+// report's last uses match the live keys, so it calls no
+// GetAccessKeyLastUsed. The API path lists a user's keys before it reads
+// their last uses, one after another: a user with k keys is a chain of
+// 1 + k calls, and every user's calls share the user-parallel slots.
+// AssumeRole counts only when viaRole. Both listings page at 1,000 users;
+// the sandbox has the report ready at once.
+func Chain(rd Reading, w AccountWork, viaRole bool) int {
+	up := rd.UserParallel
+	if up < 1 {
+		up = inventory.DefaultUserParallel
 	}
 	ceil := func(a, b int) int { return (a + b - 1) / b }
 	pages := max(1, ceil(w.Users, 1000))
-	c := pages + 1 // GetAccountAuthorizationDetails, GetAccountSummary
+	c := 1 // GetAccountSummary
 	if viaRole {
 		c++
 	}
-	switch source {
+	switch rd.Source {
 	case inventory.SourceAPI:
-		c += pages
+		c += 2 * pages
 		if w.Users > 0 {
-			c += max(2, ceil(w.Users+w.Keys, userParallel))
+			c += max(1+w.MaxKeys, ceil(w.Users+w.Keys, up))
 		}
 	default:
-		c += 2 + ceil(w.Flagged, userParallel)
+		c += max(pages, 2) + ceil(w.keyIDsRead(rd.KeyIDs), up)
 	}
 	return c
 }
@@ -316,12 +346,13 @@ type Bound struct {
 
 // ScanBound is the Bound of scanning org (its members through the role, the
 // management account with the caller's own credentials).
-func ScanBound(org *Org, source inventory.Source, parallel, userParallel int, latency time.Duration) Bound {
+func ScanBound(org *Org, rd Reading, latency time.Duration) Bound {
+	parallel := rd.Parallel
 	if parallel < 1 {
 		parallel = inventory.DefaultParallel
 	}
-	member := Chain(source, org.Shape, userParallel, true)
-	mgmt := Chain(source, AccountWork{Users: 1, Keys: 1}, userParallel, false)
+	member := Chain(rd, org.Shape, true)
+	mgmt := Chain(rd, management, false)
 	b := Bound{MaxChain: mgmt, SumChains: mgmt + member*len(org.Members), Parallel: parallel, Latency: latency}
 	if len(org.Members) > 0 {
 		b.MaxChain = max(b.MaxChain, member)

@@ -6,6 +6,7 @@ package awsx
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -69,6 +70,11 @@ func Load(ctx context.Context, opts Options) (aws.Config, error) {
 	loaders = append(loaders, config.WithRetryer(NewRetryer(opts)), config.WithHTTPClient(newHTTPClient()),
 		config.WithLogger(sdkLogger(opts.Logger)))
 	cfg, err := config.LoadDefaultConfig(ctx, loaders...)
+	var noProfile config.SharedConfigProfileNotExistError
+	if errors.As(err, &noProfile) {
+		return aws.Config{}, fmt.Errorf("%w: the AWS profile %q is not in the shared config files; check --profile and AWS_PROFILE, or run 'aws configure --profile %s'",
+			ErrNoCredentials, noProfile.Profile, noProfile.Profile)
+	}
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
 	}

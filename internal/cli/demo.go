@@ -107,7 +107,7 @@ func runDemo(cmd *cobra.Command, o DemoOptions, log *slog.Logger) error {
 	}
 	// Then what a plan would do: the demo changes nothing.
 	fmt.Fprintf(stdout, "\nWhat 'keywarden plan' would do (the demo changes nothing; %s are protected):\n\n", strings.Join(demoProtected, ", "))
-	printPlan(stdout, res.Plan)
+	printPlanAs(stdout, res.Plan, true)
 	fmt.Fprint(stdout, demoNext)
 	return scanErr
 }

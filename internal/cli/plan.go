@@ -164,11 +164,23 @@ func nextStep(plan *remediate.Plan, out string) string {
 }
 
 // printPlan writes the plan for people, ending with the summary line.
-func printPlan(w io.Writer, plan *remediate.Plan) {
+func printPlan(w io.Writer, plan *remediate.Plan) { printPlanAs(w, plan, false) }
+
+// printPlanAs writes the plan; compact leaves out the reasons, which the
+// scan printed just before, so that a line fits in 100 columns.
+func printPlanAs(w io.Writer, plan *remediate.Plan, compact bool) {
 	if len(plan.Actions) > 0 {
 		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "ACTION\tACCOUNT\tUSER\tKEY ID\tRULES\tWHY")
+		if compact {
+			fmt.Fprintln(tw, "ACTION\tACCOUNT\tUSER\tKEY ID\tRULES")
+		} else {
+			fmt.Fprintln(tw, "ACTION\tACCOUNT\tUSER\tKEY ID\tRULES\tWHY")
+		}
 		for _, a := range plan.Actions {
+			if compact {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Type, a.AccountID, a.UserName, a.AccessKeyID, strings.Join(a.Rules, ","))
+				continue
+			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Type, a.AccountID, a.UserName, a.AccessKeyID, strings.Join(a.Rules, ","), a.Reason)
 		}
 		tw.Flush()
@@ -177,6 +189,10 @@ func printPlan(w io.Writer, plan *remediate.Plan) {
 		fmt.Fprintf(w, "\nWithheld by the safety guards (docs/safety.md):\n")
 		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 		for _, h := range plan.Withheld {
+			if compact {
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", h.Type, h.AccountID, h.UserName, h.AccessKeyID, h.Guard)
+				continue
+			}
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s: %s\n", h.Type, h.AccountID, h.UserName, h.AccessKeyID, h.Guard, h.Reason)
 		}
 		tw.Flush()

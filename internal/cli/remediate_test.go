@@ -547,7 +547,11 @@ func TestApplyCommandLimits(t *testing.T) {
 	matchLines(t, r.stdout, []string{`^Over the safety limits — apply will refuse this plan:`,
 		`4 deactivations and deletions, more than safety\.max_actions \(3\)`,
 		`account ` + a + `: 4 of its 4 active keys deactivated, more than safety\.max_account_fraction \(0\.25\) allows \(1\)`,
-		`^Plan: 4 to deactivate`})
+		`^Plan: 4 to deactivate`,
+		`^Apply would refuse this plan: it is over the safety limits\. Narrow it`})
+	if strings.Contains(r.stdout, "Apply it with") {
+		t.Errorf("plan over the limits says to apply it:\n%s", r.stdout)
+	}
 	p := mustReadPlan(t, planFile)
 	if !p.Limits.Exceeded || len(p.Limits.Reasons) != 2 {
 		t.Errorf("limits %+v, want exceeded for both caps", p.Limits)

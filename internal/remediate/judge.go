@@ -83,9 +83,9 @@ func (ap *Applier) Prepare(ctx context.Context, p *Plan, live *LiveView) (*Prepa
 		ref := keyRef{a.AccountID, a.UserName, a.AccessKeyID}
 		w, ok := wanted[ref]
 		switch {
-		case finished[a.ID] && a.ID == actionID(p.PolicyHash, a):
+		case finished[a.ID] && a.ID == ActionID(p.PolicyHash, a):
 			// Done before an interruption: Execute reports it from the journal.
-		case a.ID != actionID(p.PolicyHash, a):
+		case a.ID != ActionID(p.PolicyHash, a):
 			drop("the action's ID does not match what it says: the plan file was edited")
 		case seen[a.ID]:
 			drop("the plan lists this action twice")

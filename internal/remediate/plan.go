@@ -257,7 +257,7 @@ func Make(ctx context.Context, in Inputs) (*Plan, error) {
 	plan.Withheld = kept
 	for _, ref := range order {
 		a := byKey[ref]
-		a.ID = actionID(plan.PolicyHash, *a)
+		a.ID = ActionID(plan.PolicyHash, *a)
 		plan.Actions = append(plan.Actions, *a)
 	}
 	sort.SliceStable(plan.Actions, func(i, j int) bool {
@@ -416,9 +416,11 @@ func checkLimits(p *Plan, activeKeys map[string]int, s policy.Safety) Limits {
 	return l
 }
 
-// actionID is stable for the same change to the same key under the same
-// policy, so that a resumed apply recognises what it has done.
-func actionID(policyHash string, a Action) string {
+// ActionID is stable for the same change to the same key under the same
+// policy, so that a resumed apply recognises what it has done. It is no
+// secret: apply checks that an action's ID matches its content only to
+// tell an edited plan file, and judges every action again anyway.
+func ActionID(policyHash string, a Action) string {
 	sum := sha256.Sum256([]byte(policyHash + "\x00" + a.Type + "\x00" + a.AccountID + "\x00" + a.UserName + "\x00" + a.AccessKeyID))
 	return "act-" + hex.EncodeToString(sum[:6])
 }

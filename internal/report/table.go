@@ -68,10 +68,20 @@ func renderTable(w io.Writer, doc *Document) error {
 				fmt.Fprintf(tw, "  %s\t%s\t%s\t%dd\t%s\t%s",
 					clean(k.UserName), id, clean(k.Status), k.AgeDays,
 					lastUsed(k.DaysSinceLastUse), clean(deref(k.LastUsedService)))
+				// One finding a line, so that a key with several stays narrow.
+				var more []string
 				if withFindings {
-					fmt.Fprintf(tw, "\t%s", findingsCell(byKey[keyRef(k)]))
+					cell := findingsCell(byKey[keyRef(k)])
+					fmt.Fprint(tw, "\t")
+					if len(cell) > 0 {
+						fmt.Fprint(tw, cell[0])
+						more = cell[1:]
+					}
 				}
 				fmt.Fprintln(tw)
+				for _, f := range more {
+					fmt.Fprintf(tw, "  \t\t\t\t\t\t%s\n", f)
+				}
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -99,7 +109,7 @@ func renderTable(w io.Writer, doc *Document) error {
 		return err
 	}
 	if unread {
-		fmt.Fprintf(&buf, "\n%s key ID not read: by default, key IDs are read only for keys that need attention; --key-ids all reads every one\n", footnoteMark)
+		fmt.Fprintf(&buf, "\n%s key ID not read: by default, key IDs are read only for keys that need attention;\n  --key-ids all reads every one\n", footnoteMark)
 	}
 
 	var failed []Account
@@ -233,8 +243,9 @@ func findingRef(f Finding) string {
 }
 
 // findingsCell says, for one key, each rule that fired and its stage, and
-// the next stage with its date: "max_age: rotate, deactivate on 2027-01-05".
-func findingsCell(fs []Finding) string {
+// the next stage with its date: "max_age: rotate, deactivate on 2027-01-05",
+// one finding an entry.
+func findingsCell(fs []Finding) []string {
 	var parts []string
 	for _, f := range fs {
 		p := f.Rule + ": " + f.Stage
@@ -246,7 +257,7 @@ func findingsCell(fs []Finding) string {
 		}
 		parts = append(parts, clean(p))
 	}
-	return strings.Join(parts, "; ")
+	return parts
 }
 
 // findingsSummary counts findings by rule: "7 (2 exempt): max_age 3, unused 4".

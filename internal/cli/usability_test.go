@@ -1,0 +1,221 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keywarden/keywarden/internal/awsemu"
+	"github.com/keywarden/keywarden/internal/remediate"
+)
+
+// What users hit at the edges of plan, apply and history, each through the
+// whole command line against the sandbox.
+
+// TestPlanOutStdout: --out - writes the plan's JSON to stdout, alone, and
+// the summary to stderr.
+func TestPlanOutStdout(t *testing.T) {
+	s := newRemSandbox(t, 1, nil)
+	s.addKey(s.members[0], "alice", 105*day, 20*day, awsemu.StatusActive)
+	r := s.plan("-")
+	wantExit(t, "plan --out -", r, ExitOK)
+	p, err := remediate.ReadPlan(strings.NewReader(r.stdout), "stdout")
+	if err != nil {
+		t.Fatalf("stdout is not a plan: %v\n%s", err, r.stdout)
+	}
+	if len(p.Actions) != 1 || p.Actions[0].UserName != "alice" {
+		t.Errorf("plan on stdout has %+v, want alice's deactivation", p.Actions)
+	}
+	if !strings.Contains(r.stderr, "Plan: 1 to deactivate") || strings.Contains(r.stderr, "Saved the plan to -") {
+		t.Errorf("summary on stderr:\n%s", r.stderr)
+	}
+}
+
+// TestOutputNeverReplacesDevices: /dev/null stays the device it is.
+func TestOutputNeverReplacesDevices(t *testing.T) {
+	before, err := os.Stat(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newRemSandbox(t, 1, nil)
+	s.addKey(s.members[0], "alice", 105*day, 20*day, awsemu.StatusActive)
+	wantExit(t, "plan --out /dev/null", s.plan(os.DevNull), ExitOK)
+	wantExit(t, "scan --output /dev/null", s.kw("scan", "--org", "--config", s.config, "--output", os.DevNull), ExitOK)
+	after, err := os.Stat(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Mode()&os.ModeCharDevice == 0 || !os.SameFile(before, after) {
+		t.Fatalf("%s is now %v, want the same character device", os.DevNull, after.Mode())
+	}
+}
+
+// TestOutputDirectoryCheckedFirst: an output in a directory that does not
+// exist fails before anything is read.
+func TestOutputDirectoryCheckedFirst(t *testing.T) {
+	s := newRemSandbox(t, 1, nil)
+	s.sb.ResetCalls()
+	missing := filepath.Join(s.dir, "nope", "report.html")
+	for _, args := range [][]string{
+		{"scan", "--org", "--config", s.config, "--format", "html", "--output", missing},
+		{"plan", "--org", "--config", s.config, "--state", s.state, "--out", missing},
+	} {
+		r := s.kw(args...)
+		wantExit(t, args[0], r, ExitError)
+		if !strings.Contains(r.err.Error(), "does not exist") || !strings.Contains(r.err.Error(), "nope") {
+			t.Errorf("%s: %v, want the missing directory named", args[0], r.err)
+		}
+	}
+	if calls := s.sb.Calls(); len(calls) != 0 {
+		t.Errorf("AWS was called before the output was checked: %v", calls)
+	}
+}
+
+// TestApplyWithoutChannelsSaysSo: with no notification channel, apply
+// does not claim that warnings were delivered.
+func TestApplyWithoutChannelsSaysSo(t *testing.T) {
+	s := newRemSandbox(t, 1, nil)
+	s.addKey(s.members[0], "dave", 85*day, 3*day, awsemu.StatusActive)
+	planFile := s.path("plan.json")
+	wantExit(t, "plan", s.plan(planFile), ExitOK)
+	r := s.apply(planFile)
+	wantExit(t, "apply", r, ExitOK)
+	if !strings.Contains(r.stdout, "no notification channel is configured") || strings.Contains(r.stdout, "delivered") {
+		t.Errorf("apply without channels:\n%s", r.stdout)
+	}
+}
+
+// TestConfirmationCtrlC: Ctrl-C at the apply and undo prompts ends the
+// command with 130 and changes nothing.
+func TestConfirmationCtrlC(t *testing.T) {
+	s := newRemSandbox(t, 1, nil)
+	k := s.addKey(s.members[0], "alice", 105*day, 20*day, awsemu.StatusActive).AccessKeyID
+	planFile := s.path("plan.json")
+	wantExit(t, "plan", s.plan(planFile), ExitOK)
+	r := s.apply(planFile)
+	wantExit(t, "apply", r, ExitOK)
+	runID := runIDOf(t, r.stdout)
+	if st, _ := s.sb.AccessKey(k); st.Status != awsemu.StatusInactive {
+		t.Fatalf("alice's key is %s", st.Status)
+	}
+	s.addKey(s.members[0], "bob", 105*day, 20*day, awsemu.StatusActive)
+
+	// A terminal nobody types on.
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	saved := confirmInput
+	confirmInput = func(*cobra.Command) (io.Reader, bool) { return pr, true }
+	defer func() { confirmInput = saved }()
+
+	wantExit(t, "plan", s.plan(s.path("plan2.json")), ExitOK)
+	for _, c := range []struct {
+		args   []string
+		prompt string
+	}{
+		{[]string{"apply", s.path("plan2.json"), "--config", s.config, "--state", s.state}, "type the plan's ID"},
+		{[]string{"undo", runID, "--config", s.config, "--state", s.state}, "type the run ID"},
+	} {
+		args := c.args
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan cmdResult, 1)
+		go func() {
+			var out, errOut strings.Builder
+			err := run(ctx, args, &out, &errOut)
+			done <- cmdResult{err: err, code: ExitCode(err), stdout: out.String(), stderr: errOut.String()}
+		}()
+		time.Sleep(300 * time.Millisecond) // at the prompt
+		cancel()
+		select {
+		case res := <-done:
+			wantExit(t, args[0]+" interrupted at the prompt", res, ExitInterrupted)
+			if !strings.Contains(res.stdout, c.prompt) {
+				t.Errorf("%s did not reach its prompt:\n%s", args[0], res.stdout)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s ignored Ctrl-C at its prompt", args[0])
+		}
+	}
+	if st, _ := s.sb.AccessKey(k); st.Status != awsemu.StatusInactive {
+		t.Errorf("alice's key is %s after an undo interrupted at its prompt", st.Status)
+	}
+	for id, sk := range s.keys {
+		if st, _ := s.sb.AccessKey(id); sk.user == "bob" && st.Status != awsemu.StatusActive {
+			t.Errorf("bob's key is %s after an apply interrupted at its prompt", st.Status)
+		}
+	}
+}
+
+// TestHistoryJSON: history --format json lists runs and one run's actions
+// for scripts.
+func TestHistoryJSON(t *testing.T) {
+	s := newRemSandbox(t, 1, nil)
+	s.addKey(s.members[0], "alice", 105*day, 20*day, awsemu.StatusActive)
+	planFile := s.path("plan.json")
+	wantExit(t, "plan", s.plan(planFile), ExitOK)
+	r := s.apply(planFile)
+	wantExit(t, "apply", r, ExitOK)
+	runID := runIDOf(t, r.stdout)
+
+	r = s.kw("history", "--state", s.state, "--format", "json")
+	wantExit(t, "history --format json", r, ExitOK)
+	var list struct {
+		Runs []historyRun `json:"runs"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil {
+		t.Fatalf("history JSON: %v\n%s", err, r.stdout)
+	}
+	if len(list.Runs) != 1 || list.Runs[0].ID != runID || list.Runs[0].Outcomes["done"] != 1 || list.Runs[0].Status != "done" {
+		t.Errorf("runs %+v", list.Runs)
+	}
+
+	r = s.kw("history", "--state", s.state, "--run", runID, "--format", "json")
+	wantExit(t, "history --run --format json", r, ExitOK)
+	var one historyRun
+	if err := json.Unmarshal([]byte(r.stdout), &one); err != nil {
+		t.Fatalf("history --run JSON: %v\n%s", err, r.stdout)
+	}
+	if len(one.Actions) != 1 || one.Actions[0].UserName != "alice" || one.Actions[0].Outcome != "done" || one.Actions[0].RequestID == "" {
+		t.Errorf("actions %+v", one.Actions)
+	}
+}
+
+// TestNoCredentials: without credentials, one message says what to run,
+// and nothing of the SDK's own reaches stderr.
+func TestNoCredentials(t *testing.T) {
+	home := t.TempDir()
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
+		"AWS_ENDPOINT_URL", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	t.Setenv("HOME", home)
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true") // never ask an instance metadata service
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+	config := filepath.Join(home, "config")
+	writeFile(t, config, "[profile sso]\nsso_start_url = https://example.awsapps.com/start\nsso_region = us-east-1\nsso_account_id = 111111111111\nsso_role_name = Admin\nregion = us-east-1\n")
+	t.Setenv("AWS_CONFIG_FILE", config)
+	tests := []struct {
+		args []string
+		says string
+	}{
+		{[]string{"scan"}, "run 'aws configure' or 'aws sso login'"},
+		{[]string{"scan", "--profile", "sso"}, "the AWS SSO session is not logged in or has expired; run 'aws sso login'"},
+		{[]string{"scan", "--profile", "nosuch"}, `the AWS profile "nosuch" is not in the shared config files`},
+	}
+	for _, tt := range tests {
+		r := runKeywarden(t, tt.args...)
+		if r.code != ExitError || !strings.Contains(r.err.Error(), "no usable AWS credentials") || !strings.Contains(r.err.Error(), tt.says) {
+			t.Errorf("%v: exit %d, %v; want one message saying %q", tt.args, r.code, r.err, tt.says)
+		}
+		if r.stderr != "" || r.stdout != "" {
+			t.Errorf("%v wrote more than the error:\nstdout %q\nstderr %q", tt.args, r.stdout, r.stderr)
+		}
+	}
+}

@@ -1,4 +1,0 @@
-package remediate
-
-// ActionID is actionID, for tests that forge plan files.
-var ActionID = actionID
