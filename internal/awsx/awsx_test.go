@@ -78,3 +78,23 @@ func TestAssumerActsInMemberAndCounts(t *testing.T) {
 		t.Fatalf("sandbox saw %d AssumeRole calls, want 1", assumes)
 	}
 }
+
+// TestRolesFollowThePartition: role ARNs are in the caller's partition.
+func TestRolesFollowThePartition(t *testing.T) {
+	tests := []struct{ caller, partition, role string }{
+		{"arn:aws:iam::111111111111:user/ops", "aws", "arn:aws:iam::222222222222:role/KeywardenSpoke"},
+		{"arn:aws-us-gov:sts::111111111111:assumed-role/hub/s", "aws-us-gov", "arn:aws-us-gov:iam::222222222222:role/KeywardenSpoke"},
+		{"arn:aws-cn:iam::111111111111:user/ops", "aws-cn", "arn:aws-cn:iam::222222222222:role/KeywardenSpoke"},
+		{"not-an-arn", "aws", "arn:aws:iam::222222222222:role/KeywardenSpoke"},
+	}
+	for _, tt := range tests {
+		p := awsx.PartitionOf(tt.caller)
+		if p != tt.partition {
+			t.Errorf("PartitionOf(%q) = %q, want %q", tt.caller, p, tt.partition)
+		}
+		a := awsx.NewAssumer(aws.Config{}, awsx.AssumerOptions{RoleName: "KeywardenSpoke", Partition: p})
+		if got := a.RoleARN("222222222222"); got != tt.role {
+			t.Errorf("role for %q: %s, want %s", tt.caller, got, tt.role)
+		}
+	}
+}

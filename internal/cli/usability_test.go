@@ -219,3 +219,42 @@ func TestNoCredentials(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryAccountRefusesTheRole: when no account lets keywarden in, one
+// message says what to check instead of a failure per account.
+func TestEveryAccountRefusesTheRole(t *testing.T) {
+	s := newRemSandbox(t, 2, nil)
+	s.sb.SetFaults(awsemu.Fault{DenyAssumeRole: true})
+	r := s.kw("scan", "--accounts", strings.Join(s.members, ","), "--config", s.config)
+	wantExit(t, "scan", r, ExitError)
+	for _, want := range []string{"could not assume", "in any of the 2 accounts", "--role-name", "--external-id", "trust policy"} {
+		if !strings.Contains(r.err.Error(), want) {
+			t.Errorf("error %q does not say %q", r.err, want)
+		}
+	}
+	if r.stdout != "" {
+		t.Errorf("stdout %q, want nothing", r.stdout)
+	}
+}
+
+// TestDemoTable: the demo protects the sandbox's break-glass users, says
+// what to try next, and keeps its plan within 100 columns.
+func TestDemoTable(t *testing.T) {
+	r := runKeywarden(t, "demo")
+	wantExit(t, "demo", r, ExitOK)
+	i := strings.Index(r.stdout, "What 'keywarden plan' would do")
+	if i < 0 {
+		t.Fatalf("no plan in the demo:\n%s", r.stdout)
+	}
+	plan := r.stdout[i:]
+	for _, want := range []string{"break-glass-* are protected", "protected-user", "keywarden plan --org --out plan.json", "keywarden undo RUN_ID"} {
+		if !strings.Contains(plan, want) {
+			t.Errorf("the demo's plan does not say %q:\n%s", want, plan)
+		}
+	}
+	for _, line := range strings.Split(plan, "\n") {
+		if n := len([]rune(line)); n > 100 && !strings.Contains(line, "safety.max_account_fraction") {
+			t.Errorf("line of %d columns: %s", n, line)
+		}
+	}
+}
