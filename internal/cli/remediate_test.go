@@ -424,7 +424,7 @@ func TestApplyCommandSandbox(t *testing.T) {
 	r = s.kw("undo", run, "--auto-approve", "--config", s.config, "--state", s.state)
 	wantExit(t, "undo", r, ExitOK)
 	s.checkStatuses("after undo", before, nil)
-	matchLines(t, r.stdout, []string{`deactivated 2 keys`, `^Undo run \S+ done: 2 reactivated, 0 already active, 0 skipped, 0 failed\.$`})
+	matchLines(t, r.stdout, []string{`^To reactivate \(2\):$`, `^Undo run \S+ done: 2 reactivated, 0 already active, 0 skipped, 0 failed\.$`})
 	r = s.kw("history", "--state", s.state)
 	matchLines(t, r.stdout, []string{`^RUN`, ` +undo +done .* undo of ` + regexp.QuoteMeta(run) + ` +2 done`, `^` + regexp.QuoteMeta(run) + ` +apply +done`})
 

@@ -23,6 +23,7 @@ type undoFlags struct {
 	aws         awsFlags
 	state       stateFlags
 	AutoApprove bool
+	Keys        []string
 }
 
 func newUndoCommand(g *GlobalOptions) *cobra.Command {
@@ -32,7 +33,12 @@ func newUndoCommand(g *GlobalOptions) *cobra.Command {
 		Short: "Reactivate the keys an apply run deactivated",
 		Long: `Reactivate the keys that an apply run deactivated, after re-reading each
 one. Keys the run deleted cannot be brought back (IAM has no undelete); undo
-lists them. 'keywarden history' lists the runs.`,
+lists them. 'keywarden history' lists the runs.
+
+Undo first shows what it will reactivate and what changed since the run: a
+key used after keywarden deactivated it was reactivated and deactivated
+again since, perhaps by incident response disabling a leaked key. Such keys
+are left alone unless named one by one with --key.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runUndo(cmd, args[0], o, g.Logger)
@@ -43,6 +49,7 @@ lists them. 'keywarden history' lists the runs.`,
 	o.aws.add(cmd)
 	o.state.add(cmd)
 	cmd.Flags().BoolVar(&o.AutoApprove, "auto-approve", false, "do not ask for confirmation")
+	cmd.Flags().StringArrayVar(&o.Keys, "key", nil, "also reactivate this `access key ID` although it changed since the run (repeatable)")
 	return cmd
 }
 
@@ -66,38 +73,41 @@ func runUndo(cmd *cobra.Command, runID string, o undoFlags, log *slog.Logger) er
 	}
 	defer st.Close()
 	// The run is looked up before any AWS call: a mistyped ID fails fast.
-	preview, err := (&engine.Engine{Store: st}).PreviewUndo(ctx, runID)
+	run, err := st.GetRun(ctx, runID)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no run %s in the state store; 'keywarden history' lists the runs", runID)
+	}
 	if err != nil {
 		return err
 	}
-	run := preview.Run
-	fmt.Fprintf(stdout, "Run %s (%s, %s) deactivated %d keys.\n", run.ID, run.Command, run.StartedAt.Format(time.RFC3339), len(preview.Deactivated))
 	j := &job{pol: pol, role: role}
 	if err := j.connect(ctx, "undo", o.aws, st, log, nil); err != nil {
 		return err
 	}
-	req := engine.UndoRequest{RunID: runID, Progress: func(r remediate.ActionResult) { printResult(stdout, r) }}
-	if !o.AutoApprove {
-		req.Confirm = func(p engine.UndoPreview) error {
-			fmt.Fprintf(stdout, "To reactivate them, type the run ID (%s): ", p.Run.ID)
-			ok, err := confirmed(ctx, in, p.Run.ID)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return errors.New("undo cancelled: the ID typed did not match; nothing was changed")
-			}
+	req := engine.UndoRequest{RunID: runID, Force: o.Keys, Progress: func(r remediate.ActionResult) { printResult(stdout, r) }}
+	req.Confirm = func(up *remediate.UndoPlan) error {
+		printUndoPlan(stdout, up, o.Keys)
+		if o.AutoApprove {
 			return nil
 		}
-	}
-	rep, err := j.eng.Undo(ctx, req)
-	if rep != nil {
-		for _, e := range rep.NotUndone {
-			fmt.Fprintf(stdout, "  not undone: key %s of %s in %s was deleted; IAM cannot restore a deleted key\n", e.AccessKeyID, e.UserName, e.AccountID)
+		fmt.Fprintf(stdout, "To reactivate them, type the run ID (%s): ", up.Run.ID)
+		ok, err := confirmed(ctx, in, up.Run.ID)
+		if err != nil {
+			return err
 		}
+		if !ok {
+			return errors.New("undo cancelled: the ID typed did not match; nothing was changed")
+		}
+		return nil
 	}
+	fmt.Fprintf(stdout, "Run %s (%s, %s): reading the keys it deactivated...\n", run.ID, run.Command, run.StartedAt.Format(time.RFC3339))
+	rep, err := j.eng.Undo(ctx, req)
 	if err != nil {
 		return err
+	}
+	if len(rep.Results) == 0 {
+		fmt.Fprintln(stdout, "\nNothing to reactivate.")
+		return nil
 	}
 	c := rep.Counts()
 	fmt.Fprintf(stdout, "\nUndo run %s %s: %d reactivated, %d already active, %d skipped, %d failed.\n", rep.RunID, rep.Status,
@@ -106,6 +116,53 @@ func runUndo(cmd *cobra.Command, runID string, o undoFlags, log *slog.Logger) er
 		return fmt.Errorf("%w: %d", ErrActionsFailed, c[store.OutcomeFailed])
 	}
 	return nil
+}
+
+// printUndoPlan says what undo will reactivate, what changed since the
+// run and is left alone, and what cannot come back.
+func printUndoPlan(w io.Writer, up *remediate.UndoPlan, force []string) {
+	forced := map[string]bool{}
+	for _, k := range force {
+		forced[k] = true
+	}
+	line := func(e store.Entry, why string) {
+		fmt.Fprintf(w, "  %s %s %s", e.AccountID, e.UserName, e.AccessKeyID)
+		if why != "" {
+			fmt.Fprintf(w, ": %s", why)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "\nTo reactivate (%d):\n", len(up.Reactivate)+len(force))
+	for _, e := range up.Reactivate {
+		line(e, "")
+	}
+	for _, c := range up.Changed {
+		if forced[c.Entry.AccessKeyID] {
+			line(c.Entry, "asked with --key, although "+c.Why)
+		}
+	}
+	var left []remediate.UndoChange
+	for _, c := range up.Changed {
+		if !forced[c.Entry.AccessKeyID] {
+			left = append(left, c)
+		}
+	}
+	if len(left) > 0 {
+		fmt.Fprintf(w, "\nChanged since the run, left alone (reactivate one with --key KEY_ID):\n")
+		for _, c := range left {
+			line(c.Entry, c.Why)
+		}
+	}
+	if len(up.Unchanged) > 0 {
+		fmt.Fprintf(w, "\nNothing to do:\n")
+		for _, c := range up.Unchanged {
+			line(c.Entry, c.Why)
+		}
+	}
+	for _, e := range up.Deleted {
+		fmt.Fprintf(w, "  not undone: key %s of %s in %s was deleted; IAM cannot restore a deleted key\n", e.AccessKeyID, e.UserName, e.AccountID)
+	}
+	fmt.Fprintln(w)
 }
 
 // historyFlags are the flags of "keywarden history".

@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
 
 	"github.com/keywarden/keywarden/internal/awsemu"
@@ -256,5 +260,58 @@ func TestDemoTable(t *testing.T) {
 		if n := len([]rune(line)); n > 100 && !strings.Contains(line, "safety.max_account_fraction") {
 			t.Errorf("line of %d columns: %s", n, line)
 		}
+	}
+}
+
+// TestUndoLeavesChangedKeysAlone: a key keywarden deactivated, then
+// reactivated, used and deactivated again by someone else (incident
+// response disabling a leaked key), is not reactivated by undo unless
+// asked for by key.
+func TestUndoLeavesChangedKeysAlone(t *testing.T) {
+	clock := awsemu.NewClock()
+	s := newRemSandbox(t, 1, clock)
+	a := s.members[0]
+	leaked := s.addKey(a, "alice", 105*day, 20*day, awsemu.StatusActive)
+	quiet := s.addKey(a, "bob", 105*day, 20*day, awsemu.StatusActive).AccessKeyID
+	s.writePolicy(stagedPolicyYAML + "  max_account_fraction: 1\n")
+	planFile := s.path("plan.json")
+	wantExit(t, "plan", s.plan(planFile), ExitOK)
+	r := s.apply(planFile)
+	wantExit(t, "apply", r, ExitOK)
+	runID := runIDOf(t, r.stdout)
+
+	// An hour later the key is reactivated, used, and disabled again.
+	clock.Advance(time.Hour)
+	op := s.memberIAM(a)
+	setStatus := func(status string) {
+		t.Helper()
+		if _, err := op.UpdateAccessKey(t.Context(), &iam.UpdateAccessKeyInput{UserName: aws.String("alice"),
+			AccessKeyId: aws.String(leaked.AccessKeyID), Status: iamtypes.StatusType(status)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setStatus(awsemu.StatusActive)
+	if _, err := sts.NewFromConfig(s.configFor(leaked)).GetCallerIdentity(t.Context(), &sts.GetCallerIdentityInput{}); err != nil {
+		t.Fatal(err)
+	}
+	setStatus(awsemu.StatusInactive)
+
+	r = s.kw("undo", runID, "--auto-approve", "--config", s.config, "--state", s.state)
+	wantExit(t, "undo", r, ExitOK)
+	matchLines(t, r.stdout, []string{`^To reactivate \(1\):$`, ` bob ` + quiet + `$`,
+		`^Changed since the run, left alone \(reactivate one with --key KEY_ID\):$`,
+		` alice ` + leaked.AccessKeyID + `: used at .*, after keywarden deactivated it at `})
+	if st, _ := s.sb.AccessKey(leaked.AccessKeyID); st.Status != awsemu.StatusInactive {
+		t.Errorf("the key disabled since the run is %s after undo", st.Status)
+	}
+	if st, _ := s.sb.AccessKey(quiet); st.Status != awsemu.StatusActive {
+		t.Errorf("bob's key is %s after undo", st.Status)
+	}
+
+	// Asked for by key, it is reactivated.
+	r = s.kw("undo", runID, "--auto-approve", "--key", leaked.AccessKeyID, "--config", s.config, "--state", s.state)
+	wantExit(t, "undo --key", r, ExitOK)
+	if st, _ := s.sb.AccessKey(leaked.AccessKeyID); st.Status != awsemu.StatusActive {
+		t.Errorf("the key asked for with --key is %s", st.Status)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -161,58 +162,47 @@ func (e *Engine) liveView(ctx context.Context, req ApplyRequest) (*remediate.Liv
 type UndoRequest struct {
 	// RunID is the apply run to undo.
 	RunID string
-	// Confirm, if set, is asked before anything changes, with what the
-	// run deactivated; an error cancels the undo and is returned.
-	Confirm func(UndoPreview) error
+	// Force names keys (by access key ID) to reactivate although they
+	// changed since the run (someone else deactivated them again).
+	Force []string
+	// Confirm, if set, is asked before anything changes, with what undo
+	// will reactivate and what it leaves alone; an error cancels the undo
+	// and is returned.
+	Confirm func(*remediate.UndoPlan) error
 	// Progress, if set, is told each reactivation as it happens.
 	Progress func(remediate.ActionResult)
 }
 
-// UndoPreview is what an undo is about to reactivate.
-type UndoPreview struct {
-	Run         store.Run
-	Deactivated []store.Entry // keys the run deactivated, to reactivate
-	Deleted     []store.Entry // keys the run deleted: IAM cannot restore them
-}
-
-// PreviewUndo reads from the journal what undoing a run would reactivate.
-func (e *Engine) PreviewUndo(ctx context.Context, runID string) (UndoPreview, error) {
-	run, err := e.Store.GetRun(ctx, runID)
-	if errors.Is(err, store.ErrNotFound) {
-		return UndoPreview{}, fmt.Errorf("no run %s in the state store; 'keywarden history' lists the runs", runID)
-	}
-	if err != nil {
-		return UndoPreview{}, fmt.Errorf("read the journal: %w", err)
-	}
-	entries, err := e.Store.Entries(ctx, runID)
-	if err != nil {
-		return UndoPreview{}, fmt.Errorf("read the journal: %w", err)
-	}
-	p := UndoPreview{Run: run}
-	for _, en := range entries {
-		switch {
-		case en.Action == store.ActionDeactivate && en.Outcome == store.OutcomeDone:
-			p.Deactivated = append(p.Deactivated, en)
-		case en.Action == store.ActionDelete && en.Outcome == store.OutcomeDone:
-			p.Deleted = append(p.Deleted, en)
-		}
-	}
-	return p, nil
-}
-
-// Undo reactivates the keys an apply run deactivated, as this engine's run.
-func (e *Engine) Undo(ctx context.Context, req UndoRequest) (*remediate.UndoReport, error) {
+// PreviewUndo reads from the journal and from AWS what undoing a run would
+// reactivate, and what changed since the run.
+func (e *Engine) PreviewUndo(ctx context.Context, runID string) (*remediate.UndoPlan, error) {
 	if e.Store == nil {
 		return nil, errors.New("undo needs the state store that journaled the run")
 	}
-	preview, err := e.PreviewUndo(ctx, req.RunID)
+	return e.applier(nil, "").PlanUndo(ctx, runID)
+}
+
+// Undo reactivates the keys an apply run deactivated that are still as it
+// left them (and the changed ones req.Force names), as this engine's run.
+func (e *Engine) Undo(ctx context.Context, req UndoRequest) (*remediate.UndoReport, error) {
+	up, err := e.PreviewUndo(ctx, req.RunID)
 	if err != nil {
 		return nil, err
 	}
-	if req.Confirm != nil && len(preview.Deactivated) > 0 {
-		if err := req.Confirm(preview); err != nil {
+	force := map[string]bool{}
+	for _, k := range req.Force {
+		force[k] = true
+	}
+	for _, k := range req.Force {
+		if !slices.ContainsFunc(up.Changed, func(c remediate.UndoChange) bool { return c.Entry.AccessKeyID == k }) &&
+			!slices.ContainsFunc(up.Reactivate, func(en store.Entry) bool { return en.AccessKeyID == k }) {
+			return nil, fmt.Errorf("key %s is not one run %s deactivated and undo could reactivate", k, req.RunID)
+		}
+	}
+	if req.Confirm != nil && (len(up.Reactivate) > 0 || len(req.Force) > 0) {
+		if err := req.Confirm(up); err != nil {
 			return nil, err
 		}
 	}
-	return e.applier(req.Progress, "").Undo(ctx, req.RunID, e.Hub.RunID)
+	return e.applier(req.Progress, "").Undo(ctx, up, e.Hub.RunID, force)
 }

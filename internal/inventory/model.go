@@ -35,20 +35,38 @@ type Account struct {
 type AccountStatus string
 
 const (
-	AccountOK     AccountStatus = "ok"
+	// AccountOK: every read succeeded; the account was read completely.
+	AccountOK AccountStatus = "ok"
+	// AccountPartial: the account was read, but a read that completes it
+	// failed (GetAccountSummary on the API path: whether the root user has
+	// access keys is not known). What was read is kept and reported, and
+	// judged, but nothing is ever acted on from it.
+	AccountPartial AccountStatus = "partial"
+	// AccountFailed: the account could not be read; nothing of it is kept.
 	AccountFailed AccountStatus = "failed"
 )
 
+// Complete reports whether the account was read completely: only then may
+// anything be acted on in it.
+func (s AccountStatus) Complete() bool { return s == AccountOK }
+
 // AccountInventory is what was read from one account. When Status is
-// AccountFailed, Error says why and Users is empty: nothing is ever judged
-// from a partial view of an account.
+// AccountFailed, Error says why and Users is empty. When it is
+// AccountPartial, Users and Root hold what was read and Error says what
+// could not be: nothing is ever acted on from a partial view of an account.
 type AccountInventory struct {
 	Account Account
 	Status  AccountStatus
-	Error   string // why it failed, for people
-	// ErrorCode is the AWS error code behind a failure (AccessDenied,
-	// Throttling, …), or "timeout", "" when there is none.
+	// Error says, for people, why the account failed, or for a partial
+	// account what could not be read and why ("root access keys not
+	// checked: GetAccountSummary: AccessDenied: …"); "" when ok.
+	Error string
+	// ErrorCode is the AWS error code behind a failure or a partial read
+	// (AccessDenied, Throttling, …), or "timeout", "" when there is none.
 	ErrorCode string
+	// NotRead names, for a partial account, what could not be read ("root
+	// access keys"), for people; "" otherwise.
+	NotRead string
 
 	Source Source
 	// Fallback says why the API path was used instead of the report, "" if
@@ -118,6 +136,9 @@ type Root struct {
 	// KeysPresent is true when the root user has at least one access key
 	// (GetAccountSummary's AccountAccessKeysPresent, or the report's root row).
 	KeysPresent bool
+	// KeysUnknown is true when neither could be read (the account is then
+	// partial): KeysPresent false means "not known", not "none".
+	KeysUnknown bool
 	// Keys are the root's keys from the report's <root_account> row; IDs
 	// are never known, since an assumed role cannot list them.
 	Keys      []Key
@@ -133,11 +154,22 @@ type Inventory struct {
 	Accounts []AccountInventory
 }
 
-// Failed returns the accounts that could not be read.
+// Failed returns the accounts that could not be read at all.
 func (inv *Inventory) Failed() []AccountInventory {
+	return inv.withStatus(func(s AccountStatus) bool { return s == AccountFailed })
+}
+
+// Incomplete returns the accounts that were not read completely: failed
+// or partial. Nothing is acted on in them, and a command that met one
+// says so (exit code 3).
+func (inv *Inventory) Incomplete() []AccountInventory {
+	return inv.withStatus(func(s AccountStatus) bool { return !s.Complete() })
+}
+
+func (inv *Inventory) withStatus(match func(AccountStatus) bool) []AccountInventory {
 	var out []AccountInventory
 	for _, a := range inv.Accounts {
-		if a.Status == AccountFailed {
+		if match(a.Status) {
 			out = append(out, a)
 		}
 	}

@@ -48,7 +48,10 @@ type reader struct {
 	reportWait   time.Duration
 	log          *slog.Logger
 	warnings     []string
-	mu           sync.Mutex
+	// partial, when set, is a read that failed without failing the
+	// account: the account is then partial.
+	partial *partialRead
+	mu      sync.Mutex
 }
 
 func (r *reader) warn(format string, args ...any) {

@@ -60,8 +60,9 @@ const (
 type ConfigFor func(accountID string, counter *awsx.CallCounter) aws.Config
 
 // Scan reads every account, opts.Parallel at a time. An account that fails
-// is recorded as failed with its reason and the others go on. The error is
-// only ever the context's: Ctrl-C stops the scan.
+// is recorded as failed with its reason, one read in part as partial with
+// what could not be read and why, and the others go on. The error is only
+// ever the context's: Ctrl-C stops the scan.
 func Scan(ctx context.Context, accounts []Account, configFor ConfigFor, opts Options) (*Inventory, error) {
 	opts = opts.withDefaults()
 	inv := &Inventory{StartedAt: time.Now().UTC(), Accounts: make([]AccountInventory, len(accounts))}
@@ -155,6 +156,15 @@ func readAccount(ctx context.Context, acct Account, configFor ConfigFor, opts Op
 		log.Warn("account failed", "code", res.ErrorCode, "error", res.Error)
 		return res
 	}
+	if p := r.partial; p != nil {
+		// What was read is kept: it is reported and judged, never acted on.
+		res.Status, res.NotRead = AccountPartial, p.what
+		var why string
+		res.ErrorCode, why = describe(p.err, opts.AccountTimeout)
+		res.Error = p.what + " not checked: " + why
+		log.Warn("account read in part", "not_read", p.what, "code", res.ErrorCode, "error", why)
+		return res
+	}
 	res.Status = AccountOK
 	log.Debug("account read", "source", res.Source, "users", len(res.Users), "calls", res.Calls, "duration", res.Duration)
 	return res
@@ -181,7 +191,7 @@ func (r *reader) read(ctx context.Context, res *AccountInventory) error {
 			if res.Users, res.Root, err = r.fromReport(ctx, rep, details); err != nil {
 				return err
 			}
-			r.readRootSummary(ctx, &res.Root)
+			r.readRootSummary(ctx, &res.Root, rep.Root != nil)
 			return nil
 		case errors.Is(err, errReportUnavailable):
 			res.Source = SourceAPI
@@ -200,15 +210,38 @@ func (r *reader) read(ctx context.Context, res *AccountInventory) error {
 	if res.Users, err = r.fromAPI(ctx, details); err != nil {
 		return err
 	}
-	r.readRootSummary(ctx, &res.Root)
+	r.readRootSummary(ctx, &res.Root, false)
 	return nil
 }
 
-// readRootSummary completes what is known of the root user; without it the
-// account is still read, with a warning.
-func (r *reader) readRootSummary(ctx context.Context, root *Root) {
-	if err := r.readRoot(ctx, root); err != nil {
+// partialRead is a read that failed without failing the account: what it
+// would have told, for people, and why it failed.
+type partialRead struct {
+	what string
+	err  error
+}
+
+// readRootSummary completes what is known of the root user with
+// GetAccountSummary. What happens when it fails depends on whether the
+// summary was the only way to learn of root access keys:
+//
+//   - on the API path, or from a credential report without its
+//     <root_account> row (moto's has none), it was: whether the root user
+//     has keys is unknown, so the account is partial (Root.KeysUnknown),
+//     with the reason;
+//   - from a credential report with the root row, the report already says
+//     which root keys exist and whether they are active (as fresh as it is
+//     for every user): the summary could only repeat it, so its failure
+//     is a warning and the account stays complete.
+func (r *reader) readRootSummary(ctx context.Context, root *Root, reportHasRoot bool) {
+	err := r.readRoot(ctx, root)
+	switch {
+	case err == nil:
+	case reportHasRoot:
 		r.warn("root user: %v", err)
+	default:
+		root.KeysPresent, root.KeysUnknown = false, true
+		r.partial = &partialRead{what: "root access keys", err: err}
 	}
 }
 

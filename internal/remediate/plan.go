@@ -13,6 +13,7 @@ import (
 	"math"
 	"path"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/keywarden/keywarden/internal/inventory"
@@ -304,6 +305,10 @@ func rank(typ string) int {
 func guard(ctx context.Context, in Inputs, f policy.Finding, k inventory.Key, ouIDs []string, typ string,
 	withhold func(policy.Finding, string, string, string)) (string, error) {
 	safety := in.Policy.Safety
+	if typ == Delete && k.Active() {
+		// Never delete an active key: deactivate now, delete on a later run.
+		typ = Deactivate
+	}
 	for _, pattern := range safety.ProtectedUsers {
 		if ok, _ := path.Match(pattern, f.UserName); ok {
 			withhold(f, typ, GuardProtectedUser, fmt.Sprintf("user %s is protected (safety.protected_users %q)", f.UserName, pattern))
@@ -314,9 +319,11 @@ func guard(ctx context.Context, in Inputs, f policy.Finding, k inventory.Key, ou
 		withhold(f, typ, GuardSelfKey, "keywarden is signing its own requests with this key")
 		return "", nil
 	}
-	if typ == Delete && k.Active() {
-		// Never delete an active key: deactivate now, delete on a later run.
-		typ = Deactivate
+	// Temporary credentials of an IAM user (GetSessionToken) sign with an
+	// ASIA key, but they stop working with the user's long-term keys.
+	if account, user, ok := callerUser(in.Caller); ok && account == f.AccountID && user == f.UserName {
+		withhold(f, typ, GuardSelfKey, "keywarden runs as this user: its credentials come from this user's keys")
+		return "", nil
 	}
 	switch typ {
 	case Deactivate:
@@ -360,6 +367,16 @@ func guard(ctx context.Context, in Inputs, f policy.Finding, k inventory.Key, ou
 		return Delete, nil
 	}
 	return typ, nil
+}
+
+// callerUser is the account and name of the IAM user keywarden runs as,
+// when its ARN is a user's (arn:PARTITION:iam::ACCOUNT:user/PATH/NAME).
+func callerUser(arn string) (account, user string, ok bool) {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "iam" || !strings.HasPrefix(parts[5], "user/") {
+		return "", "", false
+	}
+	return parts[4], parts[5][strings.LastIndexByte(parts[5], '/')+1:], true
 }
 
 // deleteDelay is how long a key stays deactivated before a rule deletes it:

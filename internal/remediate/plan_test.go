@@ -3,6 +3,7 @@ package remediate_test
 import (
 	"context"
 	"fmt"
+	"sort"
 	"testing"
 	"time"
 
@@ -206,5 +207,58 @@ func TestPlanLimits(t *testing.T) {
 	pl := plan(t, p, inventoryOf(inventory.AccountOK, users[0]), "", nil)
 	if pl.Limits.Exceeded {
 		t.Fatalf("one deactivation in an account refused: %+v", pl.Limits)
+	}
+}
+
+// TestPlanCallerUsersKeys: running on temporary credentials of an IAM user
+// (GetSessionToken: an ASIA key), the user's long-term keys are its own
+// keys too, and are never acted on; another user's are.
+func TestPlanCallerUsersKeys(t *testing.T) {
+	const A = inventory.StatusActive
+	inv := inventoryOf(inventory.AccountOK,
+		userKeys{"hub", []inventory.Key{key("K1", A, ago(105), ago(3)), key("K2", A, ago(200), ago(50))}},
+		userKeys{"alice", []inventory.Key{key("K3", A, ago(105), ago(3))}})
+	p := stagedPolicy()
+	for _, caller := range []string{"arn:aws:iam::111111111111:user/hub", "arn:aws:iam::111111111111:user/ops/team/hub"} {
+		findings := p.Evaluate(inv, policy.Options{AsOf: asOf})
+		pl, err := remediate.Make(context.Background(), remediate.Inputs{Inventory: inv, Findings: findings, Policy: p, AsOf: asOf, Now: asOf,
+			Caller: caller, CallerKeyID: "ASIATEMPORARYSESSION", RunID: "test",
+			DeactivatedAt: func(context.Context, string, string) (time.Time, bool, error) { return time.Time{}, false, nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		actions, withheld := outline(pl)
+		sort.Strings(withheld)
+		if diff := cmp.Diff([]string{"deactivate:K3"}, actions); diff != "" {
+			t.Errorf("%s: actions (-want +got):\n%s", caller, diff)
+		}
+		if diff := cmp.Diff([]string{"own-key:K1", "own-key:K2"}, withheld); diff != "" {
+			t.Errorf("%s: withheld (-want +got):\n%s", caller, diff)
+		}
+	}
+}
+
+// TestPlanRecentUseGuardsEveryRule: multiple_active (deactivate_less_used)
+// never deactivates a key used within the recent-use guard either.
+func TestPlanRecentUseGuardsEveryRule(t *testing.T) {
+	const A = inventory.StatusActive
+	p := stagedPolicy()
+	cfg := p.Rules[policy.MultipleActive]
+	cfg.Action = policy.ActionDeactivateLessUsed
+	p.Rules[policy.MultipleActive] = cfg
+	for _, used := range []time.Duration{2 * time.Hour, 10 * time.Hour, 15 * time.Hour} {
+		inv := inventoryOf(inventory.AccountOK, userKeys{"alice", []inventory.Key{
+			key("K1", A, ago(30), asOf.Add(-used)), key("K2", A, ago(20), asOf.Add(-time.Minute))}})
+		pl := plan(t, p, inv, "", nil)
+		actions, withheld := outline(pl)
+		if len(actions) != 0 || !cmp.Equal(withheld, []string{"recent-use:K1"}) {
+			t.Errorf("key used %v ago: actions %v, withheld %v; want it withheld by recent-use", used, actions, withheld)
+		}
+	}
+	// A quiet second key is deactivated.
+	inv := inventoryOf(inventory.AccountOK, userKeys{"alice", []inventory.Key{
+		key("K1", A, ago(30), ago(6)), key("K2", A, ago(20), asOf.Add(-time.Minute))}})
+	if actions, _ := outline(plan(t, p, inv, "", nil)); !cmp.Equal(actions, []string{"deactivate:K1"}) {
+		t.Errorf("actions %v, want the key quiet for six days deactivated", actions)
 	}
 }

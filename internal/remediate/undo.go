@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -22,9 +23,34 @@ type UndoReport struct {
 // ErrNothingToUndo is returned for a run that deactivated nothing.
 var ErrNothingToUndo = errors.New("the run deactivated no key")
 
-// Undo reactivates the keys that run undone deactivated, as run runID. Keys
-// it deleted are listed, not restored: IAM cannot bring a deleted key back.
-func (ap *Applier) Undo(ctx context.Context, undone, runID string) (*UndoReport, error) {
+// UndoPlan is what undoing a run would do, from the journal and a live
+// read of every key the run deactivated.
+type UndoPlan struct {
+	Run store.Run
+	// Reactivate are the keys the run deactivated that are still as it
+	// left them.
+	Reactivate []store.Entry
+	// Changed are keys whose state changed since the run, as far as AWS
+	// shows (used after keywarden deactivated them: someone reactivated
+	// them, and they are inactive again, perhaps deactivated by incident
+	// response). Undo leaves them alone unless asked key by key.
+	Changed []UndoChange
+	// Unchanged are keys that need nothing or cannot be reactivated: active
+	// already, or gone; with why.
+	Unchanged []UndoChange
+	// Deleted are keys the run deleted: IAM cannot restore them.
+	Deleted []store.Entry
+}
+
+// UndoChange is a key undo does not simply reactivate, and why.
+type UndoChange struct {
+	Entry store.Entry
+	Why   string
+}
+
+// PlanUndo reads the journal of run undone and the live state of every key
+// it deactivated.
+func (ap *Applier) PlanUndo(ctx context.Context, undone string) (*UndoPlan, error) {
 	target, err := ap.Store.GetRun(ctx, undone)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("no run %s in the state store; 'keywarden history' lists the runs", undone)
@@ -39,18 +65,73 @@ func (ap *Applier) Undo(ctx context.Context, undone, runID string) (*UndoReport,
 	if err != nil {
 		return nil, fmt.Errorf("read the journal: %w", err)
 	}
-	rep := &UndoReport{Outcome: Outcome{RunID: runID}}
-	var todo []store.Entry
+	up := &UndoPlan{Run: target}
 	for _, e := range entries {
 		switch {
 		case e.Action == store.ActionDeactivate && e.Outcome == store.OutcomeDone:
-			todo = append(todo, e)
+			if why, changed, err := ap.sinceRun(ctx, e); err != nil {
+				return nil, err
+			} else if why == "" {
+				up.Reactivate = append(up.Reactivate, e)
+			} else if changed {
+				up.Changed = append(up.Changed, UndoChange{e, why})
+			} else {
+				up.Unchanged = append(up.Unchanged, UndoChange{e, why})
+			}
 		case e.Action == store.ActionDelete && e.Outcome == store.OutcomeDone:
-			rep.NotUndone = append(rep.NotUndone, e)
+			up.Deleted = append(up.Deleted, e)
+		}
+	}
+	return up, nil
+}
+
+// sinceRun reads a key the run deactivated and says what happened to it
+// since: "" when it is as the run left it; otherwise why, and whether that
+// is a change made by someone else.
+func (ap *Applier) sinceRun(ctx context.Context, e store.Entry) (why string, changed bool, err error) {
+	live, err := liveKey(ctx, ap.ClientFor(e.AccountID), e.UserName, e.AccessKeyID)
+	var noUser *types.NoSuchEntityException
+	switch {
+	case errors.As(err, &noUser) || (err == nil && live == nil):
+		return "the key no longer exists (deleted since); it cannot be reactivated", false, nil
+	case err != nil:
+		return "", false, fmt.Errorf("read key %s of %s in %s: %s", e.AccessKeyID, e.UserName, e.AccountID, apiMessage(err))
+	case live.status == StatusActive:
+		return "the key is already active", false, nil
+	}
+	deactivated := e.ResultAt
+	if deactivated.IsZero() {
+		deactivated = e.IntentAt
+	}
+	// An inactive key cannot be used: a use after keywarden deactivated it
+	// means someone reactivated it since, and it was deactivated again.
+	if live.lastUsed != nil && live.lastUsed.After(deactivated.Truncate(time.Second)) {
+		return fmt.Sprintf("used at %s, after keywarden deactivated it at %s: it was reactivated and deactivated again since, perhaps on purpose (a leaked key)",
+			live.lastUsed.Format(time.RFC3339), deactivated.UTC().Format(time.RFC3339)), true, nil
+	}
+	return "", false, nil
+}
+
+// Undo reactivates the keys of an undo plan as run runID: those still as
+// the run left them, and of the changed ones only those in force (by key
+// ID), each read again right before. Keys deleted are listed, not
+// restored: IAM cannot bring a deleted key back.
+func (ap *Applier) Undo(ctx context.Context, up *UndoPlan, runID string, force map[string]bool) (*UndoReport, error) {
+	undone := up.Run.ID
+	rep := &UndoReport{Outcome: Outcome{RunID: runID}, NotUndone: up.Deleted}
+	todo := append([]store.Entry(nil), up.Reactivate...)
+	forced := map[string]bool{}
+	for _, c := range up.Changed {
+		if force[c.Entry.AccessKeyID] {
+			todo = append(todo, c.Entry)
+			forced[c.Entry.AccessKeyID] = true
 		}
 	}
 	if len(todo) == 0 {
-		return rep, fmt.Errorf("%w (run %s)", ErrNothingToUndo, undone)
+		if len(up.Reactivate)+len(up.Changed)+len(up.Unchanged) == 0 {
+			return rep, fmt.Errorf("%w (run %s)", ErrNothingToUndo, undone)
+		}
+		return rep, nil
 	}
 	unlock, err := ap.Store.Lock(ctx, runID, lockStaleAfter)
 	if err != nil {
@@ -69,12 +150,15 @@ func (ap *Applier) Undo(ctx context.Context, undone, runID string) (*UndoReport,
 			AccountID: d.AccountID, UserName: d.UserName, AccessKeyID: d.AccessKeyID,
 			Rule: d.Rule, Stage: d.Stage, Reason: "undo of run " + undone, KeyStatus: StatusInactive,
 			KeyCreatedAt: d.KeyCreatedAt, Caller: ap.Caller, IntentAt: ap.now()}
+		if forced[d.AccessKeyID] {
+			e.Reason += ", asked for this key although it changed since the run"
+		}
 		id, err := ap.Store.RecordIntent(ctx, e)
 		if err != nil {
 			return rep, fmt.Errorf("journal the intent to reactivate %s: %w", d.AccessKeyID, err)
 		}
 		res := ActionResult{Action: Action{Type: store.ActionReactivate, AccountID: d.AccountID, UserName: d.UserName, AccessKeyID: d.AccessKeyID}}
-		res.Outcome, res.Detail, res.RequestID = ap.reactivate(ctx, d)
+		res.Outcome, res.Detail, res.RequestID = ap.reactivate(ctx, d, forced[d.AccessKeyID])
 		if err := ap.Store.RecordResult(context.WithoutCancel(ctx), id, store.Result{Outcome: res.Outcome, Detail: res.Detail, RequestID: res.RequestID, At: ap.now()}); err != nil {
 			return rep, fmt.Errorf("journal the result of reactivating %s: %w", d.AccessKeyID, err)
 		}
@@ -87,19 +171,21 @@ func (ap *Applier) Undo(ctx context.Context, undone, runID string) (*UndoReport,
 	return rep, ctx.Err()
 }
 
-func (ap *Applier) reactivate(ctx context.Context, d store.Entry) (outcome, detail, requestID string) {
-	client := ap.ClientFor(d.AccountID)
-	live, err := liveKey(ctx, client, d.UserName, d.AccessKeyID)
-	var noUser *types.NoSuchEntityException
+// reactivate reads the key again right before reactivating it: a key that
+// changed since the run is left alone unless forced.
+func (ap *Applier) reactivate(ctx context.Context, d store.Entry, forced bool) (outcome, detail, requestID string) {
+	why, changed, err := ap.sinceRun(ctx, d)
 	switch {
-	case errors.As(err, &noUser) || (err == nil && live == nil):
-		return store.OutcomeSkipped, "the key no longer exists (deleted since); it cannot be reactivated", ""
 	case err != nil:
-		return store.OutcomeFailed, "re-read the key: " + apiMessage(err), ""
-	case live.status == StatusActive:
-		return store.OutcomeAlreadyDone, "the key is already active", ""
+		return store.OutcomeFailed, "re-read the key: " + err.Error(), ""
+	case why == "the key is already active":
+		return store.OutcomeAlreadyDone, why, ""
+	case why != "" && !changed:
+		return store.OutcomeSkipped, why, ""
+	case changed && !forced:
+		return store.OutcomeSkipped, "changed since the run: " + why, ""
 	}
-	out, err := client.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String(d.UserName),
+	out, err := ap.ClientFor(d.AccountID).UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String(d.UserName),
 		AccessKeyId: aws.String(d.AccessKeyID), Status: types.StatusTypeActive})
 	if err != nil {
 		return store.OutcomeFailed, apiMessage(err), requestIDOf(err)

@@ -12,12 +12,31 @@ import (
 
 const runColumns = `id, command, plan_id, undo_of, policy_hash, caller, status, started_at, finished_at`
 
+// querier is the database or a transaction in it: the journal's writes run
+// on either, unfenced (Store) or fenced (lease).
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
 // CreateRun records a new run. Its ID must be new.
 func (s *Store) CreateRun(ctx context.Context, r store.Run) error {
+	if err := checkRun(r); err != nil {
+		return err
+	}
+	return createRun(ctx, s.db, r)
+}
+
+func checkRun(r store.Run) error {
 	if r.ID == "" {
 		return errors.New("create run: no run ID")
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (`+runColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	return nil
+}
+
+func createRun(ctx context.Context, q querier, r store.Run) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO runs (`+runColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.Command, r.PlanID, r.UndoOf, r.PolicyHash, r.Caller, r.Status,
 		formatTime(r.StartedAt), formatTime(r.FinishedAt))
 	if err != nil {
@@ -28,7 +47,11 @@ func (s *Store) CreateRun(ctx context.Context, r store.Run) error {
 
 // FinishRun sets a run's final status and when it finished.
 func (s *Store) FinishRun(ctx context.Context, id, status string, at time.Time) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ? WHERE id = ?`,
+	return finishRun(ctx, s.db, id, status, at)
+}
+
+func finishRun(ctx context.Context, q querier, id, status string, at time.Time) error {
+	res, err := q.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ? WHERE id = ?`,
 		status, formatTime(at), id)
 	if err != nil {
 		return fmt.Errorf("finish run %s: %w", id, err)
@@ -43,7 +66,11 @@ func (s *Store) FinishRun(ctx context.Context, id, status string, at time.Time) 
 
 // ReopenRun marks a run as running again, with no finish time.
 func (s *Store) ReopenRun(ctx context.Context, id string) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ? WHERE id = ?`,
+	return reopenRun(ctx, s.db, id)
+}
+
+func reopenRun(ctx context.Context, q querier, id string) error {
+	res, err := q.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ? WHERE id = ?`,
 		store.RunRunning, formatTime(time.Time{}), id)
 	if err != nil {
 		return fmt.Errorf("reopen run %s: %w", id, err)
@@ -127,13 +154,24 @@ const entryColumns = `id, run_id, plan_id, action_id, action,
 // carry no result (Outcome, Detail, RequestID, ResultAt), and its run must
 // exist.
 func (s *Store) RecordIntent(ctx context.Context, e store.Entry) (int64, error) {
+	if err := checkIntent(e); err != nil {
+		return 0, err
+	}
+	return recordIntent(ctx, s.db, e)
+}
+
+func checkIntent(e store.Entry) error {
 	if e.RunID == "" || e.Action == "" {
-		return 0, errors.New("record intent: an entry needs a run ID and an action")
+		return errors.New("record intent: an entry needs a run ID and an action")
 	}
 	if e.Outcome != store.OutcomePending || e.Detail != "" || e.RequestID != "" || !e.ResultAt.IsZero() {
-		return 0, fmt.Errorf("record intent to %s %s: the entry already has a result", e.Action, e.AccessKeyID)
+		return fmt.Errorf("record intent to %s %s: the entry already has a result", e.Action, e.AccessKeyID)
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO journal (
+	return nil
+}
+
+func recordIntent(ctx context.Context, q querier, e store.Entry) (int64, error) {
+	res, err := q.ExecContext(ctx, `INSERT INTO journal (
 	run_id, plan_id, action_id, action,
 	account_id, user_name, access_key_id,
 	rule, stage, reason, key_status, key_created_at, key_last_used_at,
@@ -157,10 +195,21 @@ func (s *Store) RecordIntent(ctx context.Context, e store.Entry) (int64, error) 
 // when RecordResult returns. An entry gets one result: recording a second
 // one is an error, as is a result without an outcome.
 func (s *Store) RecordResult(ctx context.Context, id int64, r store.Result) error {
+	if err := checkResult(id, r); err != nil {
+		return err
+	}
+	return recordResult(ctx, s.db, id, r)
+}
+
+func checkResult(id int64, r store.Result) error {
 	if r.Outcome == store.OutcomePending {
 		return fmt.Errorf("record result of entry %d: no outcome", id)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE journal SET outcome = ?, detail = ?, request_id = ?, result_at = ? WHERE id = ? AND outcome = ''`,
+	return nil
+}
+
+func recordResult(ctx context.Context, q querier, id int64, r store.Result) error {
+	res, err := q.ExecContext(ctx, `UPDATE journal SET outcome = ?, detail = ?, request_id = ?, result_at = ? WHERE id = ? AND outcome = ''`,
 		r.Outcome, r.Detail, r.RequestID, formatTime(r.At), id)
 	if err != nil {
 		return fmt.Errorf("record result of entry %d: %w", id, err)
@@ -173,7 +222,7 @@ func (s *Store) RecordResult(ctx context.Context, id int64, r store.Result) erro
 		return nil
 	}
 	var outcome string
-	err = s.db.QueryRowContext(ctx, `SELECT outcome FROM journal WHERE id = ?`, id).Scan(&outcome)
+	err = q.QueryRowContext(ctx, `SELECT outcome FROM journal WHERE id = ?`, id).Scan(&outcome)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("record result of entry %d: %w", id, store.ErrNotFound)
