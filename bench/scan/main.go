@@ -351,6 +351,7 @@ type result struct {
 	OneAccount        string         `json:"one_account"`
 	OneAccountCalls   map[string]int `json:"one_account_calls"`
 	FailedAccounts    int            `json:"failed_accounts"`
+	PartialAccounts   int            `json:"partial_accounts"` // read in part (GetAccountSummary failed on the API path)
 	FallbackAccounts  int            `json:"fallback_accounts"`
 	FirstFailure      string         `json:"first_failure,omitempty"`
 	InventoryUsers    int            `json:"inventory_users"`
@@ -549,8 +550,12 @@ func summarise(r *result, org *benchorg.Org, inv *inventory.Inventory, sc []awse
 			sum += a.Calls
 			first = false
 		}
-		if a.Status == inventory.AccountFailed {
-			r.FailedAccounts++
+		if !a.Status.Complete() {
+			if a.Status == inventory.AccountPartial {
+				r.PartialAccounts++
+			} else {
+				r.FailedAccounts++
+			}
 			if r.FirstFailure == "" {
 				r.FirstFailure = a.Account.ID + ": " + a.ErrorCode + ": " + a.Error
 			}
@@ -659,7 +664,7 @@ func printText(w io.Writer, r *result) {
 	}
 	p("")
 	p("result")
-	p("  accounts failed        %d; fell back to the API %d", r.FailedAccounts, r.FallbackAccounts)
+	p("  accounts failed        %d; partial %d; fell back to the API %d", r.FailedAccounts, r.PartialAccounts, r.FallbackAccounts)
 	if r.FirstFailure != "" {
 		p("  first failure          %s", r.FirstFailure)
 	}

@@ -1,8 +1,10 @@
 package awsemu
 
 import (
+	"crypto/subtle"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -17,11 +19,27 @@ const controlPrefix = "/_sandbox/"
 //	GET  /_sandbox/clock                     → {"now":"…"}
 //	POST /_sandbox/clock?advance=72h         → moves the clock forward
 //	POST /_sandbox/clock?set=2026-01-02T15:04:05Z
+//
+// A POST needs "Authorization: Bearer <Options.ControlToken>": anything on
+// the machine can reach a loopback port, and moving the clock changes what
+// every key's age looks like.
 func (s *Sandbox) serveControl(w http.ResponseWriter, r *http.Request) {
 	reply := func(status int, v any) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
 		json.NewEncoder(w).Encode(v)
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		token := s.opts.ControlToken
+		if token == "" {
+			reply(http.StatusForbidden, map[string]string{"error": "this sandbox takes no control requests over HTTP"})
+			return
+		}
+		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			reply(http.StatusUnauthorized, map[string]string{"error": "a control request needs Authorization: Bearer $KEYWARDEN_SANDBOX_TOKEN"})
+			return
+		}
 	}
 	switch r.URL.Path {
 	case controlPrefix + "health":
@@ -51,3 +69,6 @@ func (s *Sandbox) serveControl(w http.ResponseWriter, r *http.Request) {
 		reply(http.StatusNotFound, map[string]string{"error": "unknown control path " + r.URL.Path})
 	}
 }
+
+// ControlToken is the token control requests over HTTP must carry.
+func (s *Sandbox) ControlToken() string { return s.opts.ControlToken }

@@ -38,6 +38,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the real time used for signature skew checks; nil means time.Now.
 	Now func() time.Time
+	// ControlToken is the bearer token that changes to the sandbox over
+	// HTTP (POST /_sandbox/…, such as moving the clock) must carry. Empty:
+	// nothing can be changed over HTTP; Go code uses Clock() instead.
+	ControlToken string
 }
 
 // Sandbox is the emulated AWS. It is an http.Handler.

@@ -133,9 +133,9 @@ func runApply(cmd *cobra.Command, planFile string, o applyFlags, log *slog.Logge
 			return err
 		}
 		req.Plan, req.Scan = res.Plan, res.Scan
-		failedAccounts = len(res.Scan.Inventory.Failed())
+		failedAccounts = len(res.Scan.Inventory.Incomplete())
 		if failedAccounts > 0 {
-			fmt.Fprintf(stderr, "keywarden: %d accounts could not be read; they get no action\n", failedAccounts)
+			fmt.Fprintf(stderr, "keywarden: %d accounts could not be read completely; they get no action\n", failedAccounts)
 		}
 		printPlan(stdout, req.Plan)
 	} else {
@@ -179,7 +179,7 @@ func runApply(cmd *cobra.Command, planFile string, o applyFlags, log *slog.Logge
 
 func partial(failedAccounts int) error {
 	if failedAccounts > 0 {
-		return fmt.Errorf("%w: %d accounts could not be read and got no action", ErrPartial, failedAccounts)
+		return fmt.Errorf("%w: %d accounts could not be read completely and got no action", ErrPartial, failedAccounts)
 	}
 	return nil
 }

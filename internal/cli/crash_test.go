@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -288,4 +289,63 @@ func TestApplyInterruptedResumes(t *testing.T) {
 	r = s.apply(c.file)
 	wantExit(t, "apply run again", r, ExitOK) // the lock was released
 	c.checkResumed(t, before, heldApplied)
+}
+
+// TestApplyPausedPastItsLeaseStops: an apply stopped (SIGSTOP) while a
+// call is held, past its lock's lease, whose lock an undo then takes over,
+// does nothing more once it runs again: no further AWS change, no journal
+// write; it says why.
+func TestApplyPausedPastItsLeaseStops(t *testing.T) {
+	exe, err := exec.LookPath("keywarden") // set up by TestMain
+	if err != nil {
+		t.Fatalf("the keywarden command of the test binary: %v", err)
+	}
+	c := newCrashSetup(t)
+	s := c.s
+	var out bytes.Buffer
+	cmd := exec.Command(exe, "apply", c.file, "--auto-approve", "--config", s.config, "--state", s.state)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitForCalls(t, s.sb, s.members[1], "UpdateAccessKey", 1)
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	ageLock(t, s.state, 10*time.Minute) // its heartbeat stopped long ago
+
+	runs, _ := c.journal(t)
+	if len(runs) != 1 {
+		t.Fatalf("runs %+v, want the paused apply's", runs)
+	}
+	r := s.kw("undo", runs[0].ID, "--auto-approve", "--config", s.config, "--state", s.state)
+	wantExit(t, "undo taking the lock over", r, ExitOK)
+	if st, _ := s.sb.AccessKey(c.keys[0]); st.Status != awsemu.StatusActive {
+		t.Fatalf("the undo did not reactivate the first key: %s", st.Status)
+	}
+	_, before := c.journal(t)
+
+	c.unhold(t) // the held call, already sent, is answered
+	if err := cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	t.Logf("the resumed apply wrote:\n%s", out.String())
+	if err == nil || cmd.ProcessState.ExitCode() != ExitError {
+		t.Errorf("the apply that lost its lock exited %d, want %d", cmd.ProcessState.ExitCode(), ExitError)
+	}
+	if !strings.Contains(out.String(), "lock") {
+		t.Errorf("the apply that lost its lock does not say so:\n%s", out.String())
+	}
+	if st, _ := s.sb.AccessKey(c.keys[2]); st.Status != awsemu.StatusActive {
+		t.Errorf("the third key is %s: the apply went on after losing its lock", st.Status)
+	}
+	if n := countCalls(s.sb, s.members[2], "UpdateAccessKey"); n != 0 {
+		t.Errorf("%d UpdateAccessKey calls in the third account after the lock was lost", n)
+	}
+	_, after := c.journal(t)
+	if fmt.Sprint(outcomes(before[runs[0].ID])) != fmt.Sprint(outcomes(after[runs[0].ID])) {
+		t.Errorf("the apply wrote to the journal after losing its lock:\nbefore %v\nafter  %v", outcomes(before[runs[0].ID]), outcomes(after[runs[0].ID]))
+	}
 }

@@ -135,9 +135,9 @@ func runExportSecurityHub(cmd *cobra.Command, o exportFlags, log *slog.Logger) e
 		return errors.New(msg)
 	}
 	inv := res.Scan.Inventory
-	if failed := inv.Failed(); len(failed) > 0 {
-		return fmt.Errorf("%w: %d of %d accounts failed and their findings in Security Hub were left as they were (%s)",
-			ErrPartial, len(failed), len(inv.Accounts), failedSummary(failed))
+	if failed := inv.Incomplete(); len(failed) > 0 {
+		return fmt.Errorf("%w: %s and their findings in Security Hub were left as they were (%s)",
+			ErrPartial, incompleteCount(failed, len(inv.Accounts)), failedSummary(failed))
 	}
 	return nil
 }

@@ -136,8 +136,8 @@ func runPlan(cmd *cobra.Command, o planFlags, log *slog.Logger) (*remediate.Plan
 		}
 	}
 	fmt.Fprintln(human, nextStep(plan, o.Out))
-	if failed := res.Scan.Inventory.Failed(); len(failed) > 0 {
-		return plan, fmt.Errorf("%w: %d of %d accounts failed and get no action (%s)", ErrPartial, len(failed), len(res.Scan.Inventory.Accounts), failedSummary(failed))
+	if failed := res.Scan.Inventory.Incomplete(); len(failed) > 0 {
+		return plan, fmt.Errorf("%w: %s and get no action (%s)", ErrPartial, incompleteCount(failed, len(res.Scan.Inventory.Accounts)), failedSummary(failed))
 	}
 	if o.DetailedExitcode && plan.Changes() {
 		return plan, ErrChanges

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -130,7 +132,10 @@ type runningSandbox struct {
 // startSandbox generates the organization, applies the faults and starts
 // serving on opts.Addr.
 func startSandbox(opts SandboxOptions, log *slog.Logger) (*runningSandbox, error) {
-	sb := awsemu.New(awsemu.Options{Seed: opts.Seed, ReportInProgressPolls: opts.ReportPolls, Logger: log})
+	token := make([]byte, 16)
+	rand.Read(token)
+	sb := awsemu.New(awsemu.Options{Seed: opts.Seed, ReportInProgressPolls: opts.ReportPolls, Logger: log,
+		ControlToken: hex.EncodeToString(token)})
 	org, err := orggen.Generate(sb, orggen.Options{
 		Seed: opts.Seed, Accounts: opts.Accounts, UsersPerAccount: opts.UsersPerAccount,
 		RoleName: opts.RoleName, ExternalID: opts.ExternalID,
@@ -190,6 +195,7 @@ func (rs *runningSandbox) exportLines() string {
 	fmt.Fprintf(&b, "export AWS_ACCESS_KEY_ID=%s\n", rs.Org.AdminKey.AccessKeyID)
 	fmt.Fprintf(&b, "export AWS_SECRET_ACCESS_KEY=%s\n", rs.Org.AdminKey.SecretAccessKey)
 	fmt.Fprintf(&b, "export AWS_REGION=%s AWS_DEFAULT_REGION=%s\n", awsemu.DefaultRegion, awsemu.DefaultRegion)
+	fmt.Fprintf(&b, "export KEYWARDEN_SANDBOX_TOKEN=%s\n", rs.Sandbox.ControlToken())
 	b.WriteString("unset AWS_SESSION_TOKEN AWS_PROFILE\n")
 	return b.String()
 }

@@ -176,8 +176,9 @@ func scanWithProgress(ctx context.Context, eng *engine.Engine, r engine.Read, st
 	return res, nil
 }
 
-// writeScan renders a scan, and reports failed accounts as ErrPartial and
-// findings at or above failOn as ErrFindings.
+// writeScan renders a scan, and reports accounts not read completely
+// (failed or partial) as ErrPartial and findings at or above failOn as
+// ErrFindings.
 // asOf is the --as-of date, zero when not given.
 func writeScan(res *engine.ScanResult, asOf time.Time, format report.Format, path, region, failOn string, stdout io.Writer) error {
 	doc := res.Document(asOf)
@@ -185,8 +186,8 @@ func writeScan(res *engine.ScanResult, asOf time.Time, format report.Format, pat
 		return err
 	}
 	inv := res.Inventory
-	if failed := inv.Failed(); len(failed) > 0 {
-		return fmt.Errorf("%w: %d of %d accounts failed (%s)", ErrPartial, len(failed), len(inv.Accounts), failedSummary(failed))
+	if failed := inv.Incomplete(); len(failed) > 0 {
+		return fmt.Errorf("%w: %s (%s)", ErrPartial, incompleteCount(failed, len(inv.Accounts)), failedSummary(failed))
 	}
 	if n := failing(res.Findings, failOn); n > 0 {
 		return fmt.Errorf("%w: %d at or above --fail-on %s", ErrFindings, n, failOn)
@@ -208,12 +209,39 @@ func failing(fs []policy.Finding, level string) int {
 	return n
 }
 
+// incompleteCount says how many of total accounts were not read
+// completely: "1 of 6 accounts failed", "1 of 6 accounts were read in
+// part", "2 of 6 accounts failed or were read in part".
+func incompleteCount(incomplete []inventory.AccountInventory, total int) string {
+	failed := 0
+	for _, a := range incomplete {
+		if a.Status == inventory.AccountFailed {
+			failed++
+		}
+	}
+	what := "failed or were read in part"
+	switch failed {
+	case len(incomplete):
+		what = "failed"
+	case 0:
+		what = "were read in part"
+	}
+	return fmt.Sprintf("%d of %d accounts %s", len(incomplete), total, what)
+}
+
+// failedSummary names the first accounts not read completely with why:
+// "111111111111: AccessDenied" for a failed one, "222222222222: root
+// access keys not checked (AccessDenied)" for a partial one.
 func failedSummary(failed []inventory.AccountInventory) string {
 	var parts []string
 	for i, a := range failed {
 		if i == 3 {
 			parts = append(parts, fmt.Sprintf("and %d more", len(failed)-3))
 			break
+		}
+		if a.Status == inventory.AccountPartial {
+			parts = append(parts, a.Account.ID+": "+a.NotRead+" not checked ("+a.ErrorCode+")")
+			continue
 		}
 		parts = append(parts, a.Account.ID+": "+a.ErrorCode)
 	}

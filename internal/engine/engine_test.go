@@ -498,3 +498,29 @@ func TestOUScopedPolicyNeedsTheOU(t *testing.T) {
 		t.Errorf("actions %+v for an account whose OU is unknown", res.Plan.Actions)
 	}
 }
+
+// TestOrganizationsFailureSaysWhatHappened: a throttled or failing AWS
+// Organizations is not reported as "you need the management account".
+func TestOrganizationsFailureSaysWhatHappened(t *testing.T) {
+	o := newOrg(t, 1)
+	pol := mustPolicy(t, stagedYAML)
+	tests := []struct {
+		name  string
+		fault awsemu.Fault
+		says  string
+		not   string
+	}{
+		{"server errors", awsemu.Fault{Operation: "ListRoots", ErrorRate: 1}, "try again later", "management account"},
+		{"denied", awsemu.Fault{Operation: "ListRoots", Deny: true}, "management account or a delegated administrator", "try again later"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o.sb.SetFaults(tt.fault)
+			defer o.sb.SetFaults()
+			_, err := o.engine(pol, "scan").Scan(t.Context(), orgRead)
+			if err == nil || !strings.Contains(err.Error(), tt.says) || strings.Contains(err.Error(), tt.not) {
+				t.Errorf("error %v, want it to say %q and not %q", err, tt.says, tt.not)
+			}
+		})
+	}
+}

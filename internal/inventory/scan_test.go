@@ -567,3 +567,129 @@ func TestScanKeysCreatedInTheSameSecond(t *testing.T) {
 		})
 	}
 }
+
+// TestScanRootSummaryFailure: GetAccountSummary is how the API path learns
+// of root access keys. When it fails there, the account is partial: its
+// users and keys are kept, whether root has keys is unknown (not "none"),
+// and the reason says so. From a credential report with its root row, the
+// report already says it, and the failure is only a warning.
+func TestScanRootSummaryFailure(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name         string
+		source       inventory.Source
+		faults       []awsemu.Fault // Account is set to the account under test
+		wantStatus   inventory.AccountStatus
+		wantCode     string
+		wantError    []string // parts of Error
+		wantFallback string
+	}{
+		{
+			name: "API path, summary denied", source: inventory.SourceAPI,
+			faults:     []awsemu.Fault{{Operation: "GetAccountSummary", Deny: true}},
+			wantStatus: inventory.AccountPartial, wantCode: "AccessDenied",
+			wantError: []string{"root access keys not checked", "GetAccountSummary: AccessDenied", "iam:GetAccountSummary"},
+		},
+		{
+			name: "API path, summary failing", source: inventory.SourceAPI,
+			faults:     []awsemu.Fault{{Operation: "GetAccountSummary", ErrorRate: 1}},
+			wantStatus: inventory.AccountPartial, wantCode: "ServiceFailure",
+			wantError: []string{"root access keys not checked", "GetAccountSummary: ServiceFailure"},
+		},
+		{
+			name: "report denied, API fallback, summary denied", source: inventory.SourceReport,
+			faults: []awsemu.Fault{{Operation: "GenerateCredentialReport", Deny: true},
+				{Operation: "GetAccountSummary", Deny: true}},
+			wantStatus: inventory.AccountPartial, wantCode: "AccessDenied",
+			wantError:    []string{"root access keys not checked", "GetAccountSummary: AccessDenied"},
+			wantFallback: "GenerateCredentialReport denied",
+		},
+		{
+			// The report's <root_account> row gives the root keys.
+			name: "report path, summary denied", source: inventory.SourceReport,
+			faults:     []awsemu.Fault{{Operation: "GetAccountSummary", Deny: true}},
+			wantStatus: inventory.AccountOK,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := smallEnv(t, awsemu.Options{}, 3, 4)
+			target := e.activeAccounts()[1].ID
+			if len(e.truth.rootKeys(target)) == 0 {
+				// A root key, so that "no root keys" would be a wrong answer.
+				spec := awsemu.KeySpec{Account: target, CreatedAt: e.org.Now.Add(-400 * 24 * time.Hour)}
+				k, err := e.sb.AddAccessKey(spec)
+				if err != nil {
+					t.Fatal(err)
+				}
+				spec.ID, spec.Status = k.AccessKeyID, awsemu.StatusActive
+				e.truth.addKey(spec)
+			}
+			var faults []awsemu.Fault
+			for _, f := range tt.faults {
+				f.Account = target
+				faults = append(faults, f)
+			}
+			e.sb.SetFaults(faults...)
+			sel := e.discover(t)
+			inv := e.scan(t, sel.Accounts, inventory.Options{Source: tt.source, NeedKeyIDs: inventory.AllKeyIDs})
+			e.refreshLive(e.org.AdminKeyID)
+
+			source, view := tt.source, reportView
+			if tt.wantFallback != "" || tt.source == inventory.SourceAPI {
+				source, view = inventory.SourceAPI, apiView
+			}
+			checkAgainstTruth(t, e, inv, tt.source, reportViewFor(tt.source), map[string]bool{target: true})
+
+			ai := byID(inv)[target]
+			if ai.Status != tt.wantStatus || ai.ErrorCode != tt.wantCode || ai.Source != source || !strings.Contains(ai.Fallback, tt.wantFallback) {
+				t.Fatalf("account %s: status %s, code %q, source %s, fallback %q, error %q; want %s, %q, %s, fallback %q",
+					target, ai.Status, ai.ErrorCode, ai.Source, ai.Fallback, ai.Error, tt.wantStatus, tt.wantCode, source, tt.wantFallback)
+			}
+			t.Logf("account %s: %s (%s) %q", target, ai.Status, ai.ErrorCode, ai.Error)
+			for _, part := range tt.wantError {
+				if !strings.Contains(ai.Error, part) {
+					t.Errorf("error %q does not say %q", ai.Error, part)
+				}
+			}
+			// What was read is kept, partial or not.
+			if diff := cmp.Diff(e.truth.users(target, view), viewUsers(ai, view), cmpViews...); diff != "" {
+				t.Errorf("users (-truth +scan):\n%s", diff)
+			}
+			incomplete := inv.Incomplete()
+			if len(inv.Failed()) != 0 {
+				t.Errorf("Failed() = %d accounts, want none", len(inv.Failed()))
+			}
+			if tt.wantStatus == inventory.AccountOK {
+				if ai.Error != "" || ai.NotRead != "" || ai.Root.KeysUnknown || !ai.Root.KeysPresent {
+					t.Errorf("complete account: error %q, not read %q, root %+v; want root keys from the report", ai.Error, ai.NotRead, ai.Root)
+				}
+				if !hasWarning(ai, "root user", "GetAccountSummary") {
+					t.Errorf("warnings %q: want one about the account summary", ai.Warnings)
+				}
+				if len(incomplete) != 0 {
+					t.Errorf("Incomplete() = %d accounts, want none", len(incomplete))
+				}
+				return
+			}
+			if ai.NotRead != "root access keys" || !ai.Root.KeysUnknown || ai.Root.KeysPresent || len(ai.Root.Keys) != 0 {
+				t.Errorf("partial account: not read %q, root %+v; want root access keys unknown", ai.NotRead, ai.Root)
+			}
+			if ai.Status.Complete() {
+				t.Error("a partial account is Complete")
+			}
+			if len(incomplete) != 1 || incomplete[0].Account.ID != target {
+				t.Errorf("Incomplete() = %v, want only %s", incomplete, target)
+			}
+		})
+	}
+}
+
+// reportViewFor is what checkAgainstTruth compares on a path.
+func reportViewFor(s inventory.Source) viewOpts {
+	if s == inventory.SourceAPI {
+		return apiView
+	}
+	return reportView
+}

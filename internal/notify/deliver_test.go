@@ -160,8 +160,8 @@ func TestDeliverFailures(t *testing.T) {
 	}
 }
 
-// TestDeliverCanceled: a cancelled context stops the retries at once, and
-// the failure is still recorded.
+// TestDeliverCanceled: a cancelled context stops the retries at once; the
+// digest is interrupted, not failed, and still recorded (as failed).
 func TestDeliverCanceled(t *testing.T) {
 	down := newReceiver(t, 503, 503, 503, 503)
 	st := openStore(t)
@@ -169,7 +169,7 @@ func TestDeliverCanceled(t *testing.T) {
 	ch := notify.NewSlack(notify.NewSecret(down.URL), nil)
 	ownerD, _ := digests(t)
 	o := fast
-	o.Backoff, o.MaxBackoff = time.Hour, time.Hour
+	o.Backoff, o.MaxBackoff, o.ChannelTimeout = time.Hour, time.Hour, 2*time.Hour
 	go func() {
 		for len(down.got()) == 0 {
 			time.Sleep(time.Millisecond)
@@ -181,8 +181,11 @@ func TestDeliverCanceled(t *testing.T) {
 	if time.Since(start) > 5*time.Second {
 		t.Errorf("Deliver took %s after the cancel", time.Since(start))
 	}
-	if d := rep.Deliveries[0]; !errors.Is(d.Err, context.Canceled) || d.Attempts != 1 {
-		t.Errorf("delivery %+v, want cancelled after one attempt", d)
+	if d := rep.Deliveries[0]; !errors.Is(d.Err, context.Canceled) || d.Attempts != 1 || !d.Interrupted {
+		t.Errorf("delivery %+v, want interrupted after one attempt", d)
+	}
+	if rep.Sent() != 0 || rep.Failed() != 0 || rep.Interrupted() != 1 || len(rep.Undelivered()) != 1 {
+		t.Errorf("report: %d sent, %d failed, %d interrupted; want 0, 0, 1", rep.Sent(), rep.Failed(), rep.Interrupted())
 	}
 	ns, _ := st.Notifications(t.Context(), ownerD.RunID)
 	if len(ns) != 3 || ns[0].Outcome != store.NotificationFailed {

@@ -27,12 +27,17 @@ func (s *Slack) Name() string { return channelconfig.TypeSlack }
 // String names the channel without its URL.
 func (s *Slack) String() string { return "slack incoming webhook" }
 
-// Send posts m.JSON, the blocks Render made for Slack.
+// Send posts m.JSON, the blocks Render made for Slack, with the digest's
+// idempotency key in IdempotencyHeader. Slack's incoming webhooks take no
+// such key and ignore the header (a retry after an answer that was lost
+// can post twice); a proxy or a Slack-compatible receiver may use it.
 func (s *Slack) Send(ctx context.Context, m Message) error {
 	if s.url.IsZero() {
 		return Permanent(fmt.Errorf("%w: no Slack webhook URL", ErrNoSecret))
 	}
-	return post(ctx, s.client, s.url.Reveal(), m.JSON, nil)
+	h := http.Header{}
+	h.Set(IdempotencyHeader, m.Digest.IdempotencyKey())
+	return post(ctx, s.client, s.url.Reveal(), m.JSON, h)
 }
 
 // Slack's limits: blocks per message, characters per text.

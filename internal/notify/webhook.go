@@ -25,7 +25,8 @@ const (
 	// TimestampHeader carries the Unix time (seconds) of the attempt.
 	TimestampHeader = "X-Keywarden-Timestamp"
 	// DeliveryHeader identifies the digest: the same on every attempt, so
-	// that a receiver can drop a repeat.
+	// that a receiver can drop a repeat. It is the digest's idempotency key,
+	// also in IdempotencyHeader and the payload's idempotency_key.
 	DeliveryHeader = "X-Keywarden-Delivery"
 )
 
@@ -34,14 +35,17 @@ const WebhookSchemaVersion = 1
 
 // WebhookDigest is the generic webhook's JSON payload.
 type WebhookDigest struct {
-	SchemaVersion int              `json:"schema_version"`
-	Type          string           `json:"type"` // always "keywarden.digest"
-	RunID         string           `json:"run_id"`
-	GeneratedAt   time.Time        `json:"generated_at"`
-	Subject       string           `json:"subject"`
-	Recipient     WebhookRecipient `json:"recipient"`
-	Counts        WebhookCounts    `json:"counts"`
-	Items         []WebhookItem    `json:"items"`
+	SchemaVersion int    `json:"schema_version"`
+	Type          string `json:"type"` // always "keywarden.digest"
+	RunID         string `json:"run_id"`
+	// IdempotencyKey is Digest.IdempotencyKey, as in the Idempotency-Key
+	// header; here it is signed with the rest.
+	IdempotencyKey string           `json:"idempotency_key"`
+	GeneratedAt    time.Time        `json:"generated_at"`
+	Subject        string           `json:"subject"`
+	Recipient      WebhookRecipient `json:"recipient"`
+	Counts         WebhookCounts    `json:"counts"`
+	Items          []WebhookItem    `json:"items"`
 }
 
 // WebhookRecipient is who the digest is for.
@@ -80,10 +84,11 @@ type WebhookItem struct {
 // WebhookPayload renders a digest as the webhook's JSON.
 func WebhookPayload(d Digest, subject string) ([]byte, error) {
 	p := WebhookDigest{
-		SchemaVersion: WebhookSchemaVersion, Type: "keywarden.digest", RunID: d.RunID, GeneratedAt: d.Generated.UTC(),
-		Subject:   subject,
-		Recipient: WebhookRecipient{Contact: d.To.Contact, Channel: d.To.Channel, Team: d.To.Team, Via: d.To.Via},
-		Items:     make([]WebhookItem, 0, len(d.Items)),
+		SchemaVersion: WebhookSchemaVersion, Type: "keywarden.digest", RunID: d.RunID, IdempotencyKey: d.IdempotencyKey(),
+		GeneratedAt: d.Generated.UTC(),
+		Subject:     subject,
+		Recipient:   WebhookRecipient{Contact: d.To.Contact, Channel: d.To.Channel, Team: d.To.Team, Via: d.To.Via},
+		Items:       make([]WebhookItem, 0, len(d.Items)),
 	}
 	for _, it := range d.Items {
 		wi := WebhookItem{AccountID: it.AccountID, AccountName: it.AccountName, UserName: it.UserName, AccessKeyID: it.AccessKeyID,
@@ -176,21 +181,20 @@ func (w *Webhook) Name() string { return channelconfig.TypeWebhook }
 // String names the channel without its URL.
 func (w *Webhook) String() string { return "webhook" }
 
-// Send posts m.JSON with a fresh timestamp and its signature.
+// Send posts m.JSON with a fresh timestamp and its signature, and the
+// digest's idempotency key (in IdempotencyHeader and DeliveryHeader, which
+// the signature does not cover; the payload's idempotency_key, which it
+// does).
 func (w *Webhook) Send(ctx context.Context, m Message) error {
 	if w.url.IsZero() || w.secret.IsZero() {
 		return Permanent(fmt.Errorf("%w: the webhook's URL or signing secret", ErrNoSecret))
 	}
 	ts := strconv.FormatInt(w.now().Unix(), 10)
+	key := m.Digest.IdempotencyKey()
 	h := http.Header{}
 	h.Set(TimestampHeader, ts)
 	h.Set(SignatureHeader, Sign([]byte(w.secret.Reveal()), ts, m.JSON))
-	h.Set(DeliveryHeader, deliveryID(m.Digest))
+	h.Set(IdempotencyHeader, key)
+	h.Set(DeliveryHeader, key)
 	return post(ctx, w.client, w.url.Reveal(), m.JSON, h)
-}
-
-// deliveryID identifies a digest: its run and recipient.
-func deliveryID(d Digest) string {
-	sum := sha256.Sum256([]byte(d.RunID + "\x00" + d.To.Key()))
-	return hex.EncodeToString(sum[:16])
 }

@@ -77,14 +77,18 @@ type Judgement struct {
 }
 
 // Evaluate judges every key of every account that was read. Accounts that
-// failed are not judged: nothing is decided from a partial view.
+// failed have nothing to judge. A partial account's keys are judged (what
+// was read is real, and worth reporting), but what could not be read is
+// not: with its root keys not checked, no root_key finding is made, and
+// the account is reported as partial instead. The planner never acts on
+// a partial account's findings.
 func (p *Policy) Evaluate(inv *inventory.Inventory, opts Options) []Finding {
 	if opts.AsOf.IsZero() {
 		opts.AsOf = time.Now().UTC()
 	}
 	var out []Finding
 	for _, a := range inv.Accounts {
-		if a.Status != inventory.AccountOK {
+		if a.Status != inventory.AccountOK && a.Status != inventory.AccountPartial {
 			continue
 		}
 		out = append(out, p.evaluateAccount(a, opts)...)
@@ -146,8 +150,11 @@ func (p *Policy) Explain(a inventory.AccountInventory, user, keyID string, opts 
 	if opts.AsOf.IsZero() {
 		opts.AsOf = time.Now().UTC()
 	}
-	if a.Status != inventory.AccountOK {
+	switch {
+	case a.Status != inventory.AccountOK && a.Status != inventory.AccountPartial:
 		return nil, fmt.Errorf("account %s could not be read: %s", a.Account.ID, a.Error)
+	case user == RootUserName && a.Root.KeysUnknown:
+		return nil, fmt.Errorf("account %s was read in part: %s", a.Account.ID, a.Error)
 	}
 	eff := p.Effective(a.Account.ID, a.Account.OUIDs)
 	if user == RootUserName {

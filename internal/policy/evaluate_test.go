@@ -332,6 +332,27 @@ func TestFailedAccountsAreNotJudged(t *testing.T) {
 	}
 }
 
+// TestPartialAccountsAreJudged: the keys of an account read in part are
+// judged (their findings are real), but root keys that could not be
+// checked make no finding either way, and cannot be explained.
+func TestPartialAccountsAreJudged(t *testing.T) {
+	inv := one(inventory.User{Keys: []inventory.Key{active(ago(500), ago(1))}})
+	a := &inv.Accounts[0]
+	a.Status, a.NotRead, a.Root = inventory.AccountPartial, "root access keys", inventory.Root{KeysUnknown: true}
+	a.Error, a.ErrorCode = "root access keys not checked: GetAccountSummary: AccessDenied: denied", "AccessDenied"
+	p := policy.Default()
+	fs := p.Evaluate(inv, policy.Options{AsOf: asOf})
+	if got := verdicts(fs); !cmp.Equal(got, []string{"max_age:rotate"}) {
+		t.Fatalf("findings %v, want the old key's max_age and no root_key", got)
+	}
+	if _, err := p.Explain(*a, "alice", "", policy.Options{AsOf: asOf}); err != nil {
+		t.Errorf("Explain of a user read from a partial account: %v", err)
+	}
+	if _, err := p.Explain(*a, policy.RootUserName, "", policy.Options{AsOf: asOf}); err == nil || !strings.Contains(err.Error(), "root access keys not checked") {
+		t.Errorf("Explain of the unchecked root user: %v, want an error saying why", err)
+	}
+}
+
 func TestInactiveSinceFromJournal(t *testing.T) {
 	inv := one(inventory.User{Keys: []inventory.Key{inactive(ago(400), ago(300))}})
 	since := func(account, key string) (time.Time, bool) { return ago(10), true }

@@ -24,7 +24,7 @@ const DefaultFile = "keywarden.yaml"
 // LoadDefault). An invalid file returns a *ValidationError listing every
 // problem.
 func Load(path string) (*Policy, error) {
-	data, err := os.ReadFile(path)
+	data, err := readPolicyFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("read policy: %w (keywarden policy init %s writes a starter)", err, path)
@@ -42,7 +42,7 @@ func LoadDefault(path, dir string) (*Policy, error) {
 		return Load(path)
 	}
 	name := filepath.Join(dir, DefaultFile)
-	data, err := os.ReadFile(name)
+	data, err := readPolicyFile(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Default(), nil
 	}
@@ -50,6 +50,27 @@ func LoadDefault(path, dir string) (*Policy, error) {
 		return nil, fmt.Errorf("read policy: %w", err)
 	}
 	return Parse(name, data)
+}
+
+// MaxFileSize bounds a policy file: a real one is a few kilobytes, and a
+// mistaken path (a log, /dev/zero) must not be read without end.
+const MaxFileSize = 1 << 20
+
+// readPolicyFile reads a policy file of at most MaxFileSize bytes.
+func readPolicyFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%s: larger than %d KiB: not a keywarden policy file", path, MaxFileSize>>10)
+	}
+	return data, nil
 }
 
 // Parse parses the content of a policy file; name is used in messages and
@@ -61,6 +82,9 @@ func LoadDefault(path, dir string) (*Policy, error) {
 // file alone. An invalid file returns a *ValidationError listing every
 // problem found, sorted by line.
 func Parse(name string, data []byte) (*Policy, error) {
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%s: larger than %d KiB: not a keywarden policy file", name, MaxFileSize>>10)
+	}
 	l := &loader{file: name, data: data, global: map[RuleName]map[Stage]*yaml.Node{}}
 	p := Default()
 	p.Source = name

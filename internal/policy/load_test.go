@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -621,6 +622,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("version: 1\nrules: {unused: {warn: 1h, delete: 2w}}\noverrides: [{accounts: [\"111111111111\"], rules: {unused: {deactivate: 3d}}}]\n"))
 	f.Add([]byte("version: 1\nnotifications:\n  owners: [{users: [a*], contact: a@example.com}]\n  security_team: {contact: s@example.com, channel: m}\n  channels:\n    m: {type: smtp, smtp: {host: h, from: k@example.com, username: u, password_env: P}}\n    w: {type: webhook, url: \"https://x.example.com\", secret_file: s}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > MaxFileSize {
+			t.Skip("refused by size alone: TestPolicySizeLimit")
+		}
 		p, err := Parse("f.yaml", data)
 		if err != nil {
 			var ve *ValidationError
@@ -717,4 +721,25 @@ exemptions:
 	// keywarden.yaml:3:33: rules.max_age.rotate: rotate (90d) must be more than warn (100d): stages run warn → rotate → deactivate → delete
 	// keywarden.yaml:4:12: rules.unused.rotate: unused has no rotate stage; its stages are warn, deactivate, delete
 	// keywarden.yaml:6:5: exemptions[0].reason: missing: every exemption says why (reason: "…")
+}
+
+// TestPolicySizeLimit: a file larger than MaxFileSize is refused, naming
+// it, without being read to its end.
+func TestPolicySizeLimit(t *testing.T) {
+	big := filepath.Join(t.TempDir(), "big.yaml")
+	data := append([]byte("version: 1\n# "), bytes.Repeat([]byte("x"), MaxFileSize)...)
+	if err := os.WriteFile(big, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, load := range map[string]func() error{
+		"Load":        func() error { _, err := Load(big); return err },
+		"LoadDefault": func() error { _, err := LoadDefault(big, ""); return err },
+		"Parse":       func() error { _, err := Parse(big, data); return err },
+		"/dev/zero":   func() error { _, err := Load("/dev/zero"); return err },
+	} {
+		err := load()
+		if err == nil || !strings.Contains(err.Error(), "larger than 1024 KiB") {
+			t.Errorf("%s: %v, want the size limit named", name, err)
+		}
+	}
 }

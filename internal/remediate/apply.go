@@ -170,11 +170,22 @@ func (ap *Applier) Execute(ctx context.Context, prep *Prepared, runID string) (*
 	if err := ap.Check(ctx, p); err != nil {
 		return nil, err
 	}
-	unlock, err := ap.Store.Lock(ctx, runID, lockStaleAfter)
+	lease, err := ap.Store.Acquire(ctx, runID, lockStaleAfter)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
+	defer lease.Release()
+	// Another run taking the lock over (this one was paused past its
+	// lease) stops this one: no journal write and no AWS call after that.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-lease.Lost():
+			cancel(store.ErrLockLost)
+		case <-ctx.Done():
+		}
+	}()
 
 	runs, err := ap.Store.RunsForPlan(ctx, p.ID)
 	if err != nil {
@@ -186,7 +197,7 @@ func (ap *Applier) Execute(ctx context.Context, prep *Prepared, runID string) (*
 		// hold the lock now, so it is resumed under its own ID.
 		if r.Status == store.RunRunning || r.Status == store.RunInterrupted {
 			if resumed {
-				ap.Store.FinishRun(ctx, runID, store.RunInterrupted, ap.now())
+				lease.FinishRun(ctx, runID, store.RunInterrupted, ap.now())
 			}
 			runID, resumed = r.ID, true
 		}
@@ -210,14 +221,14 @@ func (ap *Applier) Execute(ctx context.Context, prep *Prepared, runID string) (*
 		}
 	}
 	if resumed {
-		if err := ap.Store.ReopenRun(ctx, runID); err != nil {
+		if err := lease.ReopenRun(ctx, runID); err != nil {
 			return nil, fmt.Errorf("resume run %s: %w", runID, err)
 		}
 		ap.log().Info("resuming an interrupted run", "run", runID, "plan", p.ID)
 	} else {
 		run := store.Run{ID: runID, Command: "apply", PlanID: p.ID, PolicyHash: p.PolicyHash, Caller: ap.Caller,
 			Status: store.RunRunning, StartedAt: ap.now()}
-		if err := ap.Store.CreateRun(ctx, run); err != nil {
+		if err := lease.CreateRun(ctx, run); err != nil {
 			return nil, fmt.Errorf("record the run: %w", err)
 		}
 	}
@@ -240,19 +251,25 @@ func (ap *Applier) Execute(ctx context.Context, prep *Prepared, runID string) (*
 		var res ActionResult
 		var err error
 		if d, ok := dropped[a.ID]; ok {
-			res, err = ap.journalSkip(ctx, p, runID, d)
+			res, err = ap.journalSkip(ctx, lease, p, runID, d)
 		} else {
-			res, err = ap.applyOne(ctx, prep, runID, a, pending[a.ID], unknown[a.ID])
+			res, err = ap.applyOne(ctx, lease, prep, runID, a, pending[a.ID], unknown[a.ID])
 		}
 		if err != nil {
 			out.Status = store.RunInterrupted
-			ap.Store.FinishRun(context.WithoutCancel(ctx), runID, out.Status, ap.now())
+			if !errors.Is(err, store.ErrLockLost) { // the new holder owns the run now
+				lease.FinishRun(context.WithoutCancel(ctx), runID, out.Status, ap.now())
+			}
 			return out, err
 		}
 		ap.report(out, res)
 	}
+	if cause := context.Cause(ctx); errors.Is(cause, store.ErrLockLost) {
+		out.Status = store.RunInterrupted
+		return out, fmt.Errorf("stopped: %w", cause)
+	}
 	out.Status = runStatus(ctx, out, len(p.Actions))
-	if err := ap.Store.FinishRun(context.WithoutCancel(ctx), runID, out.Status, ap.now()); err != nil {
+	if err := lease.FinishRun(context.WithoutCancel(ctx), runID, out.Status, ap.now()); err != nil {
 		return out, fmt.Errorf("record the run's end: %w", err)
 	}
 	return out, ctx.Err()
@@ -291,12 +308,12 @@ func (ap *Applier) entry(p *Plan, runID string, a Action) store.Entry {
 
 // journalSkip records an action that Prepare narrowed away, so that the
 // journal shows what the plan proposed and why it was not done.
-func (ap *Applier) journalSkip(ctx context.Context, p *Plan, runID string, r ActionResult) (ActionResult, error) {
-	id, err := ap.Store.RecordIntent(ctx, ap.entry(p, runID, r.Action))
+func (ap *Applier) journalSkip(ctx context.Context, jw store.JournalWriter, p *Plan, runID string, r ActionResult) (ActionResult, error) {
+	id, err := jw.RecordIntent(ctx, ap.entry(p, runID, r.Action))
 	if err != nil {
 		return r, fmt.Errorf("journal %s %s: %w", r.Action.Type, r.Action.AccessKeyID, err)
 	}
-	if err := ap.Store.RecordResult(context.WithoutCancel(ctx), id, store.Result{Outcome: r.Outcome, Detail: r.Detail, At: ap.now()}); err != nil {
+	if err := jw.RecordResult(context.WithoutCancel(ctx), id, store.Result{Outcome: r.Outcome, Detail: r.Detail, At: ap.now()}); err != nil {
 		return r, fmt.Errorf("journal %s %s: %w", r.Action.Type, r.Action.AccessKeyID, err)
 	}
 	ap.log().Info("action", "type", r.Action.Type, "account", r.Action.AccountID, "user", r.Action.UserName,
@@ -307,11 +324,11 @@ func (ap *Applier) journalSkip(ctx context.Context, p *Plan, runID string, r Act
 // applyOne journals the intent (or takes over the intent an interrupted
 // run left pending), re-reads and re-judges the key, acts, and journals the
 // result. Its error means the journal itself failed: the apply stops.
-func (ap *Applier) applyOne(ctx context.Context, prep *Prepared, runID string, a Action, pending store.Entry, unknown bool) (ActionResult, error) {
+func (ap *Applier) applyOne(ctx context.Context, lease store.Lease, prep *Prepared, runID string, a Action, pending store.Entry, unknown bool) (ActionResult, error) {
 	id := pending.ID
 	if id == 0 {
 		var err error
-		if id, err = ap.Store.RecordIntent(ctx, ap.entry(prep.Plan, runID, a)); err != nil {
+		if id, err = lease.RecordIntent(ctx, ap.entry(prep.Plan, runID, a)); err != nil {
 			return ActionResult{}, fmt.Errorf("journal the intent to %s %s: %w", a.Type, a.AccessKeyID, err)
 		}
 	}
@@ -324,11 +341,17 @@ func (ap *Applier) applyOne(ctx context.Context, prep *Prepared, runID string, a
 	case a.AccessKeyID == ap.CallerKeyID:
 		res.Outcome, res.Detail = store.OutcomeSkipped, "keywarden is signing its own requests with this key"
 	default:
-		res.Outcome, res.Detail, res.RequestID = ap.act(ctx, prep.live, a, pending.ID != 0 || unknown)
+		var err error
+		res.Outcome, res.Detail, res.RequestID, err = ap.act(ctx, lease, prep.live, a, pending.ID != 0 || unknown)
+		if err != nil {
+			// The lock was lost: the intent stays pending for the run
+			// that holds it now, which reads the key again.
+			return res, fmt.Errorf("stopped before %s %s: %w", a.Type, a.AccessKeyID, err)
+		}
 	}
 	// The result is written even if the run was just cancelled: the action
 	// has happened, or not, and the journal must say which.
-	if err := ap.Store.RecordResult(context.WithoutCancel(ctx), id, store.Result{Outcome: res.Outcome, Detail: res.Detail, RequestID: res.RequestID, At: ap.now()}); err != nil {
+	if err := lease.RecordResult(context.WithoutCancel(ctx), id, store.Result{Outcome: res.Outcome, Detail: res.Detail, RequestID: res.RequestID, At: ap.now()}); err != nil {
 		return res, fmt.Errorf("journal the result of %s %s: %w", a.Type, a.AccessKeyID, err)
 	}
 	ap.log().Info("action", "type", a.Type, "account", a.AccountID, "user", a.UserName, "key", a.AccessKeyID,
@@ -340,7 +363,14 @@ func (ap *Applier) applyOne(ctx context.Context, prep *Prepared, runID string, a
 // what it reads, and changes it only if the policy still asks for exactly
 // this action. resuming says the intent was left pending by an interrupted
 // run: a key already in the wanted state was then changed by that run.
-func (ap *Applier) act(ctx context.Context, live *LiveView, a Action, resuming bool) (outcome, detail, requestID string) {
+func (ap *Applier) act(ctx context.Context, lease store.Lease, live *LiveView, a Action, resuming bool) (outcome, detail, requestID string, err error) {
+	outcome, detail, requestID = ap.actChecked(ctx, live, a, resuming, func() error { err = lease.Check(ctx); return err })
+	return outcome, detail, requestID, err
+}
+
+// actChecked is act; fence is called right before the AWS call that
+// changes the key, and an error from it stops the action.
+func (ap *Applier) actChecked(ctx context.Context, live *LiveView, a Action, resuming bool, fence func() error) (outcome, detail, requestID string) {
 	client := ap.ClientFor(a.AccountID)
 	lk, err := liveKey(ctx, client, a.UserName, a.AccessKeyID)
 	var noUser *types.NoSuchEntityException
@@ -373,6 +403,9 @@ func (ap *Applier) act(ctx context.Context, live *LiveView, a Action, resuming b
 	}
 	if ok, why := live.rejudge(ctx, ap, a, lk); !ok {
 		return store.OutcomeSkipped, why, ""
+	}
+	if fence() != nil {
+		return store.OutcomePending, "", ""
 	}
 	var md middleware.Metadata
 	switch a.Type {

@@ -39,7 +39,7 @@ type Plan struct {
 	PolicyHash    string    `json:"policy_hash"`
 	PolicySource  string    `json:"policy_source"`
 	Caller        string    `json:"caller"`
-	// Accounts read for the plan; failed accounts get no action.
+	// Accounts read for the plan; failed and partial accounts get no action.
 	Accounts []PlanAccount `json:"accounts"`
 	Actions  []Action      `json:"actions"`
 	// Withheld are actions the findings asked for that a guard stopped.
@@ -196,7 +196,7 @@ func Make(ctx context.Context, in Inputs) (*Plan, error) {
 	}
 	for _, f := range in.Findings {
 		if f.Exempt || !okAccount[f.AccountID] {
-			continue // exempt findings are listed, never acted on; failed accounts never reach here
+			continue // exempt findings are listed, never acted on; nor is anything in an account not read completely (failed or partial)
 		}
 		typ := actionFor(f)
 		if typ == "" {

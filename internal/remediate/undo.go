@@ -133,12 +133,12 @@ func (ap *Applier) Undo(ctx context.Context, up *UndoPlan, runID string, force m
 		}
 		return rep, nil
 	}
-	unlock, err := ap.Store.Lock(ctx, runID, lockStaleAfter)
+	lease, err := ap.Store.Acquire(ctx, runID, lockStaleAfter)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
-	if err := ap.Store.CreateRun(ctx, store.Run{ID: runID, Command: "undo", UndoOf: undone, PolicyHash: ap.Policy.Hash,
+	defer lease.Release()
+	if err := lease.CreateRun(ctx, store.Run{ID: runID, Command: "undo", UndoOf: undone, PolicyHash: ap.Policy.Hash,
 		Caller: ap.Caller, Status: store.RunRunning, StartedAt: ap.now()}); err != nil {
 		return nil, fmt.Errorf("record the run: %w", err)
 	}
@@ -153,19 +153,22 @@ func (ap *Applier) Undo(ctx context.Context, up *UndoPlan, runID string, force m
 		if forced[d.AccessKeyID] {
 			e.Reason += ", asked for this key although it changed since the run"
 		}
-		id, err := ap.Store.RecordIntent(ctx, e)
+		id, err := lease.RecordIntent(ctx, e)
 		if err != nil {
 			return rep, fmt.Errorf("journal the intent to reactivate %s: %w", d.AccessKeyID, err)
 		}
 		res := ActionResult{Action: Action{Type: store.ActionReactivate, AccountID: d.AccountID, UserName: d.UserName, AccessKeyID: d.AccessKeyID}}
+		if err := lease.Check(ctx); err != nil {
+			return rep, fmt.Errorf("stopped before reactivating %s: %w", d.AccessKeyID, err)
+		}
 		res.Outcome, res.Detail, res.RequestID = ap.reactivate(ctx, d, forced[d.AccessKeyID])
-		if err := ap.Store.RecordResult(context.WithoutCancel(ctx), id, store.Result{Outcome: res.Outcome, Detail: res.Detail, RequestID: res.RequestID, At: ap.now()}); err != nil {
+		if err := lease.RecordResult(context.WithoutCancel(ctx), id, store.Result{Outcome: res.Outcome, Detail: res.Detail, RequestID: res.RequestID, At: ap.now()}); err != nil {
 			return rep, fmt.Errorf("journal the result of reactivating %s: %w", d.AccessKeyID, err)
 		}
 		ap.report(&rep.Outcome, res)
 	}
 	rep.Status = runStatus(ctx, &rep.Outcome, len(todo))
-	if err := ap.Store.FinishRun(context.WithoutCancel(ctx), runID, rep.Status, ap.now()); err != nil {
+	if err := lease.FinishRun(context.WithoutCancel(ctx), runID, rep.Status, ap.now()); err != nil {
 		return rep, fmt.Errorf("record the run's end: %w", err)
 	}
 	return rep, ctx.Err()

@@ -148,10 +148,24 @@ func rootKeysUnlisted(doc *Document) []Account {
 	return out
 }
 
+// failedAccounts are the accounts that could not be read: nothing of
+// them is in the document.
 func failedAccounts(doc *Document) []Account {
 	var out []Account
 	for _, a := range doc.Accounts {
-		if a.Status != "ok" {
+		if a.failed() {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// partialAccounts are the accounts read in part: their keys are in the
+// document, but not everything could be read.
+func partialAccounts(doc *Document) []Account {
+	var out []Account
+	for _, a := range doc.Accounts {
+		if a.Status == statusPartial {
 			out = append(out, a)
 		}
 	}
@@ -249,6 +263,7 @@ type htmlView struct {
 	Findings []htmlFinding
 	Keys     []htmlKey
 	Failed   []htmlFailed
+	Partial  []htmlFailed // accounts read in part
 	Notes    []string
 }
 
@@ -360,6 +375,9 @@ func newHTMLView(doc *Document) htmlView {
 	for _, a := range failedAccounts(doc) {
 		v.Failed = append(v.Failed, htmlFailed{ID: a.ID, Name: clean(a.Name), Code: clean(deref(a.ErrorCode)), Error: clean(deref(a.Error))})
 	}
+	for _, a := range partialAccounts(doc) {
+		v.Partial = append(v.Partial, htmlFailed{ID: a.ID, Name: clean(a.Name), Code: clean(deref(a.ErrorCode)), Error: clean(deref(a.Error))})
+	}
 
 	if n := unreadKeyIDs(doc.Keys); n > 0 {
 		v.Notes = append(v.Notes, fmt.Sprintf("%s not read: by default, key IDs are read only for keys that need attention; --key-ids all reads every one.", plural(n, "key ID")))
@@ -378,7 +396,7 @@ func htmlCards(doc *Document) []htmlCard {
 		sevDetail = "none"
 	}
 	return []htmlCard{
-		{Label: "Accounts", Value: s.Accounts, Detail: fmt.Sprintf("%d read, %d failed", s.AccountsOK, s.AccountsFailed), Alert: s.AccountsFailed > 0},
+		{Label: "Accounts", Value: s.Accounts, Detail: accountCounts(s), Alert: s.AccountsFailed+s.AccountsPartial > 0},
 		{Label: "IAM users", Value: s.Users},
 		{Label: "Access keys", Value: s.Keys, Detail: fmt.Sprintf("%d active, %d inactive", s.ActiveKeys, s.InactiveKeys)},
 		{Label: "Accounts with root keys", Value: s.RootKeys, Alert: s.RootKeys > 0},

@@ -18,7 +18,8 @@ const markdownMaxFindings = 200
 // summary ($GITHUB_STEP_SUMMARY) or a ticket: a summary table, the
 // findings by severity (highest first, each severity in the order the
 // policy reported them, markdownMaxFindings at most in all), the controls
-// of the rules that fired, the accounts that could not be read, and notes.
+// of the rules that fired, the accounts that could not be read (or were
+// read in part), and notes.
 // Keys are not listed one by one: the other formats do that. Text chosen by
 // others is escaped in every cell, so it can neither break a table nor
 // inject markup.
@@ -54,7 +55,7 @@ func renderMarkdown(w io.Writer, doc *Document) error {
 	}
 	due += " (by " + doc.AsOf.AddDate(0, 0, dueWindowDays).Format(time.DateOnly) + ")"
 	mdTable(&b, []string{"Summary", ""}, [][]string{
-		{"Accounts", fmt.Sprintf("%d: %d read, %d failed", s.Accounts, s.AccountsOK, s.AccountsFailed)},
+		{"Accounts", fmt.Sprintf("%d: %s", s.Accounts, accountCounts(s))},
 		{"IAM users", fmt.Sprint(s.Users)},
 		{"Access keys", fmt.Sprintf("%d: %d active, %d inactive", s.Keys, s.ActiveKeys, s.InactiveKeys)},
 		{"Accounts with root keys", fmt.Sprint(s.RootKeys)},
@@ -104,6 +105,15 @@ func renderMarkdown(w io.Writer, doc *Document) error {
 			rows = append(rows, []string{mdText(accountLabel(a.ID, a.Name)), mdText(failure(a))})
 		}
 		mdTable(&b, []string{"Account", "Error"}, rows)
+	}
+	if partial := partialAccounts(doc); len(partial) > 0 {
+		fmt.Fprintf(&b, "\n### Accounts read in part (%d)\n\n", len(partial))
+		b.WriteString("Their findings above are real, but nothing is acted on in them until they are read completely.\n\n")
+		var rows [][]string
+		for _, a := range partial {
+			rows = append(rows, []string{mdText(accountLabel(a.ID, a.Name)), mdText(failure(a))})
+		}
+		mdTable(&b, []string{"Account", "Not read"}, rows)
 	}
 
 	var notes []string

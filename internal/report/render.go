@@ -82,11 +82,13 @@ func renderJSON(w io.Writer, doc *Document) error {
 }
 
 // CSVHeader is the header row of the CSV output: the fields of Key, as
-// named in JSON.
+// named in JSON, then account_status, the status of the key's account
+// (Account.Status): a row of a partial account says so on its own.
 var CSVHeader = []string{
 	"account_id", "account_name", "ou_path", "user_name", "user_arn",
 	"access_key_id", "key_slot", "status", "created_at", "age_days",
 	"last_used_at", "days_since_last_use", "last_used_service", "last_used_region",
+	"account_status",
 }
 
 // renderCSV writes the header and one row per key; a null is an empty cell
@@ -95,6 +97,10 @@ func renderCSV(w io.Writer, doc *Document) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(CSVHeader); err != nil {
 		return err
+	}
+	status := make(map[string]string, len(doc.Accounts))
+	for _, a := range doc.Accounts {
+		status[a.ID] = a.Status
 	}
 	for _, k := range doc.Keys {
 		row := []string{
@@ -112,6 +118,7 @@ func renderCSV(w io.Writer, doc *Document) error {
 			optInt(k.DaysSinceLastUse),
 			deref(k.LastUsedService),
 			deref(k.LastUsedRegion),
+			status[k.AccountID],
 		}
 		if err := cw.Write(row); err != nil {
 			return err

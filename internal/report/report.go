@@ -51,15 +51,18 @@ type Document struct {
 
 // Summary counts what the Document holds.
 type Summary struct {
-	Accounts       int `json:"accounts"`
-	AccountsOK     int `json:"accounts_ok"`
-	AccountsFailed int `json:"accounts_failed"`
-	Users          int `json:"users"`         // IAM users in the accounts read; root not counted
-	Keys           int `json:"keys"`          // len(Keys), root keys included
-	ActiveKeys     int `json:"active_keys"`   // of Keys
-	InactiveKeys   int `json:"inactive_keys"` // of Keys
-	RootKeys       int `json:"root_keys"`     // accounts whose root user has access keys
-	Findings       int `json:"findings"`
+	Accounts   int `json:"accounts"` // AccountsOK + AccountsPartial + AccountsFailed
+	AccountsOK int `json:"accounts_ok"`
+	// AccountsPartial are the accounts read in part: their keys are in
+	// Keys, but something could not be read (their Error says what).
+	AccountsPartial int `json:"accounts_partial"`
+	AccountsFailed  int `json:"accounts_failed"`
+	Users           int `json:"users"`         // IAM users in the accounts read; root not counted
+	Keys            int `json:"keys"`          // len(Keys), root keys included
+	ActiveKeys      int `json:"active_keys"`   // of Keys
+	InactiveKeys    int `json:"inactive_keys"` // of Keys
+	RootKeys        int `json:"root_keys"`     // accounts whose root user has access keys
+	Findings        int `json:"findings"`
 }
 
 // Account is one account of the scan and the outcome of reading it.
@@ -69,12 +72,13 @@ type Account struct {
 	Email  string `json:"email"`   // "" when not known
 	OUPath string `json:"ou_path"` // "" when not known
 	State  string `json:"state"`   // "" when not known
-	Status string `json:"status"`  // ok or failed
+	Status string `json:"status"`  // ok, partial or failed
 
-	Error     *string `json:"error"`      // why it failed; null when ok
+	Error     *string `json:"error"`      // why it failed, or what of it could not be read and why; null when ok
 	ErrorCode *string `json:"error_code"` // AWS error code or "timeout"; null when none
 
-	// The fields below are null for a failed account.
+	// The fields below are null for a failed account; RootKeysPresent is
+	// null too when the root keys could not be checked (partial).
 	Source            *string    `json:"source"`   // report or api
 	Fallback          *string    `json:"fallback"` // why the API was used instead of the report
 	ReportGeneratedAt *time.Time `json:"report_generated_at"`
@@ -86,6 +90,16 @@ type Account struct {
 	Calls      int   `json:"calls"`
 	DurationMS int64 `json:"duration_ms"`
 }
+
+// Account statuses, as in JSON: inventory.AccountStatus.
+const (
+	statusOK      = string(inventory.AccountOK)
+	statusPartial = string(inventory.AccountPartial)
+)
+
+// failed reports whether nothing of the account could be read. Build
+// makes any status it does not know failed.
+func (a Account) failed() bool { return a.Status != statusOK && a.Status != statusPartial }
 
 // Key is one access key, of an IAM user or of the root user.
 type Key struct {
@@ -172,9 +186,12 @@ func Build(inv *inventory.Inventory, opts BuildOptions) *Document {
 	s := &doc.Summary
 	s.Accounts = len(doc.Accounts)
 	for _, a := range doc.Accounts {
-		if a.Status == string(inventory.AccountOK) {
+		switch inventory.AccountStatus(a.Status) {
+		case inventory.AccountOK:
 			s.AccountsOK++
-		} else {
+		case inventory.AccountPartial:
+			s.AccountsPartial++
+		default:
 			s.AccountsFailed++
 		}
 		s.Users += a.Users
@@ -208,9 +225,16 @@ func buildAccount(ai inventory.AccountInventory, gen, asOf time.Time, partition 
 		Calls:      ai.Calls,
 		DurationMS: ai.Duration.Milliseconds(),
 	}
-	if ai.Status != inventory.AccountOK {
-		// Anything not ok is failed: nothing from it is reported, so
-		// nothing is judged from a partial view of the account.
+	switch ai.Status {
+	case inventory.AccountOK:
+	case inventory.AccountPartial:
+		// What was read is reported, with what was not and why: the
+		// account is never taken for complete.
+		if a.Error == nil {
+			a.Error = nonEmpty("not read completely")
+		}
+	default:
+		// Anything else is failed: nothing from it is reported.
 		a.Status = string(inventory.AccountFailed)
 		if a.Error == nil {
 			a.Error = nonEmpty("unknown error")
@@ -226,8 +250,10 @@ func buildAccount(ai inventory.AccountInventory, gen, asOf time.Time, partition 
 		h := hoursBetween(t, gen)
 		a.ReportAgeHours = &h
 	}
-	rootPresent := ai.Root.KeysPresent || len(ai.Root.Keys) > 0
-	a.RootKeysPresent = &rootPresent
+	if !ai.Root.KeysUnknown {
+		rootPresent := ai.Root.KeysPresent || len(ai.Root.Keys) > 0
+		a.RootKeysPresent = &rootPresent
+	}
 	a.Users = len(ai.Users)
 
 	var keys []Key

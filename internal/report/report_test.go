@@ -410,8 +410,8 @@ func TestCSV(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CSV does not parse with %d columns: %v", len(CSVHeader), err)
 	}
-	if len(CSVHeader) != 14 {
-		t.Errorf("%d columns, want 14", len(CSVHeader))
+	if len(CSVHeader) != 15 || CSVHeader[14] != "account_status" {
+		t.Errorf("%d columns ending with %q, want 15, the last account_status", len(CSVHeader), CSVHeader[len(CSVHeader)-1])
 	}
 	if diff := cmp.Diff(CSVHeader, rows[0]); diff != "" {
 		t.Errorf("header (-want +got):\n%s", diff)

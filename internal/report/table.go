@@ -20,8 +20,8 @@ const (
 
 // renderTable writes doc for people: a section per account (in the order
 // of doc.Accounts, which is by ID), a summary, the key ID footnote when
-// needed and the failed accounts again with their reason. No colour, no
-// trailing spaces.
+// needed and the failed and partial accounts again with their reason. No
+// colour, no trailing spaces.
 func renderTable(w io.Writer, doc *Document) error {
 	var buf bytes.Buffer
 	keys := make(map[string][]Key)
@@ -42,7 +42,7 @@ func renderTable(w io.Writer, doc *Document) error {
 	for _, a := range doc.Accounts {
 		buf.WriteString(heading(a))
 		buf.WriteByte('\n')
-		if a.Status != "ok" {
+		if a.failed() {
 			buf.WriteByte('\n')
 			continue
 		}
@@ -95,7 +95,7 @@ func renderTable(w io.Writer, doc *Document) error {
 
 	s := doc.Summary
 	tw := tabwriter.NewWriter(&buf, 0, 8, 2, ' ', 0)
-	fmt.Fprintf(tw, "accounts\t%d: %d read, %d failed\n", s.Accounts, s.AccountsOK, s.AccountsFailed)
+	fmt.Fprintf(tw, "accounts\t%d: %s\n", s.Accounts, accountCounts(s))
 	fmt.Fprintf(tw, "users\t%d\n", s.Users)
 	fmt.Fprintf(tw, "access keys\t%d: %d active, %d inactive\n", s.Keys, s.ActiveKeys, s.InactiveKeys)
 	fmt.Fprintf(tw, "accounts with root keys\t%d\n", s.RootKeys)
@@ -112,16 +112,19 @@ func renderTable(w io.Writer, doc *Document) error {
 		fmt.Fprintf(&buf, "\n%s key ID not read: by default, key IDs are read only for keys that need attention;\n  --key-ids all reads every one\n", footnoteMark)
 	}
 
-	var failed []Account
-	for _, a := range doc.Accounts {
-		if a.Status != "ok" {
-			failed = append(failed, a)
+	for _, list := range []struct {
+		title    string
+		accounts []Account
+	}{
+		{"could not read %s:", failedAccounts(doc)},
+		{"could not read all of %s (nothing is acted on in them):", partialAccounts(doc)},
+	} {
+		if len(list.accounts) == 0 {
+			continue
 		}
-	}
-	if len(failed) > 0 {
-		fmt.Fprintf(&buf, "\ncould not read %s:\n", plural(len(failed), "account"))
+		fmt.Fprintf(&buf, "\n"+list.title+"\n", plural(len(list.accounts), "account"))
 		tw := tabwriter.NewWriter(&buf, 0, 8, 2, ' ', 0)
-		for _, a := range failed {
+		for _, a := range list.accounts {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\n", clean(a.ID), clean(a.Name), failure(a))
 		}
 		if err := tw.Flush(); err != nil {
@@ -136,6 +139,8 @@ func renderTable(w io.Writer, doc *Document) error {
 // heading is the first line of an account's section:
 //
 //	123456789012  prod-payments  Root/Workloads/Prod  (credential report, 2.1h old)
+//
+// A partial account's heading ends with PARTIAL and why.
 func heading(a Account) string {
 	parts := []string{clean(a.ID)}
 	for _, s := range []string{a.Name, a.OUPath} {
@@ -145,7 +150,7 @@ func heading(a Account) string {
 	}
 	var detail string
 	switch {
-	case a.Status != "ok":
+	case a.failed():
 		detail = "FAILED: " + failure(a)
 	case deref(a.Source) == "report":
 		detail = "(credential report"
@@ -163,16 +168,30 @@ func heading(a Account) string {
 	if detail != "" {
 		parts = append(parts, detail)
 	}
+	if a.Status == statusPartial {
+		parts = append(parts, "PARTIAL: "+failure(a))
+	}
 	return strings.Join(parts, "  ")
 }
 
-// failure is why an account failed: "AccessDenied: <reason>".
+// failure is why an account failed, or what of it could not be read and
+// why: "AccessDenied: <reason>", without the code when the reason already
+// names it.
 func failure(a Account) string {
 	msg := clean(deref(a.Error))
-	if code := clean(deref(a.ErrorCode)); code != "" && !strings.HasPrefix(msg, code) {
+	if code := clean(deref(a.ErrorCode)); code != "" && !strings.HasPrefix(msg, code) && !strings.Contains(msg, code+": ") {
 		msg = code + ": " + msg
 	}
 	return msg
+}
+
+// accountCounts is "2 read, 1 failed", with "1 partial" between them when
+// an account was read in part.
+func accountCounts(s Summary) string {
+	if s.AccountsPartial > 0 {
+		return fmt.Sprintf("%d read, %d partial, %d failed", s.AccountsOK, s.AccountsPartial, s.AccountsFailed)
+	}
+	return fmt.Sprintf("%d read, %d failed", s.AccountsOK, s.AccountsFailed)
 }
 
 // lastUsed is the LAST USED cell: never, today, or 3d ago.

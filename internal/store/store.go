@@ -154,7 +154,8 @@ const (
 type Notice struct {
 	ID int64 // assigned by EnqueueNotice
 	// Key de-duplicates: the outbox keeps at most one pending notice per
-	// Key. Empty: DedupeKey derives it from Recipient and ItemKey.
+	// Key. Empty: DedupeKey derives it from Recipient and ItemKey. Read
+	// back from the store, Key is the DedupeKey.
 	Key string
 
 	RunID string // the run that enqueued it
@@ -179,12 +180,12 @@ type Notice struct {
 }
 
 // DedupeKey is the key the outbox de-duplicates n by: n.Key, or if it is
-// empty, n.Recipient and n.ItemKey.
+// empty, n.Recipient and n.ItemKey joined by a space.
 func (n Notice) DedupeKey() string {
 	if n.Key != "" {
 		return n.Key
 	}
-	return n.Recipient + "\x1f" + n.ItemKey
+	return n.Recipient + " " + n.ItemKey
 }
 
 // JournalWriter is the journal's writes: a Store's (unfenced) and a

@@ -61,8 +61,8 @@ type Store struct {
 
 	mu     sync.Mutex
 	closed bool
-	held   map[*heldLock]struct{} // locks taken through this Store
-	wg     sync.WaitGroup         // Lock calls and heartbeats in flight
+	held   map[*lease]struct{} // leases taken through this Store
+	wg     sync.WaitGroup      // Lock calls and heartbeats in flight
 }
 
 var _ store.Store = (*Store)(nil)
@@ -85,7 +85,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open state store %s: %w", path, err)
 	}
-	s := &Store{db: db, path: abs, held: map[*heldLock]struct{}{}}
+	s := &Store{db: db, path: abs, held: map[*lease]struct{}{}}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -105,7 +105,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	held := make([]*heldLock, 0, len(s.held))
+	held := make([]*lease, 0, len(s.held))
 	for h := range s.held {
 		held = append(held, h)
 	}
@@ -113,7 +113,7 @@ func (s *Store) Close() error {
 
 	var errs []error
 	for _, h := range held {
-		if err := h.unlock(); err != nil {
+		if err := h.Release(); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -37,6 +37,13 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestConformanceShared(t *testing.T) {
+	storetest.RunShared(t, func(t *testing.T) func(*testing.T) store.Store {
+		path := filepath.Join(t.TempDir(), "state.db")
+		return func(t *testing.T) store.Store { return open(t, path) }
+	})
+}
+
 var t0 = time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
 
 func newRun(t *testing.T, s store.Store, id string) store.Run {
@@ -449,4 +456,95 @@ func TestDefaultPath(t *testing.T) {
 	if got, err := sqlite.DefaultPath(); err != nil || got != "/home/kw/.config/keywarden/state.db" {
 		t.Errorf("DefaultPath = %q, %v; want /home/kw/.config/keywarden/state.db", got, err)
 	}
+}
+
+// TestUpgradeFromSchema3: a file written before fencing and the outbox is
+// migrated in place: its runs stay, a lock held then (no token) still
+// holds until it is stale, and the lease that takes it over gets token 1.
+func TestUpgradeFromSchema3(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	db := rawDB(t, path)
+	stmts := []string{
+		"PRAGMA application_id = 1264014164", // "KWST"
+		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT`,
+	}
+	for i, name := range []string{"0001_init", "0002_lock_owner", "0003_notifications"} {
+		b, err := os.ReadFile(filepath.Join("migrations", name+".sql"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stmts = append(stmts, string(b),
+			"INSERT INTO schema_migrations VALUES ("+string(rune('1'+i))+", '"+name+"', '2026-01-01T00:00:00.000000000Z')")
+	}
+	now := time.Now().UTC().Format("2006-01-02T15:04:05.000000000Z")
+	stmts = append(stmts,
+		`INSERT INTO runs (id, command, status, started_at) VALUES ('run-old', 'apply', 'running', '2026-01-01T00:00:00.000000000Z')`,
+		`INSERT INTO lock (id, holder, acquired_at, heartbeat_at) VALUES (1, 'run-old', '`+now+`', '`+now+`')`,
+	)
+	for _, q := range stmts {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s := open(t, path)
+	if _, err := s.GetRun(t.Context(), "run-old"); err != nil {
+		t.Errorf("a run written before the upgrade: %v", err)
+	}
+	if _, err := s.Acquire(t.Context(), "run-new", time.Hour); !errors.Is(err, store.ErrLocked) || !strings.Contains(err.Error(), "run-old") {
+		t.Fatalf("Acquire of a lock held before the upgrade = %v, want ErrLocked by run-old", err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	l, err := s.Acquire(t.Context(), "run-new", 10*time.Millisecond)
+	if err != nil {
+		t.Fatalf("take over a stale lock held before the upgrade: %v", err)
+	}
+	if l.Token() != 1 {
+		t.Errorf("first token after the upgrade = %d, want 1", l.Token())
+	}
+	if err := l.Check(t.Context()); err != nil {
+		t.Error(err)
+	}
+	if err := l.Release(); err != nil {
+		t.Error(err)
+	}
+	if _, err := s.EnqueueNotice(t.Context(), store.Notice{Recipient: "email:a@example.com", ItemKey: "i", Payload: []byte(`{}`)}); err != nil {
+		t.Errorf("EnqueueNotice after the upgrade: %v", err)
+	}
+}
+
+// TestLeaseOfClosedStore: Close releases a lease; its Check and writes say
+// it was released, and its Release then succeeds.
+func TestLeaseOfClosedStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	a, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := a.Acquire(t.Context(), "run-a", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Check(t.Context()); !errors.Is(err, store.ErrLockLost) {
+		t.Errorf("Check after Close = %v, want ErrLockLost", err)
+	}
+	if err := l.CreateRun(t.Context(), store.Run{ID: "run-a", Command: "apply", Status: store.RunRunning, StartedAt: t0}); !errors.Is(err, store.ErrLockLost) {
+		t.Errorf("CreateRun after Close = %v, want ErrLockLost", err)
+	}
+	if err := l.Release(); err != nil {
+		t.Errorf("Release after Close: %v", err)
+	}
+	b := open(t, path)
+	lb, err := b.Acquire(t.Context(), "run-b", time.Hour)
+	if err != nil {
+		t.Fatalf("Acquire after the holder's store was closed: %v", err)
+	}
+	if lb.Token() <= l.Token() {
+		t.Errorf("token %d after %d, want greater", lb.Token(), l.Token())
+	}
+	lb.Release()
 }

@@ -1,5 +1,5 @@
 // Package storetest is the conformance suite of store.Store: every backend
-// runs it from its own tests and passes it.
+// runs it (Run and RunShared) from its own tests and passes it.
 //
 //	func TestStore(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) store.Store {
@@ -29,8 +29,9 @@ import (
 )
 
 // Run runs the suite. open returns a new, empty store for one test, and
-// closes it when the test ends (t.Cleanup). The suite takes about a second:
-// the lock tests wait for heartbeats and staleness.
+// closes it when the test ends (t.Cleanup). The suite takes a few seconds:
+// the lock tests wait for heartbeats and staleness. RunShared is the rest
+// of the suite, for several Stores on one place.
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	tests := []struct {
 		name string
@@ -54,6 +55,19 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Notifications", testNotifications},
 		{"NotifiedAt", testNotifiedAt},
 		{"NotificationErrors", testNotificationErrors},
+		{"LeaseTokens", testLeaseTokens},
+		{"LeaseWrites", testLeaseWrites},
+		{"LeaseTakeover", testLeaseTakeover},
+		{"LeaseReleased", testLeaseReleased},
+		{"LeaseHeartbeatLost", testLeaseHeartbeatLost},
+		{"LeaseConcurrentTokens", testLeaseConcurrentTokens},
+		{"LeaseCanceled", testLeaseCanceled},
+		{"OutboxRoundTrip", testOutboxRoundTrip},
+		{"OutboxDedupe", testOutboxDedupe},
+		{"OutboxClaim", testOutboxClaim},
+		{"OutboxSettled", testOutboxSettled},
+		{"OutboxErrors", testOutboxErrors},
+		{"OutboxConcurrentClaims", testOutboxConcurrentClaims},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
