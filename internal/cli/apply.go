@@ -166,8 +166,12 @@ func runApply(cmd *cobra.Command, planFile string, o applyFlags, log *slog.Logge
 		printNotifyReport(stdout, stderr, res.Notifications, j.pol.Notifications.RenotifyAfter.String(), res.Outcome.RunID)
 	}
 	if err != nil {
-		if errors.Is(err, context.Canceled) && res != nil && res.Outcome != nil {
+		switch {
+		case !errors.Is(err, context.Canceled) || res == nil || res.Outcome == nil:
+		case res.Outcome.Status == store.RunInterrupted:
 			fmt.Fprintf(stderr, "keywarden: interrupted; run the same apply again to finish (the journal knows what is done)\n")
+		default:
+			fmt.Fprintf(stderr, "keywarden: interrupted while telling people; every action is done, and what was not delivered is kept for 'keywarden notify retry'\n")
 		}
 		return err
 	}
@@ -240,7 +244,7 @@ func printNotifyReport(stdout, stderr io.Writer, rep *engine.NotifyReport, renot
 		fmt.Fprintf(stderr, "keywarden: %s\n", p)
 	}
 	if rep.Interrupted {
-		fmt.Fprintln(stdout, "notifications: not sent (interrupted); the next apply of this plan sends them")
+		fmt.Fprintf(stdout, "notifications: not sent (interrupted); %d kept in the state store's outbox: 'keywarden notify retry' or the next apply sends them\n", rep.Queued)
 		return
 	}
 	for _, f := range rep.Failures {
@@ -257,6 +261,12 @@ func printNotifyReport(stdout, stderr io.Writer, rep *engine.NotifyReport, renot
 	}
 	if rep.Unrouted > 0 {
 		notes = append(notes, fmt.Sprintf("%d %s without an owner", rep.Unrouted, plural(rep.Unrouted, "key", "keys")))
+	}
+	if rep.Retried > 0 {
+		notes = append(notes, fmt.Sprintf("%d kept from earlier runs delivered", rep.Retried))
+	}
+	if n := rep.Queued + rep.StillQueued; n > 0 {
+		notes = append(notes, fmt.Sprintf("%d kept in the outbox for 'keywarden notify retry' or the next apply", n))
 	}
 	if len(notes) > 0 {
 		line += "; " + strings.Join(notes, ", ")

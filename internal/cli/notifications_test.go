@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"database/sql"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -123,7 +124,7 @@ func TestApplyNotifies(t *testing.T) {
 	run := runIDOf(t, r.stdout)
 	matchLines(t, r.stdout, []string{
 		`^Run ` + regexp.QuoteMeta(run) + ` done: 2 done, 0 already done, 0 skipped, 0 failed\.$`,
-		`^notifications: 2 sent, 1 failed \(see 'keywarden history --run ` + regexp.QuoteMeta(run) + `'\)$`,
+		`^notifications: 2 sent, 1 failed; 1 kept in the outbox for 'keywarden notify retry' or the next apply \(see 'keywarden history --run ` + regexp.QuoteMeta(run) + `'\)$`,
 	})
 	if !strings.Contains(r.stderr, "keywarden: notification to security (team) failed: HTTP 500 (gave up after 3 attempts)") {
 		t.Errorf("the failure is not reported on stderr:\n%s", r.stderr)
@@ -197,10 +198,43 @@ func TestApplyNotifies(t *testing.T) {
 	if diff := cmpDiff(map[string][]string{"security via security team": {"warning " + alice}}, got); diff != "" {
 		t.Errorf("team told (-want +got):\n%s", diff)
 	}
+
+	// The team's digest of the first run (bob's deactivation among it) was
+	// kept in the outbox; once due, 'notify retry' delivers it.
+	r = s.kw("notify", "pending", "--state", s.state)
+	wantExit(t, "notify pending", r, ExitOK)
+	matchLines(t, r.stdout, []string{`^KEPT +RUN`, ` ` + regexp.QuoteMeta(run) + ` +team:security +team +0 `})
+	makeNoticesDue(t, s.state)
+	r = s.kw("notify", "retry", "--config", s.config, "--state", s.state)
+	wantExit(t, "notify retry", r, ExitOK)
+	matchLines(t, r.stdout, []string{`^notifications: 1 delivered, 0 still kept for later$`})
+	got, _ = team.received()
+	if diff := cmpDiff(map[string][]string{"security via security team": {"warning " + alice, "deactivated " + bob, "warning " + alice}}, got); diff != "" {
+		t.Errorf("team told (-want +got):\n%s", diff)
+	}
+	r = s.kw("notify", "pending", "--state", s.state)
+	if !strings.Contains(r.stdout, "no notifications waiting") {
+		t.Errorf("after the retry the outbox still has:\n%s", r.stdout)
+	}
 	for _, out := range append(s.written, r.stdout, r.stderr) {
 		if strings.Contains(out, secret) {
 			t.Errorf("the webhook secret was written:\n%s", out)
 		}
+	}
+}
+
+// makeNoticesDue makes every notice in the outbox due now, as if its wait
+// had passed.
+func makeNoticesDue(t *testing.T, path string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	past := time.Now().Add(-time.Minute).UTC().Format("2006-01-02T15:04:05.000000000Z")
+	if _, err := db.Exec(`UPDATE outbox SET next_attempt_at = ? WHERE status = 'pending'`, past); err != nil {
+		t.Fatal(err)
 	}
 }
 

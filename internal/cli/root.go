@@ -80,6 +80,7 @@ Start with 'keywarden demo', which needs no AWS account.`,
 		newUndoCommand(g),
 		newExportCommand(g),
 		newHistoryCommand(),
+		newNotifyCommand(g),
 	)
 
 	finish(cmd)

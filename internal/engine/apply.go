@@ -91,6 +91,11 @@ func (e *Engine) Apply(ctx context.Context, req ApplyRequest) (*ApplyResult, err
 	if out != nil {
 		res.Notifications = nt.deliver(ctx, req.Plan, out, live.Inventory)
 	}
+	if err == nil && ctx.Err() != nil {
+		// Ctrl-C during delivery: the actions are done, the rest of the
+		// notices are in the outbox, and the run still ends as interrupted.
+		err = ctx.Err()
+	}
 	return res, err
 }
 

@@ -524,3 +524,91 @@ func TestOrganizationsFailureSaysWhatHappened(t *testing.T) {
 		})
 	}
 }
+
+// TestCtrlCDuringDeliveryKeepsNotices: Ctrl-C while a receiver hangs ends
+// the apply promptly, and what was not delivered is kept in the outbox,
+// from where a later retry delivers it with the same idempotency key.
+func TestCtrlCDuringDeliveryKeepsNotices(t *testing.T) {
+	o := newOrg(t, 1)
+	a := o.members[0]
+	bob := o.addKey(a, "bob", 105*day, 20*day, awsemu.StatusActive).AccessKeyID
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var keys []string
+	hang := true
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		keys = append(keys, r.Header.Get(notify.IdempotencyHeader))
+		h := hang
+		mu.Unlock()
+		if h {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	t.Setenv("KW_ENGINE_HOOK_SECRET", "whsec-ctrl-c")
+	pol := mustPolicy(t, stagedYAML+`notifications:
+  default: {contact: cloud-team@example.com, channel: hook}
+  channels:
+    hook: {type: webhook, url: "`+srv.URL+`", secret_env: KW_ENGINE_HOOK_SECRET}
+`)
+	planned, err := o.engine(pol, "plan").Plan(t.Context(), orgRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		for {
+			mu.Lock()
+			n := len(keys)
+			mu.Unlock()
+			if n > 0 {
+				cancel() // Ctrl-C while the receiver hangs
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	done := make(chan *engine.ApplyResult, 1)
+	var applyErr error
+	go func() {
+		res, err := o.engine(pol, "apply").Apply(ctx, engine.ApplyRequest{Plan: planned.Plan, Scan: planned.Scan})
+		applyErr = err
+		done <- res
+	}()
+	var res *engine.ApplyResult
+	select {
+	case res = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the apply did not end within 10 s of Ctrl-C during delivery")
+	}
+	if !errors.Is(applyErr, context.Canceled) {
+		t.Errorf("apply interrupted during delivery: %v, want it to end as interrupted", applyErr)
+	}
+	if o.status(bob) != awsemu.StatusInactive || res == nil || res.Notifications == nil || res.Notifications.Queued != 1 {
+		t.Fatalf("bob's key %s, notifications %+v; want the key deactivated and the announcement kept", o.status(bob), res)
+	}
+	pending, err := o.st.PendingNotices(t.Context(), time.Now())
+	if err != nil || len(pending) != 1 {
+		t.Fatalf("outbox %+v (%v), want the one digest", pending, err)
+	}
+
+	mu.Lock()
+	hang = false
+	mu.Unlock()
+	eng := o.engine(pol, "notify")
+	eng.Now = func() time.Time { return time.Now().Add(time.Hour) } // the wait has passed
+	rep, err := eng.RetryNotices(t.Context())
+	if err != nil || rep.Retried != 1 {
+		t.Fatalf("retry: %+v (%v), want the kept digest delivered", rep, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(keys) < 2 || keys[0] == "" || keys[len(keys)-1] != keys[0] {
+		t.Errorf("idempotency keys %v: want the retry to carry the first attempt's", keys)
+	}
+}

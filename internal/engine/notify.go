@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -49,6 +50,13 @@ type NotifyReport struct {
 	Unrouted int
 	// RecordErr is set when the journal could not record a delivery.
 	RecordErr error
+	// Queued are digests not delivered now, kept in the state store's
+	// outbox for a later run or 'keywarden notify retry'.
+	Queued int
+	// Retried are notices kept by earlier runs, delivered now.
+	Retried int
+	// StillQueued are notices kept by earlier runs that failed again.
+	StillQueued int
 }
 
 // ChannelRegistry is every channel type keywarden can send through: those
@@ -140,44 +148,170 @@ func PolicyEnv(pol *policy.Policy) notify.Env {
 // deliver tells the owners and the security team what an apply did and
 // what is coming: warnings for the notify actions done, announcements of
 // the keys deactivated and deleted (in this run or an earlier run of the
-// plan, once). It never fails: notifications do not change how an apply
-// ends. inv is the live read the apply judged by: it knows the owners.
+// plan, once). Notices left undelivered by earlier runs are retried first.
+// What cannot be delivered now — a channel down, Ctrl-C — goes into the
+// state store's outbox, for the next run or 'keywarden notify retry'. It
+// never fails: notifications do not change how an apply ends. inv is the
+// live read the apply judged by: it knows the owners.
 func (nt *notifier) deliver(ctx context.Context, plan *remediate.Plan, out *remediate.Outcome, inv *inventory.Inventory) *NotifyReport {
-	if nt == nil || out == nil || !hasNews(out) {
+	if nt == nil || out == nil {
 		return nil
-	}
-	rep := &NotifyReport{Problems: nt.problems}
-	if ctx.Err() != nil {
-		rep.Interrupted = true
-		return rep
 	}
 	e := nt.e
-	dir := directoryOf(inv)
-	events := notifyEvents(ctx, e, plan, out, dir)
-	if len(events) == 0 {
-		return nil
+	rep := &NotifyReport{Problems: nt.problems}
+	// Building the digests and queueing them happen even after Ctrl-C:
+	// what was done must be told, if not now then later.
+	keep := context.WithoutCancel(ctx)
+	var digests []notify.Digest
+	if hasNews(out) {
+		events := notifyEvents(keep, e, plan, out, directoryOf(inv))
+		var sum notify.BuildSummary
+		digests, sum = notify.Build(keep, e.Policy, out.RunID, e.now(), events, e.Store)
+		if sum.Err != nil {
+			rep.Problems = append(rep.Problems, "read which notifications were sent: "+sum.Err.Error()+"; they are sent again")
+		}
+		rep.Repeats, rep.Unrouted = sum.Repeats, sum.Unrouted
+	}
+	if ctx.Err() != nil {
+		rep.Interrupted = true
+		rep.Queued += nt.enqueue(keep, digests, "interrupted before delivery")
+		return rep
+	}
+	nt.retryOutbox(ctx, rep)
+	if len(digests) == 0 {
+		if rep.Retried == 0 && len(rep.Problems) == 0 {
+			return nil
+		}
+		return rep
 	}
 	timeout := e.Notify.Timeout
 	if timeout <= 0 {
 		timeout = 5 * time.Minute
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	digests, sum := notify.Build(ctx, e.Policy, out.RunID, e.now(), events, e.Store)
-	if sum.Err != nil {
-		rep.Problems = append(rep.Problems, "read which notifications were sent: "+sum.Err.Error()+"; they are sent again")
-	}
-	o := e.Notify.Delivery
-	o.Renderer, o.Log = nt.renderer, e.log()
-	dr := notify.Deliver(ctx, digests, nt.channels, e.Store, o)
+	dr := notify.Deliver(dctx, digests, nt.channels, e.Store, nt.options())
 	for _, d := range dr.Deliveries {
 		if d.Err != nil {
 			rep.Failures = append(rep.Failures, "notification to "+d.To.Contact+" ("+d.To.Channel+") failed: "+d.Err.Error())
+			rep.Queued += nt.enqueue(keep, []notify.Digest{d.Digest}, d.Err.Error())
 		}
 	}
-	rep.Sent, rep.Failed, rep.RecordErr = dr.Sent(), dr.Failed(), dr.RecordErr
-	rep.Repeats, rep.Unrouted = sum.Repeats, sum.Unrouted
+	rep.Sent += dr.Sent()
+	rep.Failed += dr.Failed() + dr.Interrupted()
+	rep.Interrupted = rep.Interrupted || (dr.Interrupted() > 0 && ctx.Err() != nil)
+	if dr.RecordErr != nil && rep.RecordErr == nil {
+		rep.RecordErr = dr.RecordErr
+	}
 	return rep
+}
+
+func (nt *notifier) options() notify.DeliverOptions {
+	o := nt.e.Notify.Delivery
+	o.Renderer, o.Log = nt.renderer, nt.e.log()
+	return o
+}
+
+// Outbox timing: a notice is tried again after noticeRetryAfter, doubling
+// up to noticeMaxBackoff, and given up after noticeExpiry.
+const (
+	noticeRetryAfter = 15 * time.Minute
+	noticeMaxBackoff = 6 * time.Hour
+	noticeExpiry     = 7 * 24 * time.Hour
+	noticeClaimHold  = 10 * time.Minute
+	noticeClaimLimit = 500
+)
+
+// enqueue keeps undelivered digests in the outbox and returns how many it
+// kept. The same digest queued twice is kept once (its idempotency key).
+func (nt *notifier) enqueue(ctx context.Context, digests []notify.Digest, why string) int {
+	e := nt.e
+	n := 0
+	for _, d := range digests {
+		payload, err := json.Marshal(d)
+		if err != nil {
+			nt.problems = append(nt.problems, "keep a notification for later: "+err.Error())
+			continue
+		}
+		now := e.now()
+		_, err = e.Store.EnqueueNotice(ctx, store.Notice{
+			Key: d.IdempotencyKey(), RunID: d.RunID, Recipient: d.To.Channel + ":" + d.To.Contact, Channel: d.To.Channel,
+			ItemKey: "digest", Payload: payload, LastError: why,
+			CreatedAt: now, NextAttemptAt: now.Add(noticeRetryAfter), ExpiresAt: now.Add(noticeExpiry),
+		})
+		if err != nil {
+			e.log().Warn("keep a notification for later", "recipient", d.To.Contact, "error", err)
+			continue
+		}
+		n++
+	}
+	return n
+}
+
+// retryOutbox delivers the notices earlier runs could not, that are due.
+func (nt *notifier) retryOutbox(ctx context.Context, rep *NotifyReport) {
+	e := nt.e
+	now := e.now()
+	if _, err := e.Store.ExpireNotices(ctx, now); err != nil {
+		rep.Problems = append(rep.Problems, "read the notification outbox: "+err.Error())
+		return
+	}
+	notices, err := e.Store.ClaimNotices(ctx, now, noticeClaimHold, noticeClaimLimit)
+	if err != nil {
+		rep.Problems = append(rep.Problems, "read the notification outbox: "+err.Error())
+		return
+	}
+	if len(notices) == 0 {
+		return
+	}
+	digests := make([]notify.Digest, 0, len(notices))
+	claimed := make([]store.Notice, 0, len(notices))
+	for _, n := range notices {
+		var d notify.Digest
+		if err := json.Unmarshal(n.Payload, &d); err != nil {
+			e.Store.MarkNoticeFailed(ctx, n.ID, "not a digest keywarden can read: "+err.Error(), now.Add(noticeMaxBackoff))
+			continue
+		}
+		digests = append(digests, d)
+		claimed = append(claimed, n)
+	}
+	timeout := e.Notify.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Minute
+	}
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	dr := notify.Deliver(dctx, digests, nt.channels, e.Store, nt.options())
+	keep := context.WithoutCancel(ctx)
+	for i, d := range dr.Deliveries {
+		n := claimed[i]
+		if d.Err == nil {
+			if err := e.Store.MarkNoticeDelivered(keep, n.ID, e.now()); err != nil {
+				e.log().Warn("mark a notification delivered", "id", n.ID, "error", err)
+			}
+			rep.Retried++
+			continue
+		}
+		wait := noticeRetryAfter << min(max(n.Attempts-1, 0), 10)
+		e.Store.MarkNoticeFailed(keep, n.ID, d.Err.Error(), e.now().Add(min(wait, noticeMaxBackoff)))
+		rep.Failures = append(rep.Failures, "notification to "+d.To.Contact+" ("+d.To.Channel+"), kept from run "+d.Digest.RunID+", failed again: "+d.Err.Error())
+		rep.StillQueued++
+	}
+}
+
+// RetryNotices delivers the notices earlier runs could not, that are due
+// now: what 'keywarden notify retry' does, and every apply does first.
+func (e *Engine) RetryNotices(ctx context.Context) (*NotifyReport, error) {
+	if e.Store == nil {
+		return nil, errors.New("retrying notifications needs the state store that keeps them")
+	}
+	nt := e.newNotifier()
+	if nt == nil {
+		return nil, errors.New("the policy has no notification channel to deliver through")
+	}
+	rep := &NotifyReport{Problems: nt.problems}
+	nt.retryOutbox(ctx, rep)
+	return rep, nil
 }
 
 // hasNews reports whether an apply did anything to tell.
