@@ -257,14 +257,12 @@ func (s *Sandbox) AddAccessKey(spec KeySpec) (Key, error) {
 		created: s.now(spec.CreatedAt),
 	}
 	if !spec.LastUsed.IsZero() {
-		k.lastUsed = spec.LastUsed.UTC().Truncate(time.Second)
-		k.lastUsedService = spec.LastUsedService
-		if k.lastUsedService == "" {
-			k.lastUsedService = "iam"
+		k.used = keyUse{at: spec.LastUsed.UTC().Truncate(time.Second), service: spec.LastUsedService, region: spec.LastUsedRegion}
+		if k.used.service == "" {
+			k.used.service = "iam"
 		}
-		k.lastUsedRegion = spec.LastUsedRegion
-		if k.lastUsedRegion == "" {
-			k.lastUsedRegion = DefaultRegion
+		if k.used.region == "" {
+			k.used.region = DefaultRegion
 		}
 	}
 	if u != nil {
@@ -337,7 +335,9 @@ func (s *Sandbox) newAccessKeyID() string {
 	}
 }
 
-// KeyState is what the sandbox knows about an access key, for tests.
+// KeyState is what the sandbox knows about an access key, for tests. Its
+// last use is the one GetAccessKeyLastUsed shows now (zero LastUsed: never
+// used): a use that Options.LastUsedDelay still hides is not in it.
 type KeyState struct {
 	AccessKeyID     string
 	Account         string
@@ -357,9 +357,10 @@ func (s *Sandbox) AccessKey(id string) (KeyState, bool) {
 	if k == nil {
 		return KeyState{}, false
 	}
+	k.settle(s.clock.Now(), s.lastUsedDelay)
 	st := KeyState{
 		AccessKeyID: k.id, Account: k.account.id, Status: k.status, CreatedAt: k.created,
-		LastUsed: k.lastUsed, LastUsedService: k.lastUsedService, LastUsedRegion: k.lastUsedRegion,
+		LastUsed: k.used.at, LastUsedService: k.used.service, LastUsedRegion: k.used.region,
 	}
 	if k.user != nil {
 		st.User = k.user.name

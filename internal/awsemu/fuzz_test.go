@@ -29,6 +29,12 @@ func FuzzServeHTTP(f *testing.F) {
 	f.Add("AWSOrganizationsV20161128.ListAccountsForParent", `{"ParentId":"`+root+`","MaxResults":1}`)
 	f.Add("AWSOrganizationsV20161128.ListParents", `{"ChildId":"100000000001","NextToken":"x"}`)
 	f.Add("AWSOrganizationsV20161128.ListAccounts", `{"MaxResults":1e99}`)
+	f.Add("secretsmanager.CreateSecret", `{"Name":"s","SecretString":"v","Tags":[{"Key":"k","Value":"v"}],"AddReplicaRegions":[{"Region":"eu-west-1"}]}`)
+	f.Add("secretsmanager.PutSecretValue", `{"SecretId":"s","SecretBinary":"dg==","VersionStages":["AWSPENDING"]}`)
+	f.Add("secretsmanager.GetSecretValue", `{"SecretId":"arn:aws:secretsmanager:us-east-1:100000000001:secret:s","VersionStage":"AWSCURRENT"}`)
+	f.Add("secretsmanager.ListSecrets", `{"MaxResults":1,"NextToken":"x","Filters":[{"Key":"name","Values":["!s"]}]}`)
+	f.Add("secretsmanager.PutResourcePolicy", `{"SecretId":"s","ResourcePolicy":"{\"Statement\":{\"Effect\":\"Allow\",\"Principal\":\"*\"}}","BlockPublicPolicy":true}`)
+	f.Add("secretsmanager.DeleteSecret", `{"SecretId":"s","RecoveryWindowInDays":7.5}`)
 	f.Fuzz(func(t *testing.T, target, body string) {
 		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
 		service := "iam"
@@ -39,6 +45,9 @@ func FuzzServeHTTP(f *testing.F) {
 			req.Header.Set("X-Amz-Target", target)
 			req.Header.Set("Content-Type", "application/x-amz-json-1.1")
 			service = "organizations"
+			if strings.HasPrefix(target, "secretsmanager.") {
+				service = "secretsmanager"
+			}
 		} else {
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		}

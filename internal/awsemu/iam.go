@@ -633,10 +633,11 @@ func (s *Sandbox) getAccessKeyLastUsed(c *call) (any, *apiError) {
 		ServiceName  string   `xml:"ServiceName"`
 		Region       string   `xml:"Region"`
 	}
+	k.settle(s.clock.Now(), s.lastUsedDelay)
 	lu := lastUsed{ServiceName: "N/A", Region: "N/A"}
-	if !k.lastUsed.IsZero() {
-		t := isoTime(k.lastUsed)
-		lu = lastUsed{&t, k.lastUsedService, k.lastUsedRegion}
+	if !k.used.at.IsZero() {
+		t := isoTime(k.used.at)
+		lu = lastUsed{&t, k.used.service, k.used.region}
 	}
 	userName := "root"
 	if k.user != nil {

@@ -9,6 +9,8 @@ const (
 	upperAlnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 	lowerAlnum = "abcdefghijklmnopqrstuvwxyz0123456789"
 	secretSet  = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	mixedAlnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	hexDigits  = "0123456789abcdef"
 )
 
 // idSource makes the identifiers AWS would: AKIA…/ASIA… key IDs, AIDA…
@@ -40,6 +42,17 @@ func (s *idSource) orgID() string        { return "o-" + s.pick(lowerAlnum, 10) 
 func (s *idSource) rootID() string       { return "r-" + s.pick(lowerAlnum, 4) }
 func (s *idSource) ouID(rootID string) string {
 	return "ou-" + rootID[2:] + "-" + s.pick(lowerAlnum, 8)
+}
+
+// secretSuffix is the "-" and six random characters Secrets Manager adds to
+// a secret's name in its ARN.
+func (s *idSource) secretSuffix() string { return "-" + s.pick(mixedAlnum, 6) }
+
+// uuid makes a version 4 UUID, for secret versions created without a
+// ClientRequestToken.
+func (s *idSource) uuid() string {
+	h := s.pick(hexDigits, 32)
+	return h[:8] + "-" + h[8:12] + "-4" + h[13:16] + "-" + string("89ab"[s.r.IntN(4)]) + h[17:20] + "-" + h[20:]
 }
 
 // accountID makes a 12-digit account ID that does not start with 0.

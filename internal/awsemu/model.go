@@ -22,7 +22,7 @@ const (
 	AccountSuspended = "SUSPENDED"
 )
 
-// Tag is an IAM user tag.
+// Tag is a tag of an IAM user or of a secret.
 type Tag struct {
 	Key   string
 	Value string
@@ -44,6 +44,9 @@ type account struct {
 	root       rootUser
 	report     *credentialReport
 	reportJob  *reportJob
+
+	secrets   map[secretKey]*secret // Secrets Manager, by primary region and name
+	secretSeq uint64                // secrets created so far, for creation order
 }
 
 type rootUser struct {
@@ -93,9 +96,36 @@ type accessKey struct {
 	status  string
 	created time.Time
 
-	lastUsed        time.Time // zero: never used
-	lastUsedService string
-	lastUsedRegion  string
+	used    keyUse   // the last use IAM shows; at is zero: never used
+	pending []keyUse // recorded uses not yet shown (Options.LastUsedDelay), oldest first
+}
+
+// keyUse is one recorded use of an access key.
+type keyUse struct {
+	at      time.Time
+	service string
+	region  string
+}
+
+// latestUse is when the key was last recorded as used, shown or not.
+func (k *accessKey) latestUse() time.Time {
+	if n := len(k.pending); n > 0 {
+		return k.pending[n-1].at
+	}
+	return k.used.at
+}
+
+// settle shows the pending uses whose delay has passed by now: like IAM,
+// the sandbox reports a use only some time after it happened.
+func (k *accessKey) settle(now time.Time, delay time.Duration) {
+	n := 0
+	for n < len(k.pending) && !now.Before(k.pending[n].at.Add(delay)) {
+		k.used = k.pending[n]
+		n++
+	}
+	if n > 0 {
+		k.pending = append(k.pending[:0], k.pending[n:]...)
+	}
 }
 
 // session is a set of temporary credentials from AssumeRole.

@@ -24,14 +24,18 @@ func (v *validator) add(value *string, field, constraint string) {
 	v.problems = append(v.problems, fmt.Sprintf("Value %s at '%s' failed to satisfy constraint: %s", shown, field, constraint))
 }
 
-func (v *validator) err() *apiError {
+// err is the Query services' ValidationError for the problems found, or nil.
+func (v *validator) err() *apiError { return v.errCode("ValidationError") }
+
+// errCode is err with another code: the JSON services say ValidationException.
+func (v *validator) errCode(code string) *apiError {
 	switch len(v.problems) {
 	case 0:
 		return nil
 	case 1:
-		return errorf(400, "ValidationError", "1 validation error detected: %s", v.problems[0])
+		return errorf(400, code, "1 validation error detected: %s", v.problems[0])
 	}
-	return errorf(400, "ValidationError", "%d validation errors detected: %s", len(v.problems), strings.Join(v.problems, "; "))
+	return errorf(400, code, "%d validation errors detected: %s", len(v.problems), strings.Join(v.problems, "; "))
 }
 
 // str checks an optional string parameter against length bounds and a pattern.

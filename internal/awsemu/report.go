@@ -55,7 +55,7 @@ func (s *Sandbox) generateCredentialReport(c *call) (any, *apiError) {
 			job.pollsLeft--
 			return result{State: "INPROGRESS"}, nil
 		}
-		a.report = buildReport(a, now)
+		a.report = buildReport(a, now, s.lastUsedDelay)
 		a.reportJob = nil
 		return result{State: "COMPLETE"}, nil
 	}
@@ -69,7 +69,7 @@ func (s *Sandbox) generateCredentialReport(c *call) (any, *apiError) {
 	if s.opts.ReportInProgressPolls > 0 {
 		a.reportJob = &reportJob{pollsLeft: s.opts.ReportInProgressPolls}
 	} else {
-		a.report = buildReport(a, now)
+		a.report = buildReport(a, now, s.lastUsedDelay)
 	}
 	return result{State: "STARTED", Description: desc}, nil
 }
@@ -116,10 +116,10 @@ func keyColumns(k *accessKey) []string {
 		return []string{"false", notApplicable, notApplicable, notApplicable, notApplicable}
 	}
 	cols := []string{reportBool(k.status == StatusActive), reportTime(k.created), notApplicable, notApplicable, notApplicable}
-	if !k.lastUsed.IsZero() {
-		cols[2] = reportTime(k.lastUsed)
-		cols[3] = k.lastUsedRegion
-		cols[4] = k.lastUsedService
+	if !k.used.at.IsZero() {
+		cols[2] = reportTime(k.used.at)
+		cols[3] = k.used.region
+		cols[4] = k.used.service
 	}
 	return cols
 }
@@ -136,7 +136,8 @@ func slots(keys []*accessKey) (first, second *accessKey) {
 }
 
 // buildReport takes the snapshot: the root row first, then users by name.
-func buildReport(a *account, now time.Time) *credentialReport {
+// Key uses still hidden by delay (Options.LastUsedDelay) are not in it.
+func buildReport(a *account, now time.Time, delay time.Duration) *credentialReport {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
 	w.Write(ReportHeader)
@@ -144,6 +145,9 @@ func buildReport(a *account, now time.Time) *credentialReport {
 	rootPassword := noInformation
 	if !a.root.passwordLastUsed.IsZero() {
 		rootPassword = reportTime(a.root.passwordLastUsed)
+	}
+	for _, k := range a.root.keys {
+		k.settle(now, delay)
 	}
 	k1, k2 := slots(a.root.keys)
 	row := []string{"<root_account>", a.arnRoot(), reportTime(a.created), notSupported, rootPassword,
@@ -164,6 +168,9 @@ func buildReport(a *account, now time.Time) *credentialReport {
 				passwordUsed = reportTime(u.passwordLastUsed)
 			}
 			passwordChanged = reportTime(u.passwordChanged)
+		}
+		for _, k := range u.keys {
+			k.settle(now, delay)
 		}
 		k1, k2 := slots(u.keys)
 		row = append(row[:0], u.name, a.userARN(u), reportTime(u.created), reportBool(u.password),

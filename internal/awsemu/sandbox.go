@@ -1,12 +1,14 @@
 // Package awsemu is a local AWS sandbox: an HTTP server that speaks the real
-// AWS wire protocols (IAM and STS over the Query protocol, Organizations over
-// JSON 1.1) for the operations keywarden uses, so that the AWS SDK for Go v2,
-// the AWS CLI and boto3 can talk to it through AWS_ENDPOINT_URL.
+// AWS wire protocols (IAM and STS over the Query protocol, Organizations and
+// Secrets Manager over JSON 1.1) for the operations keywarden uses, so that
+// the AWS SDK for Go v2, the AWS CLI and boto3 can talk to it through
+// AWS_ENDPOINT_URL.
 //
-// It holds many accounts, each with its own IAM; verifies SigV4 with the keys
-// it issued (a deactivated key stops working); issues temporary credentials
-// through AssumeRole that act inside the role's account; keeps a movable
-// clock; and injects faults per account and operation.
+// It holds many accounts, each with its own IAM and its own secrets in each
+// region; verifies SigV4 with the keys it issued (a deactivated key stops
+// working); issues temporary credentials through AssumeRole that act inside
+// the role's account; keeps a movable clock; and injects faults per account
+// and operation.
 //
 // It imports nothing from the rest of keywarden, so that a bug shared by
 // client and sandbox cannot make a test pass.
@@ -38,6 +40,12 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the real time used for signature skew checks; nil means time.Now.
 	Now func() time.Time
+	// LastUsedDelay is how long after a use of an access key the use shows
+	// in GetAccessKeyLastUsed, the credential report and AccessKey: AWS
+	// reports last use minutes to hours late. A use at time t shows once the
+	// sandbox clock reaches t + LastUsedDelay; until then the previous use
+	// (or none) shows. Zero shows a use at once. SetLastUsedDelay changes it.
+	LastUsedDelay time.Duration
 	// ControlToken is the bearer token that changes to the sandbox over
 	// HTTP (POST /_sandbox/…, such as moving the clock) must carry. Empty:
 	// nothing can be changed over HTTP; Go code uses Clock() instead.
@@ -56,6 +64,8 @@ type Sandbox struct {
 	keys     map[string]*accessKey // long-term keys by ID, across accounts
 	sessions map[string]*session   // temporary keys by ID
 	org      *organization
+
+	lastUsedDelay time.Duration // see Options.LastUsedDelay
 
 	faults faultSet
 	stats  stats
@@ -82,6 +92,8 @@ func New(opts Options) *Sandbox {
 		accounts: make(map[string]*account),
 		keys:     make(map[string]*accessKey),
 		sessions: make(map[string]*session),
+
+		lastUsedDelay: opts.LastUsedDelay,
 	}
 	s.faults.init(opts.Seed)
 	return s
@@ -89,3 +101,11 @@ func New(opts Options) *Sandbox {
 
 // Clock returns the sandbox clock.
 func (s *Sandbox) Clock() *Clock { return s.clock }
+
+// SetLastUsedDelay changes Options.LastUsedDelay from now on. Uses already
+// shown stay shown; uses not yet shown show once the new delay has passed.
+func (s *Sandbox) SetLastUsedDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastUsedDelay = d
+}

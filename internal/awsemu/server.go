@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,7 +21,7 @@ const maxBody = 1 << 20
 type call struct {
 	ctx     context.Context
 	proto   int
-	service string // iam, sts, organizations
+	service string // iam, sts, organizations, secretsmanager
 	op      string
 	form    url.Values // Query protocol parameters
 	body    []byte     // JSON protocol body
@@ -61,6 +62,8 @@ func (s *Sandbox) handlers(service string) map[string]handler {
 		return stsHandlers
 	case "organizations":
 		return orgHandlers
+	case "secretsmanager":
+		return secretsHandlers
 	}
 	return nil
 }
@@ -106,6 +109,7 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.noteKeyUse(c)
+	// Never log c.body or the result: they carry secret values.
 	s.log.Debug("sandbox call", "service", c.service, "op", c.op, "account", c.principal.account.id, "request_id", c.reqID)
 	if c.proto == protoJSON {
 		writeJSONResult(w, c.reqID, result)
@@ -130,11 +134,15 @@ func (s *Sandbox) route(r *http.Request, c *call) *apiError {
 	if target := r.Header.Get("X-Amz-Target"); target != "" {
 		c.proto = protoJSON
 		prefix, op, _ := strings.Cut(target, ".")
-		if prefix != "AWSOrganizationsV20161128" {
+		switch prefix {
+		case "AWSOrganizationsV20161128":
+			c.service, c.op = "organizations", op
+		case "secretsmanager":
+			c.service, c.op = "secretsmanager", op
+		default:
 			c.service = "organizations"
 			return errorf(400, "UnknownOperationException", "Unknown operation %s", target)
 		}
-		c.service, c.op = "organizations", op
 		return nil
 	}
 	c.proto = protoQuery
@@ -293,15 +301,20 @@ func (s *Sandbox) applyFaults(c *call) *apiError {
 	case out.deny:
 		return accessDenied(c, c.service+":"+c.op, "*")
 	case out.throttled:
-		if c.proto == protoJSON {
+		switch c.service {
+		case "organizations":
 			return &apiError{status: 400, code: "TooManyRequestsException",
 				msg: "AWS Organizations can't complete your request because it received too many requests in a short period of time. Try again later."}
+		case "secretsmanager":
+			return errorf(400, "ThrottlingException", "Rate exceeded")
 		}
 		return errorf(400, "Throttling", "Rate exceeded")
 	case out.fail:
 		switch c.service {
 		case "organizations":
 			return errorf(500, "ServiceException", "AWS Organizations can't complete your request because of an internal service error. Try again later.")
+		case "secretsmanager":
+			return errorf(500, "InternalServiceError", "An error occurred on the server side.")
 		case "sts":
 			return errorf(500, "InternalFailure", "An internal error occurred. Try again.")
 		}
@@ -311,6 +324,9 @@ func (s *Sandbox) applyFaults(c *call) *apiError {
 }
 
 func accessDenied(c *call, action, resource string) *apiError {
+	if c.service == "secretsmanager" {
+		return errorf(400, "AccessDeniedException", "User: %s is not authorized to perform: %s on resource: %s", c.principal.arn(), action, resource)
+	}
 	if c.proto == protoJSON {
 		return errorf(400, "AccessDeniedException", "You don't have permissions to access this resource.")
 	}
@@ -329,15 +345,21 @@ func (s *Sandbox) noteKeyUse(c *call) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := c.key
-	if !k.lastUsed.IsZero() && now.Sub(k.lastUsed) < keyUseWindow && !now.Before(k.lastUsed) {
+	if last := k.latestUse(); !last.IsZero() && now.Sub(last) < keyUseWindow && !now.Before(last) {
 		return
 	}
-	k.lastUsed = now
-	k.lastUsedService = c.service
-	k.lastUsedRegion = c.region
-	if k.lastUsedRegion == "" {
-		k.lastUsedRegion = DefaultRegion
+	use := keyUse{at: now, service: c.service, region: c.region}
+	if use.region == "" {
+		use.region = DefaultRegion
 	}
+	if s.lastUsedDelay <= 0 {
+		k.used, k.pending = use, nil
+		return
+	}
+	k.pending = append(k.pending, use)
+	// A clock set back may record a use before a pending one: keep them in order.
+	slices.SortStableFunc(k.pending, func(a, b keyUse) int { return a.at.Compare(b.at) })
+	k.settle(now, s.lastUsedDelay)
 }
 
 // decodeJSON reads a JSON protocol body into v.

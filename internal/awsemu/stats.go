@@ -15,7 +15,7 @@ type stats struct {
 // CallKey names one operation in one account.
 type CallKey struct {
 	Account   string // "" when the caller could not be identified
-	Service   string // iam, sts, organizations
+	Service   string // iam, sts, organizations, secretsmanager
 	Operation string
 }
 

@@ -130,7 +130,7 @@ func goldenInventory() *inventory.Inventory {
 					LastUsedAt: goldenAt(2026, 3, 15), LastUsedService: "ec2", LastUsedRegion: "eu-west-1"},
 			}},
 			{Name: "svc-legacy-acme", Path: "/service/", ARN: userARN(devID, "/service/", "svc-legacy-acme"),
-				Tags: map[string]string{"keywarden-exempt": "true", "vendor": "acme"}, Keys: []inventory.Key{
+				Tags: inventory.Tags{{Key: "keywarden-exempt", Value: "true"}, {Key: "vendor", Value: "acme"}}, Keys: []inventory.Key{
 					{ID: "AKIAGOLDENLEGACY0001", Status: active, CreatedAt: goldenAt(2023, 4, 10),
 						LastUsedAt: goldenAt(2026, 5, 30), LastUsedService: "s3", LastUsedRegion: "eu-west-1"},
 				}},

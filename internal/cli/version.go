@@ -70,6 +70,10 @@ func runVersion(opts VersionOptions, w io.Writer) error {
 // buildVersion returns the version set with -ldflags, else the main module
 // version recorded in the binary (a tag, or a pseudo-version from VCS), else
 // "devel".
+// Version is keywarden's version: a release tag, a Go pseudo-version, or
+// "devel".
+func Version() string { return buildVersion() }
+
 func buildVersion() string {
 	if version != "" {
 		return version

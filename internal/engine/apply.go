@@ -37,6 +37,10 @@ type ApplyRequest struct {
 	// Started, if set, is told the run's ID before the first action, and
 	// whether the run resumes an interrupted one.
 	Started func(runID string, resumed bool)
+	// Deadline, if set, is when the apply must have stopped: no action
+	// starts unless ActionTime is left (remediate.Applier).
+	Deadline   time.Time
+	ActionTime time.Duration
 }
 
 // ApplyResult is what an apply did.
@@ -66,6 +70,7 @@ func (e *Engine) Apply(ctx context.Context, req ApplyRequest) (*ApplyResult, err
 	nt := e.newNotifier()
 	ap := e.applier(req.Progress, nt.detail())
 	ap.UnsafeAllowBulk, ap.UnsafeAllowForecast, ap.Started = req.UnsafeAllowBulk, req.UnsafeAllowForecast, req.Started
+	ap.Deadline, ap.ActionTime = req.Deadline, req.ActionTime
 	if err := ap.Check(ctx, req.Plan); err != nil {
 		return nil, err
 	}

@@ -78,9 +78,18 @@ func (e *Engine) ExportSecurityHub(ctx context.Context, req ExportRequest) (*Exp
 	if err != nil {
 		return nil, err
 	}
+	return e.ExportScan(ctx, sc, req.ProductVersion, req.Read.Parallel)
+}
+
+// ExportScan imports a scan's findings into each account's Security Hub,
+// parallel accounts at a time, as ExportSecurityHub does after its scan.
+func (e *Engine) ExportScan(ctx context.Context, sc *ScanResult, productVersion string, parallel int) (*ExportResult, error) {
+	if parallel <= 0 {
+		parallel = inventory.DefaultParallel
+	}
 	region := e.Hub.Base.Region
 	doc := sc.Document(time.Time{})
-	asff := report.ASFF(doc, report.ASFFOptions{Region: region, Partition: e.Hub.Partition, ProductVersion: req.ProductVersion})
+	asff := report.ASFF(doc, report.ASFFOptions{Region: region, Partition: e.Hub.Partition, ProductVersion: productVersion})
 	var accounts []string
 	for _, a := range sc.Inventory.Accounts {
 		if a.Status == inventory.AccountOK {
@@ -88,10 +97,11 @@ func (e *Engine) ExportSecurityHub(ctx context.Context, req ExportRequest) (*Exp
 		}
 	}
 	res := &ExportResult{Scan: sc, Region: region}
+	var err error
 	res.Accounts, err = securityhub.ExportAccounts(ctx, accounts, asff,
 		func(id string) securityhub.API { return sh.NewFromConfig(e.Hub.Config(id, nil)) },
 		func(id string) string { return report.ASFFProductARN(e.Hub.Partition, region, id) },
-		req.Read.Parallel, e.now())
+		parallel, e.now())
 	for _, a := range res.Accounts {
 		e.log().Info("security hub", "account", a.AccountID, "imported", a.Imported, "resolved", a.Resolved, "failed", a.Failed)
 	}

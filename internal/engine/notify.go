@@ -177,33 +177,67 @@ func (nt *notifier) deliver(ctx context.Context, plan *remediate.Plan, out *reme
 		rep.Queued += nt.enqueue(keep, digests, "interrupted before delivery")
 		return rep
 	}
-	nt.retryOutbox(ctx, rep)
-	if len(digests) == 0 {
-		if rep.Retried == 0 && len(rep.Problems) == 0 {
+	// One delivery for this run's digests and the outbox's due ones, this
+	// run's first: a slow or failing old notice delays nothing new.
+	claimed, retried := nt.claimOutbox(ctx, rep)
+	if len(digests)+len(retried) == 0 {
+		if len(rep.Problems) == 0 {
 			return nil
 		}
 		return rep
 	}
+	nt.deliverAll(ctx, rep, digests, claimed, retried)
+	return rep
+}
+
+// deliverAll delivers this run's digests and the outbox's, keeping in the
+// outbox what is still undelivered.
+func (nt *notifier) deliverAll(ctx context.Context, rep *NotifyReport, digests []notify.Digest, claimed []store.Notice, retried []notify.Digest) {
+	e := nt.e
+	keep := context.WithoutCancel(ctx)
 	timeout := e.Notify.Timeout
 	if timeout <= 0 {
 		timeout = 5 * time.Minute
 	}
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	dr := notify.Deliver(dctx, digests, nt.channels, e.Store, nt.options())
-	for _, d := range dr.Deliveries {
-		if d.Err != nil {
-			rep.Failures = append(rep.Failures, "notification to "+d.To.Contact+" ("+d.To.Channel+") failed: "+d.Err.Error())
-			rep.Queued += nt.enqueue(keep, []notify.Digest{d.Digest}, d.Err.Error())
+	all := append(append([]notify.Digest(nil), digests...), retried...)
+	dr := notify.Deliver(dctx, all, nt.channels, e.Store, nt.options())
+	for i, d := range dr.Deliveries {
+		what := "failed"
+		if d.Interrupted {
+			what = "not sent (interrupted)"
 		}
+		if i < len(digests) {
+			if d.Err == nil {
+				rep.Sent++
+				continue
+			}
+			rep.Failed++
+			rep.Failures = append(rep.Failures, "notification to "+d.To.Contact+" ("+d.To.Channel+") "+what+": "+d.Err.Error())
+			rep.Queued += nt.enqueue(keep, []notify.Digest{d.Digest}, d.Err.Error())
+			continue
+		}
+		n := claimed[i-len(digests)]
+		if d.Err == nil {
+			if err := e.Store.MarkNoticeDelivered(keep, n.ID, e.now()); err != nil {
+				e.log().Warn("mark a notification delivered", "id", n.ID, "error", err)
+			}
+			rep.Retried++
+			continue
+		}
+		wait := noticeRetryAfter << min(max(n.Attempts-1, 0), 10)
+		if d.Interrupted {
+			wait = 0 // not tried: due again at once
+		}
+		e.Store.MarkNoticeFailed(keep, n.ID, d.Err.Error(), e.now().Add(min(wait, noticeMaxBackoff)))
+		rep.Failures = append(rep.Failures, "notification to "+d.To.Contact+" ("+d.To.Channel+"), kept from run "+d.Digest.RunID+", "+what+" again: "+d.Err.Error())
+		rep.StillQueued++
 	}
-	rep.Sent += dr.Sent()
-	rep.Failed += dr.Failed() + dr.Interrupted()
 	rep.Interrupted = rep.Interrupted || (dr.Interrupted() > 0 && ctx.Err() != nil)
 	if dr.RecordErr != nil && rep.RecordErr == nil {
 		rep.RecordErr = dr.RecordErr
 	}
-	return rep
 }
 
 func (nt *notifier) options() notify.DeliverOptions {
@@ -248,55 +282,32 @@ func (nt *notifier) enqueue(ctx context.Context, digests []notify.Digest, why st
 	return n
 }
 
-// retryOutbox delivers the notices earlier runs could not, that are due.
-func (nt *notifier) retryOutbox(ctx context.Context, rep *NotifyReport) {
+// claimOutbox claims the outbox's notices that are due, with their
+// digests; a notice that cannot be read is set aside.
+func (nt *notifier) claimOutbox(ctx context.Context, rep *NotifyReport) ([]store.Notice, []notify.Digest) {
 	e := nt.e
 	now := e.now()
 	if _, err := e.Store.ExpireNotices(ctx, now); err != nil {
 		rep.Problems = append(rep.Problems, "read the notification outbox: "+err.Error())
-		return
+		return nil, nil
 	}
 	notices, err := e.Store.ClaimNotices(ctx, now, noticeClaimHold, noticeClaimLimit)
 	if err != nil {
 		rep.Problems = append(rep.Problems, "read the notification outbox: "+err.Error())
-		return
+		return nil, nil
 	}
-	if len(notices) == 0 {
-		return
-	}
-	digests := make([]notify.Digest, 0, len(notices))
-	claimed := make([]store.Notice, 0, len(notices))
+	var claimed []store.Notice
+	var digests []notify.Digest
 	for _, n := range notices {
 		var d notify.Digest
 		if err := json.Unmarshal(n.Payload, &d); err != nil {
 			e.Store.MarkNoticeFailed(ctx, n.ID, "not a digest keywarden can read: "+err.Error(), now.Add(noticeMaxBackoff))
 			continue
 		}
-		digests = append(digests, d)
 		claimed = append(claimed, n)
+		digests = append(digests, d)
 	}
-	timeout := e.Notify.Timeout
-	if timeout <= 0 {
-		timeout = 5 * time.Minute
-	}
-	dctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	dr := notify.Deliver(dctx, digests, nt.channels, e.Store, nt.options())
-	keep := context.WithoutCancel(ctx)
-	for i, d := range dr.Deliveries {
-		n := claimed[i]
-		if d.Err == nil {
-			if err := e.Store.MarkNoticeDelivered(keep, n.ID, e.now()); err != nil {
-				e.log().Warn("mark a notification delivered", "id", n.ID, "error", err)
-			}
-			rep.Retried++
-			continue
-		}
-		wait := noticeRetryAfter << min(max(n.Attempts-1, 0), 10)
-		e.Store.MarkNoticeFailed(keep, n.ID, d.Err.Error(), e.now().Add(min(wait, noticeMaxBackoff)))
-		rep.Failures = append(rep.Failures, "notification to "+d.To.Contact+" ("+d.To.Channel+"), kept from run "+d.Digest.RunID+", failed again: "+d.Err.Error())
-		rep.StillQueued++
-	}
+	return claimed, digests
 }
 
 // RetryNotices delivers the notices earlier runs could not, that are due
@@ -310,7 +321,10 @@ func (e *Engine) RetryNotices(ctx context.Context) (*NotifyReport, error) {
 		return nil, errors.New("the policy has no notification channel to deliver through")
 	}
 	rep := &NotifyReport{Problems: nt.problems}
-	nt.retryOutbox(ctx, rep)
+	claimed, digests := nt.claimOutbox(ctx, rep)
+	if len(digests) > 0 {
+		nt.deliverAll(ctx, rep, nil, claimed, digests)
+	}
 	return rep, nil
 }
 

@@ -173,6 +173,10 @@ var columnNames = [numColumns]string{
 // in any timestamp column. A key slot holds a key iff its last_rotated is a
 // timestamp. The <root_account> row, if any, goes to Root; there is at most
 // one, and no user appears twice.
+//
+// The strings of the result are copies: none of them keeps content, or a
+// row of it, in memory. The regions and services of last use, which repeat
+// from row to row, are kept once each.
 func ParseCredentialReport(content []byte) (*CredentialReport, error) {
 	content = bytes.TrimPrefix(content, []byte("\ufeff"))
 	r := csv.NewReader(bytes.NewReader(content))
@@ -195,6 +199,7 @@ func ParseCredentialReport(content []byte) (*CredentialReport, error) {
 
 	rep := &CredentialReport{}
 	seen := make(map[string]int) // user name → line
+	var in interner
 	for {
 		rec, err := r.Read()
 		if err == io.EOF {
@@ -208,7 +213,7 @@ func ParseCredentialReport(content []byte) (*CredentialReport, error) {
 			return nil, &ReportError{Line: line,
 				Msg: fmt.Sprintf("row has %d fields, header has %d", len(rec), width)}
 		}
-		row := reportRow{fields: rec, idx: &idx, line: line}
+		row := reportRow{fields: rec, idx: &idx, line: line, in: &in}
 		e, err := row.entry()
 		if err != nil {
 			return nil, err
@@ -268,11 +273,13 @@ func headerIndex(header []string, line int) ([numColumns]int, error) {
 	}
 }
 
-// reportRow is one data row being parsed.
+// reportRow is one data row being parsed. Its fields are substrings of
+// one string that holds the whole row: what is kept of them is copied.
 type reportRow struct {
 	fields []string
 	idx    *[numColumns]int
 	line   int
+	in     *interner // for the values that repeat from row to row
 }
 
 func (r *reportRow) value(c int) string { return r.fields[r.idx[c]] }
@@ -287,7 +294,7 @@ func (r *reportRow) errorf(c int, format string, args ...any) *ReportError {
 }
 
 func (r *reportRow) entry() (ReportEntry, error) {
-	e := ReportEntry{User: r.value(colUser), ARN: r.value(colARN), Line: r.line}
+	e := ReportEntry{User: strings.Clone(r.value(colUser)), ARN: strings.Clone(r.value(colARN)), Line: r.line}
 	root := e.User == reportRootUser
 	if e.User == "" {
 		return e, r.errorf(colUser, "empty user name")
@@ -408,13 +415,14 @@ func (r *reportRow) timestamp(c int) (time.Time, error) {
 	return t, nil
 }
 
-// text returns a free-text value, "" for the special values.
+// text returns a free-text value, "" for the special values; one copy of
+// each value is kept for the whole report.
 func (r *reportRow) text(c int) string {
 	v := r.value(c)
 	if isSpecial(v) != "" {
 		return ""
 	}
-	return v
+	return r.in.clone(v)
 }
 
 // isSpecial returns the canonical spelling of v if it is one of the report's

@@ -353,7 +353,7 @@ func viewUsers(ai inventory.AccountInventory, v viewOpts) []userView {
 	var out []userView
 	for _, u := range ai.Users {
 		uv := userView{
-			Name: u.Name, Path: u.Path, ARN: u.ARN, Created: u.CreatedAt.UTC().Truncate(time.Second), Tags: u.Tags,
+			Name: u.Name, Path: u.Path, ARN: u.ARN, Created: u.CreatedAt.UTC().Truncate(time.Second), Tags: tagMap(u.Tags),
 			Groups: slices.Sorted(slices.Values(u.Groups)), Password: u.PasswordEnabled, MFA: u.MFAActive,
 			PasswordLastUsed: u.PasswordLastUsed.UTC().Truncate(time.Second),
 		}
@@ -367,6 +367,18 @@ func viewUsers(ai inventory.AccountInventory, v viewOpts) []userView {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// tagMap is tags as a map, nil for none.
+func tagMap(tags inventory.Tags) map[string]string {
+	if len(tags) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(tags))
+	for _, t := range tags {
+		m[t.Key] = t.Value
+	}
+	return m
 }
 
 func viewKey(k inventory.Key) keyView {

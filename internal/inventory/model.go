@@ -89,21 +89,47 @@ type AccountInventory struct {
 	Duration time.Duration
 }
 
-// User is an IAM user and its access keys.
+// User is an IAM user and its access keys. A scan holds one for every user
+// of every account, so it is kept small: tags are a slice (most users have
+// one or two), and no string of it keeps alive the response or the report
+// row it was read from.
 type User struct {
 	Name      string
 	ARN       string
 	UserID    string
 	Path      string
 	CreatedAt time.Time
-	Tags      map[string]string
-	Groups    []string
+	Tags      Tags
+	// Groups are the names of the user's groups. Users with the same
+	// groups may share one slice: never change its elements.
+	Groups []string
 
-	PasswordEnabled  bool
 	PasswordLastUsed time.Time // zero: never or unknown
+	PasswordEnabled  bool
 	MFAActive        bool
 
 	Keys []Key // at most two, oldest first
+}
+
+// Tag is one tag of an IAM user.
+type Tag struct {
+	Key   string
+	Value string
+}
+
+// Tags are a user's tags, in the order IAM lists them; a key appears at
+// most once.
+type Tags []Tag
+
+// Get returns the value of the tag key (matched exactly), and whether the
+// user has it.
+func (ts Tags) Get(key string) (string, bool) {
+	for _, t := range ts {
+		if t.Key == key {
+			return t.Value, true
+		}
+	}
+	return "", false
 }
 
 // Key is one access key. Its secret is never known to keywarden.

@@ -122,14 +122,16 @@ func (r *reader) fetchReport(parent context.Context) (*CredentialReport, time.Ti
 type userDetails struct {
 	arn, id, path string
 	created       time.Time
-	tags          map[string]string
+	tags          Tags
 	groups        []string
 }
 
 // readUserDetails reads every user's path, tags and groups in a few
-// paginated calls (1,000 users a page).
+// paginated calls (1,000 users a page). Strings that many users share
+// (paths, tag keys, group names, whole lists of groups) are kept once.
 func (r *reader) readUserDetails(ctx context.Context) (map[string]userDetails, error) {
 	out := make(map[string]userDetails)
+	var in interner
 	p := iam.NewGetAccountAuthorizationDetailsPaginator(r.iam, &iam.GetAccountAuthorizationDetailsInput{
 		Filter: []types.EntityType{types.EntityTypeUser}, MaxItems: aws.Int32(1000),
 	})
@@ -139,12 +141,12 @@ func (r *reader) readUserDetails(ctx context.Context) (map[string]userDetails, e
 			return nil, fmt.Errorf("read user tags and groups (GetAccountAuthorizationDetails): %w", err)
 		}
 		for _, u := range page.UserDetailList {
-			d := userDetails{arn: aws.ToString(u.Arn), id: aws.ToString(u.UserId), path: aws.ToString(u.Path),
-				created: aws.ToTime(u.CreateDate), groups: u.GroupList}
+			d := userDetails{arn: aws.ToString(u.Arn), id: aws.ToString(u.UserId), path: in.string(aws.ToString(u.Path)),
+				created: aws.ToTime(u.CreateDate), groups: in.list(u.GroupList)}
 			if len(u.Tags) > 0 {
-				d.tags = make(map[string]string, len(u.Tags))
-				for _, t := range u.Tags {
-					d.tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+				d.tags = make(Tags, len(u.Tags))
+				for i, t := range u.Tags {
+					d.tags[i] = Tag{Key: in.string(aws.ToString(t.Key)), Value: aws.ToString(t.Value)}
 				}
 			}
 			out[aws.ToString(u.UserName)] = d
@@ -153,15 +155,21 @@ func (r *reader) readUserDetails(ctx context.Context) (map[string]userDetails, e
 	return out, nil
 }
 
+// rootSummary is what GetAccountSummary tells of the root user.
+type rootSummary struct {
+	keysPresent, mfaActive bool
+}
+
 // readRoot reads whether the root user has keys and MFA.
-func (r *reader) readRoot(ctx context.Context, root *Root) error {
+func (r *reader) readRoot(ctx context.Context) (rootSummary, error) {
 	out, err := r.iam.GetAccountSummary(ctx, &iam.GetAccountSummaryInput{})
 	if err != nil {
-		return fmt.Errorf("read account summary: %w", err)
+		return rootSummary{}, fmt.Errorf("read account summary: %w", err)
 	}
-	root.KeysPresent = root.KeysPresent || out.SummaryMap["AccountAccessKeysPresent"] > 0
-	root.MFAActive = root.MFAActive || out.SummaryMap["AccountMFAEnabled"] > 0
-	return nil
+	return rootSummary{
+		keysPresent: out.SummaryMap["AccountAccessKeysPresent"] > 0,
+		mfaActive:   out.SummaryMap["AccountMFAEnabled"] > 0,
+	}, nil
 }
 
 // fromReport builds the account's users from the credential report, then
@@ -177,7 +185,8 @@ func (r *reader) fromReport(ctx context.Context, rep *CredentialReport, details 
 	}
 	users := make([]User, 0, len(rep.Users))
 	inReport := make(map[string]bool, len(rep.Users))
-	for _, e := range rep.Users {
+	for i := range rep.Users {
+		e := &rep.Users[i]
 		inReport[e.User] = true
 		d, ok := details[e.User]
 		if !ok {
@@ -188,7 +197,7 @@ func (r *reader) fromReport(ctx context.Context, rep *CredentialReport, details 
 			Name: e.User, ARN: e.ARN, UserID: d.id, Path: d.path, CreatedAt: e.CreatedAt,
 			Tags: d.tags, Groups: d.groups,
 			PasswordEnabled: e.PasswordEnabled, PasswordLastUsed: e.PasswordLastUsed, MFAActive: e.MFAActive,
-			Keys: reportKeys(&e),
+			Keys: reportKeys(e),
 		})
 	}
 	// Users created after the report was generated: read them live.
@@ -231,7 +240,16 @@ func (r *reader) fromReport(ctx context.Context, rep *CredentialReport, details 
 
 // reportKeys returns the keys in an entry's two slots, oldest first.
 func reportKeys(e *ReportEntry) []Key {
-	var keys []Key
+	n := 0
+	for _, k := range e.Keys {
+		if k.Present {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	keys := make([]Key, 0, n)
 	for i, k := range e.Keys {
 		if !k.Present {
 			continue
@@ -248,9 +266,10 @@ func reportKeys(e *ReportEntry) []Key {
 }
 
 // resolveKeys reads a user's keys live and matches them to the report's
-// slots by creation time. The live listing wins: a key deleted since the
+// slots (matchSlots). The live listing wins: a key deleted since the
 // report is dropped, a key created since is added with its last use read
-// live, and the status is the current one.
+// live, and the status is the current one. GetAccessKeyLastUsed is called
+// only for a key whose last use the report does not give.
 func (r *reader) resolveKeys(ctx context.Context, u *User, fresh bool) error {
 	live, err := r.listKeys(ctx, u.Name)
 	var noUser *types.NoSuchEntityException
@@ -262,43 +281,155 @@ func (r *reader) resolveKeys(ctx context.Context, u *User, fresh bool) error {
 	if err != nil {
 		return err
 	}
-	var keys []Key
-	for _, lk := range live {
-		k := Key{ID: aws.ToString(lk.AccessKeyId), Status: string(lk.Status), CreatedAt: aws.ToTime(lk.CreateDate)}
-		// Match by creation time; two keys created in the same second are
-		// told apart by status, and otherwise their last use is read live.
-		var same, sameStatus []int
-		for i, rk := range u.Keys {
-			if rk.ID == "" && rk.CreatedAt.Equal(k.CreatedAt.Truncate(time.Second)) {
-				same = append(same, i)
-				if rk.Status == k.Status {
-					sameStatus = append(sameStatus, i)
-				}
-			}
-		}
-		slot := -1
+	keys := make([]Key, len(live))
+	for i, lk := range live {
+		keys[i] = Key{ID: aws.ToString(lk.AccessKeyId), Status: keyStatus(lk.Status), CreatedAt: aws.ToTime(lk.CreateDate)}
+	}
+	for i, m := range matchSlots(keys, u.Keys) {
+		k := &keys[i]
 		switch {
-		case len(same) == 1:
-			slot = same[0]
-		case len(sameStatus) == 1:
-			slot = sameStatus[0]
-		}
-		if slot >= 0 {
-			rk := u.Keys[slot]
+		case m.slot >= 0:
+			rk := u.Keys[m.slot]
 			k.Slot, k.LastUsedAt, k.LastUsedService, k.LastUsedRegion = rk.Slot, rk.LastUsedAt, rk.LastUsedService, rk.LastUsedRegion
-		} else {
-			if !fresh && len(same) == 0 {
+		case m.lastUse >= 0:
+			// Its slot is not known, but every slot it may be in says the same.
+			rk := u.Keys[m.lastUse]
+			k.LastUsedAt, k.LastUsedService, k.LastUsedRegion = rk.LastUsedAt, rk.LastUsedService, rk.LastUsedRegion
+		default:
+			if !fresh && m.newer {
 				r.warn("key %s of %s is newer than the credential report; its last use was read live", k.ID, u.Name)
 			}
-			if err := r.lastUsed(ctx, &k); err != nil {
+			if err := r.lastUsed(ctx, k); err != nil {
 				return err
 			}
 		}
-		keys = append(keys, k)
 	}
 	sort.SliceStable(keys, func(i, j int) bool { return keys[i].CreatedAt.Before(keys[j].CreatedAt) })
 	u.Keys = keys
 	return nil
+}
+
+// keyStatus is a status as IAM lists it, in the spelling of the constants
+// (so that the decoded string is not kept).
+func keyStatus(s types.StatusType) string {
+	switch s {
+	case types.StatusTypeActive:
+		return StatusActive
+	case types.StatusTypeInactive:
+		return StatusInactive
+	}
+	return string(s)
+}
+
+// slotMatch is what the credential report tells of one live key.
+type slotMatch struct {
+	// slot is the index, among the report's keys, of the key's own slot;
+	// -1 when not known.
+	slot int
+	// lastUse is, when the slot is not known but every slot the key may
+	// be in gives the same last use, the index of one of them; -1 otherwise.
+	lastUse int
+	// newer is true when no slot was created in the key's second: the key
+	// is newer than the report.
+	newer bool
+}
+
+// matchSlots matches a user's live keys to the keys of its credential
+// report row. The report has no key IDs: a slot is known by its key's
+// creation, to the second. Keys created in different seconds are matched
+// by creation alone. Of two created in the same second, the report tells
+// which is which only by their status, when the two differ in the report
+// and live alike; otherwise, when both slots give the same last use (both
+// never used, say), that last use is the key's, whichever slot it is in.
+// Only when neither helps is a key's last use left to be read live.
+func matchSlots(live, report []Key) []slotMatch {
+	out := make([]slotMatch, len(live))
+	for i := range out {
+		out[i] = slotMatch{slot: -1, lastUse: -1}
+	}
+	second := func(k Key) time.Time { return k.CreatedAt.Truncate(time.Second) }
+	grouped := make([]bool, len(live))
+	for i := range live {
+		if grouped[i] {
+			continue
+		}
+		// The live keys and the report's slots created in this second.
+		var ls, rs []int
+		for j := i; j < len(live); j++ {
+			if !grouped[j] && second(live[j]).Equal(second(live[i])) {
+				ls, grouped[j] = append(ls, j), true
+			}
+		}
+		for j := range report {
+			if second(report[j]).Equal(second(live[i])) {
+				rs = append(rs, j)
+			}
+		}
+		matchGroup(out, live, report, ls, rs)
+	}
+	return out
+}
+
+// matchGroup matches the live keys ls to the report's slots rs, all
+// created in the same second.
+func matchGroup(out []slotMatch, live, report []Key, ls, rs []int) {
+	// withStatus returns the one index of idx whose key has status, -1
+	// when there is not exactly one.
+	withStatus := func(keys []Key, idx []int, status string) int {
+		found := -1
+		for _, i := range idx {
+			if keys[i].Status == status {
+				if found >= 0 {
+					return -1
+				}
+				found = i
+			}
+		}
+		return found
+	}
+	switch {
+	case len(rs) == 0:
+		for _, l := range ls {
+			out[l].newer = true
+		}
+		return
+	case len(ls) == 1 && len(rs) == 1:
+		out[ls[0]].slot = rs[0]
+		return
+	case len(ls) == 2 && len(rs) == 2 &&
+		live[ls[0]].Status != live[ls[1]].Status && report[rs[0]].Status != report[rs[1]].Status:
+		for _, l := range ls {
+			out[l].slot = withStatus(report, rs, live[l].Status)
+		}
+		return
+	case len(ls) == 1:
+		// A key of the second was deleted since the report.
+		if r := withStatus(report, rs, live[ls[0]].Status); r >= 0 {
+			out[ls[0]].slot = r
+			return
+		}
+	case len(rs) == 1:
+		// A key of the second was created since the report: the other
+		// is the one the report has, if its status tells which.
+		if l := withStatus(live, ls, report[rs[0]].Status); l >= 0 {
+			out[l].slot = rs[0]
+		}
+		return
+	}
+	for _, r := range rs[1:] {
+		if !sameLastUse(report[r], report[rs[0]]) {
+			return
+		}
+	}
+	for _, l := range ls {
+		out[l].lastUse = rs[0]
+	}
+}
+
+// sameLastUse reports whether a and b were last used at the same time,
+// with the same service, in the same region.
+func sameLastUse(a, b Key) bool {
+	return a.LastUsedAt.Equal(b.LastUsedAt) && a.LastUsedService == b.LastUsedService && a.LastUsedRegion == b.LastUsedRegion
 }
 
 func (r *reader) listKeys(ctx context.Context, user string) ([]types.AccessKeyMetadata, error) {

@@ -171,6 +171,17 @@ func readAccount(ctx context.Context, acct Account, configFor ConfigFor, opts Op
 }
 
 func (r *reader) read(ctx context.Context, res *AccountInventory) error {
+	// The account summary depends on no other read: it is read beside
+	// them, and its outcome applied once the others are done. It has its
+	// own context, so that a failure of the account stops it too.
+	sumCtx, stopSummary := context.WithCancel(ctx)
+	defer stopSummary()
+	summary := make(chan summaryResult, 1)
+	go func() {
+		s, err := r.readRoot(sumCtx)
+		summary <- summaryResult{s, err}
+	}()
+
 	var details map[string]userDetails
 	if res.Source == SourceReport {
 		// The user details and the report do not depend on each other:
@@ -191,7 +202,7 @@ func (r *reader) read(ctx context.Context, res *AccountInventory) error {
 			if res.Users, res.Root, err = r.fromReport(ctx, rep, details); err != nil {
 				return err
 			}
-			r.readRootSummary(ctx, &res.Root, rep.Root != nil)
+			r.applySummary(<-summary, &res.Root, rep.Root != nil)
 			return nil
 		case errors.Is(err, errReportUnavailable):
 			res.Source = SourceAPI
@@ -210,7 +221,7 @@ func (r *reader) read(ctx context.Context, res *AccountInventory) error {
 	if res.Users, err = r.fromAPI(ctx, details); err != nil {
 		return err
 	}
-	r.readRootSummary(ctx, &res.Root, false)
+	r.applySummary(<-summary, &res.Root, false)
 	return nil
 }
 
@@ -221,8 +232,14 @@ type partialRead struct {
 	err  error
 }
 
-// readRootSummary completes what is known of the root user with
-// GetAccountSummary. What happens when it fails depends on whether the
+// summaryResult is the outcome of GetAccountSummary.
+type summaryResult struct {
+	summary rootSummary
+	err     error
+}
+
+// applySummary completes what is known of the root user with
+// GetAccountSummary. What happens when it failed depends on whether the
 // summary was the only way to learn of root access keys:
 //
 //   - on the API path, or from a credential report without its
@@ -233,15 +250,16 @@ type partialRead struct {
 //     which root keys exist and whether they are active (as fresh as it is
 //     for every user): the summary could only repeat it, so its failure
 //     is a warning and the account stays complete.
-func (r *reader) readRootSummary(ctx context.Context, root *Root, reportHasRoot bool) {
-	err := r.readRoot(ctx, root)
+func (r *reader) applySummary(s summaryResult, root *Root, reportHasRoot bool) {
 	switch {
-	case err == nil:
+	case s.err == nil:
+		root.KeysPresent = root.KeysPresent || s.summary.keysPresent
+		root.MFAActive = root.MFAActive || s.summary.mfaActive
 	case reportHasRoot:
-		r.warn("root user: %v", err)
+		r.warn("root user: %v", s.err)
 	default:
 		root.KeysPresent, root.KeysUnknown = false, true
-		r.partial = &partialRead{what: "root access keys", err: err}
+		r.partial = &partialRead{what: "root access keys", err: s.err}
 	}
 }
 

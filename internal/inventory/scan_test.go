@@ -1,10 +1,17 @@
 package inventory_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -525,44 +532,151 @@ func TestScanCallsPerAccount(t *testing.T) {
 // TestScanKeysCreatedInTheSameSecond: the report tells a user's two keys
 // apart only by creation time, to the second. Two keys created in the same
 // second (a script creating both) must still each keep their own status and
-// last use.
+// last use; the report path reads a last use live (GetAccessKeyLastUsed)
+// only when the report cannot say which is which: the same status, and
+// different last uses.
 func TestScanKeysCreatedInTheSameSecond(t *testing.T) {
 	t.Parallel()
-	e := smallEnv(t, awsemu.Options{}, 1, 1)
-	member := e.activeAccounts()[1].ID
-	now := e.sb.Clock().Now().Truncate(time.Second)
-	created := now.Add(-100 * 24 * time.Hour)
-	if err := e.sb.AddUser(awsemu.UserSpec{Account: member, Name: "twins", CreatedAt: created.Add(-time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
-	want := []keyView{
-		{ID: "AKIATWINSA0000000001", Status: "Inactive", Created: created, LastUsed: now.Add(-60 * 24 * time.Hour), Service: "ec2", Region: "eu-west-1"},
-		{ID: "AKIATWINSB0000000001", Status: "Active", Created: created, LastUsed: now.Add(-time.Hour), Service: "s3", Region: "us-west-2"},
-	}
-	for _, k := range want {
-		if _, err := e.sb.AddAccessKey(awsemu.KeySpec{Account: member, User: "twins", ID: k.ID, Status: k.Status,
-			CreatedAt: k.Created, LastUsed: k.LastUsed, LastUsedService: k.Service, LastUsedRegion: k.Region}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, source := range []inventory.Source{inventory.SourceReport, inventory.SourceAPI} {
-		t.Run(string(source), func(t *testing.T) {
-			ai := e.scan(t, []inventory.Account{{ID: member}}, inventory.Options{Source: source, NeedKeyIDs: inventory.AllKeyIDs}).Accounts[0]
-			if ai.Status != inventory.AccountOK {
-				t.Fatalf("%s: %s", ai.ErrorCode, ai.Error)
+	day := 24 * time.Hour
+	tests := []struct {
+		name string
+		keys func(now time.Time) []keyView // created in the same second
+		// lastUsedCalls is how many GetAccessKeyLastUsed calls the report path makes.
+		lastUsedCalls int
+	}{
+		{"told apart by status", func(now time.Time) []keyView {
+			return []keyView{
+				{ID: "AKIATWINSA0000000001", Status: "Inactive", LastUsed: now.Add(-60 * day), Service: "ec2", Region: "eu-west-1"},
+				{ID: "AKIATWINSB0000000001", Status: "Active", LastUsed: now.Add(-time.Hour), Service: "s3", Region: "us-west-2"},
 			}
-			var got []keyView
-			for _, u := range ai.Users {
-				if u.Name == "twins" {
-					for _, k := range u.Keys {
-						got = append(got, viewKey(k))
-					}
+		}, 0},
+		{"both never used", func(time.Time) []keyView {
+			return []keyView{{ID: "AKIATWINSA0000000001", Status: "Active"}, {ID: "AKIATWINSB0000000001", Status: "Active"}}
+		}, 0},
+		{"both used alike", func(now time.Time) []keyView {
+			return []keyView{
+				{ID: "AKIATWINSA0000000001", Status: "Active", LastUsed: now.Add(-day), Service: "s3", Region: "us-west-2"},
+				{ID: "AKIATWINSB0000000001", Status: "Active", LastUsed: now.Add(-day), Service: "s3", Region: "us-west-2"},
+			}
+		}, 0},
+		{"same status, used apart", func(now time.Time) []keyView {
+			return []keyView{
+				{ID: "AKIATWINSA0000000001", Status: "Active", LastUsed: now.Add(-60 * day), Service: "ec2", Region: "eu-west-1"},
+				{ID: "AKIATWINSB0000000001", Status: "Active"},
+			}
+		}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := smallEnv(t, awsemu.Options{}, 1, 1)
+			member := e.activeAccounts()[1].ID
+			now := e.sb.Clock().Now().Truncate(time.Second)
+			created := now.Add(-100 * day)
+			if err := e.sb.AddUser(awsemu.UserSpec{Account: member, Name: "twins", CreatedAt: created.Add(-time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			want := tt.keys(now)
+			for i := range want {
+				k := &want[i]
+				k.Created = created
+				if _, err := e.sb.AddAccessKey(awsemu.KeySpec{Account: member, User: "twins", ID: k.ID, Status: k.Status,
+					CreatedAt: k.Created, LastUsed: k.LastUsed, LastUsedService: k.Service, LastUsedRegion: k.Region}); err != nil {
+					t.Fatal(err)
 				}
 			}
-			sortByID := func(a, b keyView) int { return strings.Compare(a.ID, b.ID) }
-			slices.SortFunc(got, sortByID)
-			if diff := cmp.Diff(want, got, cmpViews...); diff != "" {
-				t.Errorf("keys of twins (-want +got):\n%s", diff)
+			for _, source := range []inventory.Source{inventory.SourceReport, inventory.SourceAPI} {
+				e.sb.ResetCalls()
+				ai := e.scan(t, []inventory.Account{{ID: member}}, inventory.Options{Source: source, NeedKeyIDs: inventory.AllKeyIDs}).Accounts[0]
+				if ai.Status != inventory.AccountOK || ai.Source != source {
+					t.Fatalf("%s path: %s from %s: %s: %s", source, ai.Status, ai.Source, ai.ErrorCode, ai.Error)
+				}
+				var got []keyView
+				for _, u := range ai.Users {
+					if u.Name == "twins" {
+						for _, k := range u.Keys {
+							got = append(got, viewKey(k))
+						}
+					}
+				}
+				sortByID := func(a, b keyView) int { return strings.Compare(a.ID, b.ID) }
+				slices.SortFunc(got, sortByID)
+				if diff := cmp.Diff(want, got, cmpViews...); diff != "" {
+					t.Errorf("%s path: keys of twins (-want +got):\n%s", source, diff)
+				}
+				if source != inventory.SourceReport {
+					continue
+				}
+				if n := callsOf(e.sb, member, "GetAccessKeyLastUsed"); n != tt.lastUsedCalls {
+					t.Errorf("report path: %d GetAccessKeyLastUsed calls, want %d", n, tt.lastUsedCalls)
+				}
+				if len(ai.Warnings) != 0 {
+					t.Errorf("report path: warnings %q", ai.Warnings)
+				}
+			}
+		})
+	}
+}
+
+// callsOf is how many calls of op the sandbox answered for account.
+func callsOf(sb *awsemu.Sandbox, account, op string) int {
+	n := 0
+	for _, c := range sb.Calls() {
+		if c.Account == account && c.Operation == op {
+			n += c.Calls
+		}
+	}
+	return n
+}
+
+// TestScanReadsSummaryAlongside: GetAccountSummary does not wait for the
+// other reads of the account. The sandbox holds back, until the account's
+// GetAccountSummary has come in, the call that each path makes after the
+// others have begun (GetCredentialReport on the report path, ListUsers on
+// the API path): were the summary read after them, it would never come in,
+// and the held call would be let go at the deadline and the test fail.
+func TestScanReadsSummaryAlongside(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		source inventory.Source
+		held   string
+	}{
+		{inventory.SourceReport, "GetCredentialReport"},
+		{inventory.SourceAPI, "ListUsers"},
+	} {
+		t.Run(string(tt.source), func(t *testing.T) {
+			t.Parallel()
+			e := smallEnv(t, awsemu.Options{}, 1, 3)
+			member := e.activeAccounts()[1].ID
+			summary := make(chan struct{})
+			var once sync.Once
+			late := atomic.Bool{}
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				r.Body = io.NopCloser(bytes.NewReader(body))
+				form, _ := url.ParseQuery(string(body))
+				switch form.Get("Action") {
+				case "GetAccountSummary":
+					once.Do(func() { close(summary) })
+				case tt.held:
+					select {
+					case <-summary:
+					case <-time.After(10 * time.Second):
+						late.Store(true)
+					}
+				}
+				e.sb.ServeHTTP(w, r)
+			}))
+			t.Cleanup(srv.Close)
+			e.url = srv.URL
+			e.hub = e.config(t, e.org.AdminKey.AccessKeyID, e.org.AdminKey.SecretAccessKey)
+
+			ai := e.scan(t, []inventory.Account{{ID: member}}, inventory.Options{Source: tt.source}).Accounts[0]
+			if ai.Status != inventory.AccountOK || ai.Source != tt.source {
+				t.Fatalf("%s from %s: %s: %s", ai.Status, ai.Source, ai.ErrorCode, ai.Error)
+			}
+			if late.Load() {
+				t.Errorf("%s waited for GetAccountSummary, which had not been called: the summary is read after the other reads", tt.held)
 			}
 		})
 	}

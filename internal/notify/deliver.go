@@ -38,6 +38,9 @@ type DeliverOptions struct {
 	// fails at once). It fails the digest (ErrChannelTimeout); the
 	// caller's ctx ending first interrupts it instead.
 	ChannelTimeout time.Duration
+	// ChannelTimeouts replace ChannelTimeout for the channels they name
+	// (by the policy's channel name); zero or less is ChannelTimeout.
+	ChannelTimeouts map[string]time.Duration
 	// Parallel bounds the digests being delivered at once (default 8). It
 	// is shared out between the channels the digests go through, each
 	// getting at least an equal part (or one per digest, if fewer) and
@@ -82,6 +85,14 @@ func (o DeliverOptions) withDefaults() DeliverOptions {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	return o
+}
+
+// channelTimeout is the time of a digest through the named channel.
+func (o DeliverOptions) channelTimeout(channel string) time.Duration {
+	if d := o.ChannelTimeouts[channel]; d > 0 {
+		return d
+	}
+	return o.ChannelTimeout
 }
 
 // ErrChannelTimeout is the failure of a digest whose channel did not take
@@ -268,12 +279,13 @@ func deliverOne(ctx context.Context, d Digest, ch Channel, o DeliverOptions) Del
 		return del
 	}
 	log := o.Log.With("to", d.To.Contact, "channel", d.To.Channel, "items", len(d.Items))
-	deadline := time.Now().Add(o.ChannelTimeout) // the channel's, not the caller's
+	timeout := o.channelTimeout(d.To.Channel)
+	deadline := time.Now().Add(timeout) // the channel's, not the caller's
 	cctx, cancel := context.WithDeadlineCause(ctx, deadline, ErrChannelTimeout)
 	defer cancel()
 	// timedOut fails the delivery on the channel's time, after err.
 	timedOut := func(err error, attempt int) Delivery {
-		del.Err = fmt.Errorf("%w (%s) after %d %s; the last: %v", ErrChannelTimeout, o.ChannelTimeout, attempt, plural(attempt, "attempt", "attempts"), err)
+		del.Err = fmt.Errorf("%w (%s) after %d %s; the last: %v", ErrChannelTimeout, timeout, attempt, plural(attempt, "attempt", "attempts"), err)
 		log.Warn("notification failed", "attempt", attempt, "error", del.Err)
 		return del
 	}

@@ -21,7 +21,12 @@ import (
 
 // hangGuard only detects a hang: nothing in these tests should take
 // anywhere near it.
-const hangGuard = 5 * time.Second
+const hangGuard = 10 * time.Second
+
+// healthyTimeout is the channel timeout of the healthy receivers in tests
+// where the hanging one has a short one: generous, so that a loaded
+// machine does not fail them, and well within hangGuard.
+const healthyTimeout = 4 * time.Second
 
 // hangingReceiver is an HTTP server that takes every request and never
 // answers until the test ends.
@@ -111,9 +116,11 @@ func TestDeliverIndependent(t *testing.T) {
 		name string
 		// owners are the channels of the owners' digests; the team's
 		// digest, last as Build orders it, goes through "team".
-		owners         []string
-		parallel       int
-		channelTimeout time.Duration
+		owners   []string
+		parallel int
+		// hangTimeout is the hanging channel's timeout; the healthy ones
+		// have healthyTimeout.
+		hangTimeout time.Duration
 		// cancel: "" not cancelled; "before" Deliver; "mid" once the
 		// healthy receivers have their digests and the hanging one a request.
 		cancel string
@@ -121,22 +128,22 @@ func TestDeliverIndependent(t *testing.T) {
 	}{
 		{
 			name:   "hanging channel fails on its timeout",
-			owners: []string{"hang", "ok"}, channelTimeout: 200 * time.Millisecond,
+			owners: []string{"hang", "ok"}, hangTimeout: 200 * time.Millisecond,
 			want: []outcome{failed, sent, sent},
 		},
 		{
 			name:   "many digests on a hanging channel, few in flight",
-			owners: []string{"hang", "hang", "hang", "ok", "hang", "hang", "hang"}, parallel: 2, channelTimeout: 200 * time.Millisecond,
+			owners: []string{"hang", "hang", "hang", "ok", "hang", "hang", "hang"}, parallel: 2, hangTimeout: 200 * time.Millisecond,
 			want: []outcome{failed, failed, failed, sent, failed, failed, failed, sent},
 		},
 		{
 			name:   "cancelled mid-delivery",
-			owners: []string{"hang", "hang", "ok", "hang", "hang", "hang"}, parallel: 4, channelTimeout: time.Minute, cancel: "mid",
+			owners: []string{"hang", "hang", "ok", "hang", "hang", "hang"}, parallel: 4, hangTimeout: time.Minute, cancel: "mid",
 			want: []outcome{interrupted, interrupted, sent, interrupted, interrupted, interrupted, sent},
 		},
 		{
 			name:   "cancelled before",
-			owners: []string{"hang", "ok"}, channelTimeout: time.Minute, cancel: "before",
+			owners: []string{"hang", "ok"}, hangTimeout: time.Minute, cancel: "before",
 			want: []outcome{interrupted, interrupted, interrupted},
 		},
 	} {
@@ -161,7 +168,8 @@ func TestDeliverIndependent(t *testing.T) {
 			st := openStore(t)
 			o := fast
 			o.Timeout = time.Minute // the channel's time binds
-			o.ChannelTimeout, o.Parallel = tt.channelTimeout, tt.parallel
+			o.ChannelTimeout, o.Parallel = healthyTimeout, tt.parallel
+			o.ChannelTimeouts = map[string]time.Duration{"hang": tt.hangTimeout}
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			var start func()
@@ -196,7 +204,8 @@ func TestDeliverIndependent(t *testing.T) {
 						t.Errorf("delivery %d (%s): %d attempts, interrupted %v, error %v; want sent at once", i, d.To.Channel, d.Attempts, d.Interrupted, d.Err)
 					}
 				case failed:
-					if !errors.Is(d.Err, notify.ErrChannelTimeout) || d.Interrupted || d.Attempts != 1 {
+					if !errors.Is(d.Err, notify.ErrChannelTimeout) || d.Interrupted || d.Attempts != 1 ||
+						!strings.Contains(d.Err.Error(), "("+tt.hangTimeout.String()+")") {
 						t.Errorf("delivery %d (%s): %d attempts, interrupted %v, error %v; want failed on the channel timeout after one attempt", i, d.To.Channel, d.Attempts, d.Interrupted, d.Err)
 					}
 				case interrupted:
@@ -263,7 +272,7 @@ func TestDeliverIndependent(t *testing.T) {
 // fail the first attempt (500) and take the second both see the same
 // Idempotency-Key on the two attempts, the key of the digest; a second
 // Deliver of the same digest, rebuilt later with its items in another
-// order, carries the same key again; another digest has another key. The
+// order or kept as JSON and read back, carries the same key again; another digest has another key. The
 // webhook's key is also in X-Keywarden-Delivery and, signed, in the
 // payload.
 func TestDeliverIdempotencyKey(t *testing.T) {
@@ -275,6 +284,13 @@ func TestDeliverIdempotencyKey(t *testing.T) {
 	rebuilt.Generated = ownerD.Generated.Add(24 * time.Hour)
 	rebuilt.Items = slices.Clone(ownerD.Items)
 	slices.Reverse(rebuilt.Items)
+	// Kept as JSON for a later run (the engine's outbox), read back.
+	var kept notify.Digest
+	if b, err := json.Marshal(ownerD); err != nil {
+		t.Fatal(err)
+	} else if err := json.Unmarshal(b, &kept); err != nil {
+		t.Fatal(err)
+	}
 	fewer := ownerD
 	fewer.Items = ownerD.Items[1:]
 	other := ownerD
@@ -330,8 +346,10 @@ func TestDeliverIdempotencyKey(t *testing.T) {
 					t.Errorf("attempt %d: %v", i+1, err)
 				}
 			}
-			if again := deliver(rebuilt); key(again[0]) != want || key(again[1]) != want {
-				t.Errorf("the same digest delivered again: keys %q, %q; want %q", key(again[0]), key(again[1]), want)
+			for _, d := range []notify.Digest{rebuilt, kept} {
+				if again := deliver(d); key(again[0]) != want || key(again[1]) != want {
+					t.Errorf("the same digest delivered again: keys %q, %q; want %q", key(again[0]), key(again[1]), want)
+				}
 			}
 			for _, d := range []notify.Digest{fewer, other, teamD} {
 				if k := key(deliver(d)[0]); k == want || k != d.IdempotencyKey() {

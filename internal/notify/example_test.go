@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/keywarden/keywarden/internal/inventory"
 	"github.com/keywarden/keywarden/internal/notify"
 	"github.com/keywarden/keywarden/internal/notify/channelconfig"
 	"github.com/keywarden/keywarden/internal/policy"
@@ -21,7 +22,7 @@ notifications:
     email: {type: ses, ses: {from: keywarden@example.com}}
 `))
 	for _, o := range []notify.Owner{
-		{AccountID: "111111111111", UserName: "alice", Tags: map[string]string{"owner": "alice@example.com"}},
+		{AccountID: "111111111111", UserName: "alice", Tags: inventory.Tags{{Key: "owner", Value: "alice@example.com"}}},
 		{AccountID: "111111111111", UserName: "svc-billing-eu"},
 		{AccountID: "111111111111", UserName: "carol", AccountEmail: "aws-prod@example.com"},
 	} {
@@ -46,7 +47,7 @@ notifications:
 	events := []notify.Event{{
 		Item: notify.Item{AccountID: "111111111111", UserName: "alice", AccessKeyID: "AKIAIOSFODNN7EXAMPLE",
 			Rule: "max_age", Stage: "warn", Message: "active key is 85 days old", Action: notify.ActionWarning},
-		Owner: notify.Owner{AccountID: "111111111111", UserName: "alice", Tags: map[string]string{"owner": "alice@example.com"}},
+		Owner: notify.Owner{AccountID: "111111111111", UserName: "alice", Tags: inventory.Tags{{Key: "owner", Value: "alice@example.com"}}},
 	}}
 	ctx := context.Background()
 	digests, _ := notify.Build(ctx, pol, "run-1", time.Now(), events, nil)

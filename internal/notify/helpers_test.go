@@ -1,10 +1,13 @@
 package notify_test
 
 import (
+	"maps"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/keywarden/keywarden/internal/inventory"
 	"github.com/keywarden/keywarden/internal/notify"
 	"github.com/keywarden/keywarden/internal/policy"
 	"github.com/keywarden/keywarden/internal/store"
@@ -72,6 +75,12 @@ func deactivated(user, key string) notify.Item {
 	}
 }
 
+// owner is a user of account 111111111111 with tags, given as a map for
+// short test tables (in order of key).
 func owner(user string, tags map[string]string) notify.Owner {
-	return notify.Owner{AccountID: "111111111111", AccountEmail: "aws-prod@example.com", UserName: user, Tags: tags}
+	var ts inventory.Tags
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		ts = append(ts, inventory.Tag{Key: k, Value: tags[k]})
+	}
+	return notify.Owner{AccountID: "111111111111", AccountEmail: "aws-prod@example.com", UserName: user, Tags: ts}
 }

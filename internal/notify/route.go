@@ -5,9 +5,9 @@ import (
 	"net/mail"
 	"path"
 	"slices"
-	"sort"
 	"strings"
 
+	"github.com/keywarden/keywarden/internal/inventory"
 	"github.com/keywarden/keywarden/internal/notify/channelconfig"
 	"github.com/keywarden/keywarden/internal/policy"
 )
@@ -20,7 +20,7 @@ type Owner struct {
 	// not known.
 	AccountEmail string
 	UserName     string
-	Tags         map[string]string
+	Tags         inventory.Tags
 }
 
 // Route finds who is told about the keys of o, and says why (Via): the
@@ -85,22 +85,18 @@ func Team(p *policy.Policy) (Recipient, bool) {
 }
 
 // tag finds the tag key in tags: exactly, else regardless of case (the
-// first in order of key, so that the answer does not depend on map order).
-func tag(tags map[string]string, key string) (value, found string, ok bool) {
-	if v, ok := tags[key]; ok && strings.TrimSpace(v) != "" {
+// first in order of key, so that the answer does not depend on the order
+// of the tags).
+func tag(tags inventory.Tags, key string) (value, found string, ok bool) {
+	if v, ok := tags.Get(key); ok && strings.TrimSpace(v) != "" {
 		return v, key, true
 	}
-	keys := make([]string, 0, len(tags))
-	for k := range tags {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if strings.EqualFold(k, key) && strings.TrimSpace(tags[k]) != "" {
-			return tags[k], k, true
+	for _, t := range tags {
+		if strings.EqualFold(t.Key, key) && strings.TrimSpace(t.Value) != "" && (!ok || t.Key < found) {
+			value, found, ok = t.Value, t.Key, true
 		}
 	}
-	return "", "", false
+	return value, found, ok
 }
 
 func matches(r policy.OwnerRoute, o Owner) bool {

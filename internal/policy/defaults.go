@@ -16,6 +16,7 @@ func Default() *Policy {
 		Rules:         defaultRules(),
 		Safety:        DefaultSafety(),
 		Notifications: DefaultNotifications(),
+		Automation:    Automation{Mode: ModeReport},
 	}
 	p.Hash = hashPolicy(p)
 	return p

@@ -527,7 +527,7 @@ func (e *Exemption) covers(acct inventory.Account, u inventory.User, rule RuleNa
 		return false
 	}
 	for k, v := range e.Tags {
-		got, ok := u.Tags[k]
+		got, ok := u.Tags.Get(k)
 		if !ok || (v != "*" && got != v) {
 			return false
 		}

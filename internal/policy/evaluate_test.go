@@ -240,7 +240,7 @@ func TestRootKeys(t *testing.T) {
 func TestExemptions(t *testing.T) {
 	old := []inventory.Key{active(ago(200), ago(1))}
 	base := inventory.User{Name: "svc-legacy-vendor", Path: "/service/", Groups: []string{"ci"},
-		Tags: map[string]string{"keywarden-exempt": "true", "team": "payments"}, Keys: old}
+		Tags: inventory.Tags{{Key: "keywarden-exempt", Value: "true"}, {Key: "team", Value: "payments"}}, Keys: old}
 	day := func(s string) *policy.Date {
 		d, err := policy.ParseDate(s)
 		if err != nil {

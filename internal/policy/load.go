@@ -150,7 +150,7 @@ func (e *ValidationError) Error() string {
 }
 
 var (
-	topKeys         = []string{"version", "accounts", "rules", "exemptions", "overrides", "safety", "notifications"}
+	topKeys         = []string{"version", "accounts", "rules", "exemptions", "overrides", "safety", "notifications", "automation"}
 	yamlLinePattern = regexp.MustCompile(`^yaml: line ([0-9]+): (.*)$`)
 )
 
@@ -241,6 +241,8 @@ func (l *loader) policy(root *yaml.Node, p *Policy) {
 			l.safety(v, key, &p.Safety)
 		case "notifications":
 			l.notifications(v, key, &p.Notifications)
+		case "automation":
+			l.automation(v, key, &p.Automation)
 		default:
 			l.unknownKey(k, "", key, topKeys)
 		}

@@ -58,11 +58,11 @@ func TestParseProblems(t *testing.T) {
 		{"syntax error", "version: 1\nrules: [\n", []string{"p.yaml:2: invalid YAML: did not find expected node content"}},
 		{"unknown anchor", "version: *v\n", []string{"p.yaml: invalid YAML: unknown anchor 'v' referenced"}},
 		{"not a mapping", "- version: 1\n", []string{
-			"p.yaml:1:1: want a mapping of sections (version, accounts, rules, exemptions, overrides, safety, notifications), not a list"}},
+			"p.yaml:1:1: want a mapping of sections (version, accounts, rules, exemptions, overrides, safety, notifications, automation), not a list"}},
 		{"unknown key", "version: 1\ncolour: red\n", []string{
-			"p.yaml:2:1: colour: unknown key; want one of version, accounts, rules, exemptions, overrides, safety, notifications"}},
+			"p.yaml:2:1: colour: unknown key; want one of version, accounts, rules, exemptions, overrides, safety, notifications, automation"}},
 		{"unknown key near a known one", "version: 1\nexemption: []\n", []string{
-			"p.yaml:2:1: exemption: unknown key (did you mean exemptions?); want one of version, accounts, rules, exemptions, overrides, safety, notifications"}},
+			"p.yaml:2:1: exemption: unknown key (did you mean exemptions?); want one of version, accounts, rules, exemptions, overrides, safety, notifications, automation"}},
 		{"duplicate key", "version: 1\nsafety: {}\nsafety: {}\n", []string{"p.yaml:3:1: safety: duplicate key (first at line 2)"}},
 		{"alias", "version: 1\nsafety:\n  protected_users: &p [a]\naccounts:\n  exclude: *p\n", []string{
 			"p.yaml:5:12: accounts.exclude: YAML aliases (*p) are not supported: write the value out"}},
@@ -362,6 +362,7 @@ func TestParseValid(t *testing.T) {
 		}},
 		Safety:        func() Safety { s := DefaultSafety(); s.ProtectedUsers = []string{"break-glass-*"}; return s }(),
 		Notifications: DefaultNotifications(),
+		Automation:    Automation{Mode: ModeReport},
 		Source:        name,
 	}
 	want.Hash = hashPolicy(want)
@@ -741,5 +742,55 @@ func TestPolicySizeLimit(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "larger than 1024 KiB") {
 			t.Errorf("%s: %v, want the size limit named", name, err)
 		}
+	}
+}
+
+func TestParseAutomation(t *testing.T) {
+	tests := []struct {
+		name     string
+		yaml     string
+		want     Automation
+		problems []string
+	}{
+		{"default", "version: 1\n", Automation{Mode: ModeReport}, nil},
+		{"enforce", "version: 1\nautomation:\n  mode: enforce\n  schedule: rate(1 day)\n  security_hub: true\n  reports_s3: s3://acme-keywarden/reports\n",
+			Automation{Mode: ModeEnforce, Schedule: "rate(1 day)", SecurityHub: true, ReportsS3: "s3://acme-keywarden/reports", Line: 3}, nil},
+		{"cron", "version: 1\nautomation: {schedule: \"cron(0 6 * * ? *)\"}\n", Automation{Mode: ModeReport, Schedule: "cron(0 6 * * ? *)", Line: 2}, nil},
+		{"bad mode", "version: 1\nautomation:\n  mode: fix\n", Automation{}, []string{
+			`p.yaml:3:9: automation.mode: want report (scan and warn, change nothing) or enforce (plan and apply within the safety limits), not "fix"`}},
+		{"bad schedule", "version: 1\nautomation:\n  schedule: daily\n", Automation{}, []string{
+			`p.yaml:3:13: automation.schedule: want an EventBridge schedule like rate(1 day) or cron(0 6 * * ? *), not "daily"`}},
+		{"bad bucket", "version: 1\nautomation:\n  reports_s3: https://example.com/x\n", Automation{}, []string{
+			`p.yaml:3:15: automation.reports_s3: want s3://BUCKET or s3://BUCKET/PREFIX, not "https://example.com/x"`}},
+		{"typo", "version: 1\nautomation:\n  mdoe: enforce\n", Automation{}, []string{
+			`p.yaml:3:3: automation.mdoe: unknown key; want one of mode, schedule, security_hub, reports_s3`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Parse("p.yaml", []byte(tt.yaml))
+			if tt.problems != nil {
+				var got []string
+				var ve *ValidationError
+				if !errors.As(err, &ve) {
+					t.Fatalf("Parse: %v, want problems", err)
+				}
+				for _, pr := range ve.Problems {
+					got = append(got, pr.String())
+				}
+				if diff := cmp.Diff(tt.problems, got); diff != "" {
+					t.Errorf("problems (-want +got):\n%s", diff)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, p.Automation); diff != "" {
+				t.Errorf("automation (-want +got):\n%s", diff)
+			}
+			if p.Hash != Default().Hash {
+				t.Errorf("the automation section changed the policy's hash")
+			}
+		})
 	}
 }

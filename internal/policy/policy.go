@@ -248,6 +248,8 @@ type Policy struct {
 	// Notifications says who is told and how. It is not part of Hash:
 	// changing a channel does not make a plan stale.
 	Notifications Notifications
+	// Automation says what unattended runs do. Not part of Hash either.
+	Automation Automation
 
 	// Source is the file it was loaded from, "" for the built-in defaults.
 	Source string

@@ -28,6 +28,10 @@ type KeyAPI interface {
 	DeleteAccessKey(context.Context, *iam.DeleteAccessKeyInput, ...func(*iam.Options)) (*iam.DeleteAccessKeyOutput, error)
 }
 
+// ErrDeadline is returned when an apply stopped starting actions because
+// its deadline was near; what is done is journaled.
+var ErrDeadline = errors.New("stopped before the deadline")
+
 // Errors that refuse a plan; each message says what to run instead.
 var (
 	ErrStalePlan      = errors.New("the plan is too old")
@@ -54,6 +58,14 @@ type Applier struct {
 	Log                 *slog.Logger
 	// Progress, if set, is told each action's result as it happens.
 	Progress func(ActionResult)
+	// Deadline, if set, is when the run must have stopped: no action
+	// starts unless ActionTime is left before it. A run stopped this way is
+	// resumed by the next apply of the plan, or judged afresh by the next
+	// plan; nothing is done twice.
+	Deadline time.Time
+	// ActionTime is how long one action may take, for Deadline; zero
+	// means 30 seconds.
+	ActionTime time.Duration
 	// Started, if set, is told the run's ID once actions are about to
 	// start, and whether it resumes an interrupted run of the plan.
 	Started func(runID string, resumed bool)
@@ -248,6 +260,13 @@ func (ap *Applier) Execute(ctx context.Context, prep *Prepared, runID string) (*
 		if ctx.Err() != nil {
 			break
 		}
+		if ap.nearDeadline() {
+			out.Status = store.RunInterrupted
+			if err := lease.FinishRun(context.WithoutCancel(ctx), runID, out.Status, ap.now()); err != nil {
+				return out, fmt.Errorf("record the run's end: %w", err)
+			}
+			return out, fmt.Errorf("%w: %d of %d actions done; the next run goes on", ErrDeadline, len(out.Results), len(p.Actions))
+		}
 		var res ActionResult
 		var err error
 		if d, ok := dropped[a.ID]; ok {
@@ -273,6 +292,19 @@ func (ap *Applier) Execute(ctx context.Context, prep *Prepared, runID string) (*
 		return out, fmt.Errorf("record the run's end: %w", err)
 	}
 	return out, ctx.Err()
+}
+
+// nearDeadline reports whether an action started now might not finish
+// before the deadline.
+func (ap *Applier) nearDeadline() bool {
+	if ap.Deadline.IsZero() {
+		return false
+	}
+	budget := ap.ActionTime
+	if budget <= 0 {
+		budget = 30 * time.Second
+	}
+	return ap.now().Add(budget).After(ap.Deadline)
 }
 
 func runStatus(ctx context.Context, out *Outcome, want int) string {

@@ -1,9 +1,9 @@
 package report
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
+	"iter"
 	"strconv"
 	"strings"
 	"time"
@@ -240,6 +240,16 @@ func ASFFID(f Finding) string {
 // ASFF returns the Document's findings in the AWS Security Finding Format,
 // one per finding, in the Document's order; never nil.
 func ASFF(doc *Document, opts ASFFOptions) []ASFFFinding {
+	out := make([]ASFFFinding, 0, len(doc.Findings))
+	for a := range asffFindings(doc, opts) {
+		out = append(out, a)
+	}
+	return out
+}
+
+// asffFindings yields the ASFF findings of ASFF one at a time, each made
+// when it is asked for.
+func asffFindings(doc *Document, opts ASFFOptions) iter.Seq[ASFFFinding] {
 	if opts.Region == "" {
 		opts.Region = DefaultASFFRegion
 	}
@@ -248,13 +258,15 @@ func ASFF(doc *Document, opts ASFFOptions) []ASFFFinding {
 	}
 	at := asffTime(doc.GeneratedAt)
 	ids := findingIDs(doc.Findings)
-	out := make([]ASFFFinding, 0, len(doc.Findings))
-	for i, f := range doc.Findings {
-		a := asffFinding(f, opts, at)
-		a.ID = ids[i]
-		out = append(out, a)
+	return func(yield func(ASFFFinding) bool) {
+		for i, f := range doc.Findings {
+			a := asffFinding(f, opts, at)
+			a.ID = ids[i]
+			if !yield(a) {
+				return
+			}
+		}
 	}
-	return out
 }
 
 // findingIDs returns the ASFFID of each finding, made distinct: the second
@@ -384,10 +396,10 @@ func asffProductFields(f Finding, version string) map[string]string {
 // are none. The array is what `aws securityhub batch-import-findings
 // --findings file://FILE` reads (at most 100 findings per call).
 func RenderASFF(w io.Writer, doc *Document, opts ASFFOptions) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(ASFF(doc, opts))
+	// As json.Encoder would write the whole array, one finding at a time.
+	s := newJSONStream(w)
+	streamSeq(s, asffFindings(doc, opts), 0)
+	return s.flush()
 }
 
 // asffSeverity maps a policy severity to an ASFF Severity.Label.

@@ -82,7 +82,19 @@ type findingJSON struct {
 // MarshalJSON outputs f with null for the empty optional fields, times in
 // UTC to the second, and controls as an array.
 func (f Finding) MarshalJSON() ([]byte, error) {
-	j := findingJSON{
+	// Not json.Marshal: it would escape the <> of RootUserName.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(f.json()); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// json is f as output.
+func (f *Finding) json() *findingJSON {
+	j := &findingJSON{
 		Rule:             f.Rule,
 		Severity:         f.Severity,
 		Stage:            nonEmpty(f.Stage),
@@ -110,14 +122,7 @@ func (f Finding) MarshalJSON() ([]byte, error) {
 	if j.Controls == nil {
 		j.Controls = []Control{}
 	}
-	// Not json.Marshal: it would escape the <> of RootUserName.
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(j); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return j
 }
 
 func optStamp(t time.Time) *time.Time {

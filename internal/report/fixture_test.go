@@ -67,7 +67,7 @@ func fixture() *inventory.Inventory {
 					{
 						Name: "alice", ARN: "arn:aws:iam::111111111111:user/alice",
 						UserID: "AIDAEXAMPLEALICE0001", Path: "/", CreatedAt: day(2026, 2, 1),
-						Tags:            map[string]string{secretTagKey: secretTagValue, "owner": "alice@example.com"},
+						Tags:            inventory.Tags{{Key: secretTagKey, Value: secretTagValue}, {Key: "owner", Value: "alice@example.com"}},
 						Groups:          []string{"developers"},
 						PasswordEnabled: true, PasswordLastUsed: day(2026, 2, 28), MFAActive: true,
 						Keys: []inventory.Key{

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bufio"
 	"cmp"
 	"crypto/sha256"
 	_ "embed"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"iter"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,7 +24,11 @@ import (
 // by others (accounts, users, errors) goes through html/template and is
 // escaped, its control characters made spaces. The output depends on doc alone: no clock, no map order.
 func renderHTML(w io.Writer, doc *Document) error {
-	return htmlPage.Execute(w, newHTMLView(doc))
+	bw := bufio.NewWriterSize(w, writeBufSize)
+	if err := htmlPage.Execute(bw, newHTMLView(doc)); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 // dueWindowDays is the span of the "falls due" chart and count, from as_of.
@@ -258,13 +264,17 @@ type htmlView struct {
 	ShowAsOf  bool
 	Caller    string
 
-	Cards    []htmlCard
-	Charts   []barChart // drawn by the template, with their SVG method
-	Findings []htmlFinding
-	Keys     []htmlKey
-	Failed   []htmlFailed
-	Partial  []htmlFailed // accounts read in part
-	Notes    []string
+	Cards  []htmlCard
+	Charts []barChart // drawn by the template, with their SVG method
+	// Findings and Keys are made one row at a time, as the page is
+	// written; FindingCount and KeyCount say how many there are.
+	Findings     iter.Seq[htmlFinding]
+	FindingCount int
+	Keys         iter.Seq[htmlKey]
+	KeyCount     int
+	Failed       []htmlFailed
+	Partial      []htmlFailed // accounts read in part
+	Notes        []string
 }
 
 type htmlCard struct {
@@ -320,56 +330,19 @@ func newHTMLView(doc *Document) htmlView {
 	v.Cards = htmlCards(doc)
 	v.Charts = []barChart{ageChart(doc), ruleChart(doc), accountChart(doc), dueChart(doc)}
 
-	for _, f := range doc.Findings {
-		hf := htmlFinding{
-			AccountID: f.AccountID, AccountName: clean(f.AccountName),
-			User: clean(f.UserName), Key: clean(findingKey(f)),
-			Rule: f.Rule, Message: clean(f.Message),
-			Severity: f.Severity, SevClass: seriesClass(severityOrder, f.Severity), SevRank: len(severityOrder) - rankIn(severityOrder, f.Severity),
-			Stage: f.Stage, NextStage: f.NextStage,
-			Exempt: f.Exempt, ExemptText: clean(exemptText(f)),
+	v.FindingCount, v.Findings = len(doc.Findings), func(yield func(htmlFinding) bool) {
+		for _, f := range doc.Findings {
+			if !yield(newHTMLFinding(f)) {
+				return
+			}
 		}
-		if !f.NextStageAt.IsZero() {
-			t := stamp(f.NextStageAt)
-			hf.NextAt, hf.NextAtSort = t.Format(time.DateOnly), t.Format(time.RFC3339)
-		}
-		for _, c := range f.Controls {
-			hf.Controls = append(hf.Controls, htmlControl{controlLabel(c), controlTitle(c)})
-		}
-		v.Findings = append(v.Findings, hf)
 	}
-
-	for _, k := range doc.Keys {
-		hk := htmlKey{
-			AccountID: k.AccountID, AccountName: clean(k.AccountName),
-			User: clean(k.UserName), UserARN: clean(k.UserARN),
-			KeyID:    deref(k.AccessKeyID),
-			Status:   k.Status,
-			Inactive: k.Status != "Active",
-			AgeDays:  k.AgeDays,
-			Created:  k.CreatedAt.Format(time.DateOnly),
-			LastUsed: "never",
+	v.KeyCount, v.Keys = len(doc.Keys), func(yield func(htmlKey) bool) {
+		for _, k := range doc.Keys {
+			if !yield(newHTMLKey(k)) {
+				return
+			}
 		}
-		switch {
-		case k.AccessKeyID != nil:
-		case k.Root():
-			hk.KeyNote = "root key (ID never readable)"
-		default:
-			hk.KeyNote = "not read"
-		}
-		if k.KeySlot != nil && hk.KeyID == "" {
-			hk.KeyNote += ", slot " + strconv.Itoa(*k.KeySlot)
-		}
-		if k.LastUsedAt != nil {
-			hk.LastUsed = k.LastUsedAt.Format(time.DateOnly) + " (" + lastUsed(k.DaysSinceLastUse) + ")"
-			hk.LastUsedSort = k.LastUsedAt.Format(time.RFC3339)
-		}
-		svc := deref(k.LastUsedService)
-		if r := deref(k.LastUsedRegion); r != "" {
-			svc += " (" + r + ")"
-		}
-		hk.Service = clean(svc)
-		v.Keys = append(v.Keys, hk)
 	}
 
 	for _, a := range failedAccounts(doc) {
@@ -386,6 +359,60 @@ func newHTMLView(doc *Document) htmlView {
 		v.Notes = append(v.Notes, fmt.Sprintf("The root user of %s has access keys (details are in the credential report only).", clean(accountLabel(a.ID, a.Name))))
 	}
 	return v
+}
+
+// newHTMLFinding is the row of one finding.
+func newHTMLFinding(f Finding) htmlFinding {
+	hf := htmlFinding{
+		AccountID: f.AccountID, AccountName: clean(f.AccountName),
+		User: clean(f.UserName), Key: clean(findingKey(f)),
+		Rule: f.Rule, Message: clean(f.Message),
+		Severity: f.Severity, SevClass: seriesClass(severityOrder, f.Severity), SevRank: len(severityOrder) - rankIn(severityOrder, f.Severity),
+		Stage: f.Stage, NextStage: f.NextStage,
+		Exempt: f.Exempt, ExemptText: clean(exemptText(f)),
+	}
+	if !f.NextStageAt.IsZero() {
+		t := stamp(f.NextStageAt)
+		hf.NextAt, hf.NextAtSort = t.Format(time.DateOnly), t.Format(time.RFC3339)
+	}
+	for _, c := range f.Controls {
+		hf.Controls = append(hf.Controls, htmlControl{controlLabel(c), controlTitle(c)})
+	}
+	return hf
+}
+
+// newHTMLKey is the row of one key.
+func newHTMLKey(k Key) htmlKey {
+	hk := htmlKey{
+		AccountID: k.AccountID, AccountName: clean(k.AccountName),
+		User: clean(k.UserName), UserARN: clean(k.UserARN),
+		KeyID:    deref(k.AccessKeyID),
+		Status:   k.Status,
+		Inactive: k.Status != "Active",
+		AgeDays:  k.AgeDays,
+		Created:  k.CreatedAt.Format(time.DateOnly),
+		LastUsed: "never",
+	}
+	switch {
+	case k.AccessKeyID != nil:
+	case k.Root():
+		hk.KeyNote = "root key (ID never readable)"
+	default:
+		hk.KeyNote = "not read"
+	}
+	if k.KeySlot != nil && hk.KeyID == "" {
+		hk.KeyNote += ", slot " + strconv.Itoa(*k.KeySlot)
+	}
+	if k.LastUsedAt != nil {
+		hk.LastUsed = k.LastUsedAt.Format(time.DateOnly) + " (" + lastUsed(k.DaysSinceLastUse) + ")"
+		hk.LastUsedSort = k.LastUsedAt.Format(time.RFC3339)
+	}
+	svc := deref(k.LastUsedService)
+	if r := deref(k.LastUsedRegion); r != "" {
+		svc += " (" + r + ")"
+	}
+	hk.Service = clean(svc)
+	return hk
 }
 
 func htmlCards(doc *Document) []htmlCard {

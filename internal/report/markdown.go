@@ -1,7 +1,7 @@
 package report
 
 import (
-	"bytes"
+	"bufio"
 	"fmt"
 	"io"
 	"slices"
@@ -24,14 +24,14 @@ const markdownMaxFindings = 200
 // others is escaped in every cell, so it can neither break a table nor
 // inject markup.
 func renderMarkdown(w io.Writer, doc *Document) error {
-	var b bytes.Buffer
+	b := bufio.NewWriterSize(w, writeBufSize)
 	b.WriteString("## keywarden scan\n\n")
-	fmt.Fprintf(&b, "Generated %s", doc.GeneratedAt.Format(time.RFC3339))
+	fmt.Fprintf(b, "Generated %s", doc.GeneratedAt.Format(time.RFC3339))
 	if !doc.AsOf.Equal(doc.GeneratedAt) {
-		fmt.Fprintf(&b, ", ages as of %s", doc.AsOf.Format(time.RFC3339))
+		fmt.Fprintf(b, ", ages as of %s", doc.AsOf.Format(time.RFC3339))
 	}
 	if doc.Caller != "" {
-		fmt.Fprintf(&b, ", as %s", mdCode(doc.Caller))
+		fmt.Fprintf(b, ", as %s", mdCode(doc.Caller))
 	}
 	b.WriteString(".\n\n")
 
@@ -54,7 +54,7 @@ func renderMarkdown(w io.Writer, doc *Document) error {
 		due += ": " + tallyString(countBy(dueStages, func(f Finding) string { return f.NextStage }, compareStage), ", ")
 	}
 	due += " (by " + doc.AsOf.AddDate(0, 0, dueWindowDays).Format(time.DateOnly) + ")"
-	mdTable(&b, []string{"Summary", ""}, [][]string{
+	mdTable(b, []string{"Summary", ""}, [][]string{
 		{"Accounts", fmt.Sprintf("%d: %s", s.Accounts, accountCounts(s))},
 		{"IAM users", fmt.Sprint(s.Users)},
 		{"Access keys", fmt.Sprintf("%d: %d active, %d inactive", s.Keys, s.ActiveKeys, s.InactiveKeys)},
@@ -63,13 +63,16 @@ func renderMarkdown(w io.Writer, doc *Document) error {
 		{fmt.Sprintf("Next stages due in %d days", dueWindowDays), mdText(due)},
 	})
 
-	fmt.Fprintf(&b, "\n### Findings (%d)\n\n", len(doc.Findings))
+	fmt.Fprintf(b, "\n### Findings (%d)\n\n", len(doc.Findings))
 	if len(doc.Findings) == 0 {
 		b.WriteString("No findings.\n")
 	}
 	left := markdownMaxFindings
-	for _, sev := range countBy(doc.Findings, func(f Finding) string { return f.Severity }, compareSeverity) {
-		fmt.Fprintf(&b, "#### %s (%d)\n\n", mdText(sev.Name), sev.N)
+	for i, sev := range countBy(doc.Findings, func(f Finding) string { return f.Severity }, compareSeverity) {
+		if i > 0 {
+			b.WriteByte('\n') // a blank line between severities
+		}
+		fmt.Fprintf(b, "#### %s (%d)\n\n", mdText(sev.Name), sev.N)
 		var rows [][]string
 		for _, f := range doc.Findings {
 			if f.Severity != sev.Name || len(rows) == left {
@@ -79,41 +82,37 @@ func renderMarkdown(w io.Writer, doc *Document) error {
 		}
 		left -= len(rows)
 		if len(rows) > 0 {
-			mdTable(&b, []string{"Account", "User", "Key", "Rule", "Stage", "Next stage", "Exempt", "Detail"}, rows)
+			mdTable(b, []string{"Account", "User", "Key", "Rule", "Stage", "Next stage", "Exempt", "Detail"}, rows)
 		}
 		if more := sev.N - len(rows); more > 0 {
 			if len(rows) > 0 {
 				b.WriteByte('\n')
 			}
-			fmt.Fprintf(&b, "… and %d more %s findings (the first %d findings are listed; --format json or html has them all).\n", more, mdText(sev.Name), markdownMaxFindings)
+			fmt.Fprintf(b, "… and %d more %s findings (the first %d findings are listed; --format json or html has them all).\n", more, mdText(sev.Name), markdownMaxFindings)
 		}
-		b.WriteByte('\n')
-	}
-	if len(doc.Findings) > 0 {
-		b.Truncate(b.Len() - 1) // the blank line after the last severity
 	}
 
 	if rows := markdownControls(doc.Findings); len(rows) > 0 {
 		b.WriteString("\n### Controls\n\n")
-		mdTable(&b, []string{"Rule", "Controls"}, rows)
+		mdTable(b, []string{"Rule", "Controls"}, rows)
 	}
 
 	if failed := failedAccounts(doc); len(failed) > 0 {
-		fmt.Fprintf(&b, "\n### Accounts not read (%d)\n\n", len(failed))
+		fmt.Fprintf(b, "\n### Accounts not read (%d)\n\n", len(failed))
 		var rows [][]string
 		for _, a := range failed {
 			rows = append(rows, []string{mdText(accountLabel(a.ID, a.Name)), mdText(failure(a))})
 		}
-		mdTable(&b, []string{"Account", "Error"}, rows)
+		mdTable(b, []string{"Account", "Error"}, rows)
 	}
 	if partial := partialAccounts(doc); len(partial) > 0 {
-		fmt.Fprintf(&b, "\n### Accounts read in part (%d)\n\n", len(partial))
+		fmt.Fprintf(b, "\n### Accounts read in part (%d)\n\n", len(partial))
 		b.WriteString("Their findings above are real, but nothing is acted on in them until they are read completely.\n\n")
 		var rows [][]string
 		for _, a := range partial {
 			rows = append(rows, []string{mdText(accountLabel(a.ID, a.Name)), mdText(failure(a))})
 		}
-		mdTable(&b, []string{"Account", "Not read"}, rows)
+		mdTable(b, []string{"Account", "Not read"}, rows)
 	}
 
 	var notes []string
@@ -126,11 +125,10 @@ func renderMarkdown(w io.Writer, doc *Document) error {
 	if len(notes) > 0 {
 		b.WriteString("\n### Notes\n\n")
 		for _, n := range notes {
-			fmt.Fprintf(&b, "- %s\n", n)
+			fmt.Fprintf(b, "- %s\n", n)
 		}
 	}
-	_, err := w.Write(b.Bytes())
-	return err
+	return b.Flush()
 }
 
 // markdownFinding is the row of one finding.
@@ -201,7 +199,7 @@ func markdownControls(fs []Finding) [][]string {
 }
 
 // mdTable writes a table whose cells are already escaped.
-func mdTable(b *bytes.Buffer, header []string, rows [][]string) {
+func mdTable(b *bufio.Writer, header []string, rows [][]string) {
 	row := func(cells []string) {
 		b.WriteString("|")
 		for _, c := range cells {

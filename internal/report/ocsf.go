@@ -1,8 +1,10 @@
 package report
 
 import (
+	"bufio"
 	"encoding/json"
 	"io"
+	"iter"
 	"slices"
 	"time"
 )
@@ -165,76 +167,88 @@ type OCSFKeywardenExtra struct {
 // OCSF returns the Document's findings as OCSF Compliance Finding events,
 // one per finding, in the Document's order; never nil.
 func OCSF(doc *Document, opts OCSFOptions) []OCSFFinding {
+	out := make([]OCSFFinding, 0, len(doc.Findings))
+	for e := range ocsfFindings(doc, opts) {
+		out = append(out, e)
+	}
+	return out
+}
+
+// ocsfFindings yields the events of OCSF one at a time, each made when it
+// is asked for.
+func ocsfFindings(doc *Document, opts OCSFOptions) iter.Seq[OCSFFinding] {
 	if opts.Partition == "" {
 		opts.Partition = arnPartition(doc.Caller)
 	}
 	at := ocsfTime(doc.GeneratedAt)
 	ids := findingIDs(doc.Findings)
-	out := make([]OCSFFinding, 0, len(doc.Findings))
-	for i, f := range doc.Findings {
-		sevID, sev := ocsfSeverity(f.Severity)
-		statusID, status := 1, "New"
-		detail := ""
-		if f.Exempt {
-			statusID, status = 3, "Suppressed"
-			detail = exemptionText(f)
-		}
-		standards := []string{}
-		var reqs []string
-		for _, c := range f.Controls {
-			std := c.Framework
-			if c.Versions != "" {
-				std += " " + c.Versions
+	return func(yield func(OCSFFinding) bool) {
+		for i, f := range doc.Findings {
+			sevID, sev := ocsfSeverity(f.Severity)
+			statusID, status := 1, "New"
+			detail := ""
+			if f.Exempt {
+				statusID, status = 3, "Suppressed"
+				detail = exemptionText(f)
 			}
-			if !slices.Contains(standards, std) {
-				standards = append(standards, std)
+			standards := []string{}
+			var reqs []string
+			for _, c := range f.Controls {
+				std := c.Framework
+				if c.Versions != "" {
+					std += " " + c.Versions
+				}
+				if !slices.Contains(standards, std) {
+					standards = append(standards, std)
+				}
+				reqs = append(reqs, requirement(c, " "))
 			}
-			reqs = append(reqs, requirement(c, " "))
+			if len(standards) == 0 {
+				standards = append(standards, "keywarden policy")
+			}
+			title := ruleTitle(f.Rule)
+			desc := f.Message
+			if desc == "" {
+				desc = title
+			}
+			if !yield(OCSFFinding{
+				ActivityID: OCSFActivityID, ActivityName: "Create",
+				CategoryUID: OCSFCategoryUID, CategoryName: "Findings",
+				ClassUID: OCSFClassUID, ClassName: "Compliance Finding",
+				TypeUID: OCSFTypeUID, TypeName: "Compliance Finding: Create",
+				Time:       at,
+				SeverityID: sevID, Severity: sev,
+				StatusID: statusID, Status: status,
+				Message: f.Message,
+				Metadata: OCSFMetadata{
+					Version:  OCSFVersion,
+					Product:  OCSFProduct{Name: "keywarden", VendorName: "keywarden", Version: opts.ProductVersion},
+					Profiles: []string{"cloud"},
+				},
+				Cloud: OCSFCloud{Provider: "AWS", Account: OCSFAccount{
+					UID: f.AccountID, Name: f.AccountName, Type: "AWS Account", TypeID: 10,
+				}},
+				FindingInfo: OCSFFindingInfo{
+					UID: ids[i], Title: title, Desc: desc, Types: findingTypes(f),
+					CreatedTime: at, FirstSeenTime: at, LastSeenTime: at,
+				},
+				Compliance: OCSFCompliance{
+					Control: f.Rule, Standards: standards, Requirements: reqs,
+					Status: "Fail", StatusID: 3, StatusDetail: detail,
+				},
+				Remediation: OCSFRemediation{Desc: ruleRemediation(f.Rule)},
+				Resources:   ocsfResources(f, opts.Partition),
+				Unmapped: OCSFKeywardenExtra{
+					Rule: f.Rule, Severity: f.Severity, Stage: f.Stage, DueAt: optASFFTime(f.DueAt),
+					NextStage: f.NextStage, NextStageAt: optASFFTime(f.NextStageAt),
+					Exempt: f.Exempt, ExemptionReason: f.ExemptionReason, ExemptionSource: f.ExemptionSource,
+					ExemptionExpires: f.ExemptionExpires, Estimated: f.Estimated,
+				},
+			}) {
+				return
+			}
 		}
-		if len(standards) == 0 {
-			standards = append(standards, "keywarden policy")
-		}
-		title := ruleTitle(f.Rule)
-		desc := f.Message
-		if desc == "" {
-			desc = title
-		}
-		out = append(out, OCSFFinding{
-			ActivityID: OCSFActivityID, ActivityName: "Create",
-			CategoryUID: OCSFCategoryUID, CategoryName: "Findings",
-			ClassUID: OCSFClassUID, ClassName: "Compliance Finding",
-			TypeUID: OCSFTypeUID, TypeName: "Compliance Finding: Create",
-			Time:       at,
-			SeverityID: sevID, Severity: sev,
-			StatusID: statusID, Status: status,
-			Message: f.Message,
-			Metadata: OCSFMetadata{
-				Version:  OCSFVersion,
-				Product:  OCSFProduct{Name: "keywarden", VendorName: "keywarden", Version: opts.ProductVersion},
-				Profiles: []string{"cloud"},
-			},
-			Cloud: OCSFCloud{Provider: "AWS", Account: OCSFAccount{
-				UID: f.AccountID, Name: f.AccountName, Type: "AWS Account", TypeID: 10,
-			}},
-			FindingInfo: OCSFFindingInfo{
-				UID: ids[i], Title: title, Desc: desc, Types: findingTypes(f),
-				CreatedTime: at, FirstSeenTime: at, LastSeenTime: at,
-			},
-			Compliance: OCSFCompliance{
-				Control: f.Rule, Standards: standards, Requirements: reqs,
-				Status: "Fail", StatusID: 3, StatusDetail: detail,
-			},
-			Remediation: OCSFRemediation{Desc: ruleRemediation(f.Rule)},
-			Resources:   ocsfResources(f, opts.Partition),
-			Unmapped: OCSFKeywardenExtra{
-				Rule: f.Rule, Severity: f.Severity, Stage: f.Stage, DueAt: optASFFTime(f.DueAt),
-				NextStage: f.NextStage, NextStageAt: optASFFTime(f.NextStageAt),
-				Exempt: f.Exempt, ExemptionReason: f.ExemptionReason, ExemptionSource: f.ExemptionSource,
-				ExemptionExpires: f.ExemptionExpires, Estimated: f.Estimated,
-			},
-		})
 	}
-	return out
 }
 
 func ocsfResources(f Finding, partition string) []OCSFResource {
@@ -264,14 +278,15 @@ func ocsfResources(f Finding, partition string) []OCSFResource {
 // RenderOCSF writes the Document's findings as OCSF events, one compact
 // JSON object per line (JSON Lines); nothing when there are none.
 func RenderOCSF(w io.Writer, doc *Document, opts OCSFOptions) error {
-	enc := json.NewEncoder(w)
+	bw := bufio.NewWriterSize(w, writeBufSize)
+	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
-	for _, e := range OCSF(doc, opts) {
+	for e := range ocsfFindings(doc, opts) {
 		if err := enc.Encode(e); err != nil {
 			return err
 		}
 	}
-	return nil
+	return bw.Flush()
 }
 
 // ocsfSeverity maps a policy severity to OCSF's severity_id and caption.

@@ -2,7 +2,6 @@ package report
 
 import (
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -73,12 +72,37 @@ func Render(w io.Writer, doc *Document, f Format) error {
 
 // renderJSON writes doc indented by two spaces, fields in the order of the
 // struct declarations, with a trailing newline. <, > and & are written as
-// they are (<root_account>, not \u003croot_account\u003e).
+// they are (<root_account>, not \u003croot_account\u003e). It writes the
+// bytes json.Encoder would write for the whole Document, but one account,
+// key and finding at a time (TestJSONStreamed).
 func renderJSON(w io.Writer, doc *Document) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(doc)
+	s := newJSONStream(w)
+	s.raw("{")
+	s.field("schema_version", doc.SchemaVersion, 1, true)
+	s.field("generated_at", doc.GeneratedAt, 1, false)
+	s.field("as_of", doc.AsOf, 1, false)
+	s.field("caller", doc.Caller, 1, false)
+	s.field("summary", &doc.Summary, 1, false)
+	s.key("accounts", 1, false)
+	streamArray(s, doc.Accounts, 1)
+	s.key("keys", 1, false)
+	streamArray(s, doc.Keys, 1)
+	s.key("findings", 1, false)
+	if doc.Findings == nil {
+		s.raw("null")
+	} else {
+		// What Finding.MarshalJSON writes, without compacting what it wrote.
+		streamSeq(s, func(yield func(*findingJSON) bool) {
+			for i := range doc.Findings {
+				if !yield(doc.Findings[i].json()) {
+					return
+				}
+			}
+		}, 1)
+	}
+	s.newline(0)
+	s.raw("}")
+	return s.flush()
 }
 
 // CSVHeader is the header row of the CSV output: the fields of Key, as

@@ -1,9 +1,9 @@
 package report
 
 import (
-	"bytes"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -23,15 +23,12 @@ const (
 // needed and the failed and partial accounts again with their reason. No
 // colour, no trailing spaces.
 func renderTable(w io.Writer, doc *Document) error {
-	var buf bytes.Buffer
-	keys := make(map[string][]Key)
-	for _, k := range doc.Keys {
-		keys[k.AccountID] = append(keys[k.AccountID], k)
-	}
-
-	byKey := make(map[string][]Finding)
-	for _, f := range doc.Findings {
-		byKey[findingRef(f)] = append(byKey[findingRef(f)], f)
+	buf := newTrimWriter(w)
+	keys := keysByAccount(doc.Keys)
+	byKey := make(map[string][]*Finding)
+	for i := range doc.Findings {
+		ref := findingRef(doc.Findings[i])
+		byKey[ref] = append(byKey[ref], &doc.Findings[i])
 	}
 	withFindings := len(doc.Findings) > 0
 
@@ -50,7 +47,7 @@ func renderTable(w io.Writer, doc *Document) error {
 		if len(ks) == 0 {
 			buf.WriteString("  no access keys\n")
 		} else {
-			tw := tabwriter.NewWriter(&buf, 0, 8, 2, ' ', 0)
+			tw := tabwriter.NewWriter(buf, 0, 8, 2, ' ', 0)
 			header := "  USER\tKEY ID\tSTATUS\tAGE\tLAST USED\tSERVICE"
 			if withFindings {
 				header += "\tFINDINGS"
@@ -94,7 +91,7 @@ func renderTable(w io.Writer, doc *Document) error {
 	}
 
 	s := doc.Summary
-	tw := tabwriter.NewWriter(&buf, 0, 8, 2, ' ', 0)
+	tw := tabwriter.NewWriter(buf, 0, 8, 2, ' ', 0)
 	fmt.Fprintf(tw, "accounts\t%d: %s\n", s.Accounts, accountCounts(s))
 	fmt.Fprintf(tw, "users\t%d\n", s.Users)
 	fmt.Fprintf(tw, "access keys\t%d: %d active, %d inactive\n", s.Keys, s.ActiveKeys, s.InactiveKeys)
@@ -109,7 +106,7 @@ func renderTable(w io.Writer, doc *Document) error {
 		return err
 	}
 	if unread {
-		fmt.Fprintf(&buf, "\n%s key ID not read: by default, key IDs are read only for keys that need attention;\n  --key-ids all reads every one\n", footnoteMark)
+		fmt.Fprintf(buf, "\n%s key ID not read: by default, key IDs are read only for keys that need attention;\n  --key-ids all reads every one\n", footnoteMark)
 	}
 
 	for _, list := range []struct {
@@ -122,8 +119,8 @@ func renderTable(w io.Writer, doc *Document) error {
 		if len(list.accounts) == 0 {
 			continue
 		}
-		fmt.Fprintf(&buf, "\n"+list.title+"\n", plural(len(list.accounts), "account"))
-		tw := tabwriter.NewWriter(&buf, 0, 8, 2, ' ', 0)
+		fmt.Fprintf(buf, "\n"+list.title+"\n", plural(len(list.accounts), "account"))
+		tw := tabwriter.NewWriter(buf, 0, 8, 2, ' ', 0)
 		for _, a := range list.accounts {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\n", clean(a.ID), clean(a.Name), failure(a))
 		}
@@ -132,8 +129,28 @@ func renderTable(w io.Writer, doc *Document) error {
 		}
 	}
 
-	_, err := w.Write(trimLines(buf.Bytes()))
-	return err
+	return buf.Flush()
+}
+
+// keysByAccount returns each account's keys, in order: parts of keys,
+// which Build sorts by account, rather than copies of them.
+func keysByAccount(keys []Key) map[string][]Key {
+	out := make(map[string][]Key)
+	if !slices.IsSortedFunc(keys, func(a, b Key) int { return strings.Compare(a.AccountID, b.AccountID) }) {
+		for _, k := range keys {
+			out[k.AccountID] = append(out[k.AccountID], k)
+		}
+		return out
+	}
+	for i := 0; i < len(keys); {
+		j := i + 1
+		for j < len(keys) && keys[j].AccountID == keys[i].AccountID {
+			j++
+		}
+		out[keys[i].AccountID] = keys[i:j:j]
+		i = j
+	}
+	return out
 }
 
 // heading is the first line of an account's section:
@@ -232,15 +249,6 @@ func clean(s string) string {
 	}, s)
 }
 
-// trimLines removes trailing spaces from every line of b.
-func trimLines(b []byte) []byte {
-	lines := bytes.Split(b, []byte("\n"))
-	for i, l := range lines {
-		lines[i] = bytes.TrimRight(l, " ")
-	}
-	return bytes.Join(lines, []byte("\n"))
-}
-
 // keyRef and findingRef identify a key, so that findings land on its row:
 // by ID when it was read, else by report slot and creation time.
 func keyRef(k Key) string {
@@ -264,7 +272,7 @@ func findingRef(f Finding) string {
 // findingsCell says, for one key, each rule that fired and its stage, and
 // the next stage with its date: "max_age: rotate, deactivate on 2027-01-05",
 // one finding an entry.
-func findingsCell(fs []Finding) []string {
+func findingsCell(fs []*Finding) []string {
 	var parts []string
 	for _, f := range fs {
 		p := f.Rule + ": " + f.Stage

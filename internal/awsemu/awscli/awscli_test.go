@@ -302,6 +302,10 @@ func TestAWSCLI(t *testing.T) {
 			t.Errorf("organizations list-accounts: %v, want %v", ids, want)
 		}
 	})
+	t.Run("secrets-manager", func(t *testing.T) {
+		t.Parallel()
+		checkSecretsManager(t, admin.on(t), w)
+	})
 	t.Run("assume-role", func(t *testing.T) {
 		t.Parallel()
 		var assumed struct {
@@ -321,6 +325,77 @@ func TestAWSCLI(t *testing.T) {
 			t.Errorf("iam list-users with the assumed role: %v, want the member's [dev-only]", got)
 		}
 	})
+}
+
+// checkSecretsManager stores an access key as keywarden's rotation does,
+// rotates it, and reads it back, through the CLI.
+func checkSecretsManager(t *testing.T, admin cli, w world) {
+	const name = "keywarden/iam-user/cli-user"
+	first := `{"AccessKeyId":"AKIAIOSFODNN7EXAMPLE","SecretAccessKey":"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}`
+	second := `{"AccessKeyId":"AKIAI44QH8DHBEXAMPLE","SecretAccessKey":"je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY"}`
+	var created struct{ ARN, Name, VersionId string }
+	admin.run(&created, "secretsmanager", "create-secret", "--name", name, "--secret-string", first,
+		"--description", "access key of cli-user", "--tags", "Key=owner,Value=cli-user", "Key=managed-by,Value=keywarden")
+	prefix := "arn:aws:secretsmanager:us-east-1:" + w.mgmt + ":secret:" + name + "-"
+	if !strings.HasPrefix(created.ARN, prefix) || len(created.ARN) != len(prefix)+6 || created.Name != name || created.VersionId == "" {
+		t.Errorf("secretsmanager create-secret: %+v", created)
+	}
+	type value struct {
+		ARN, Name, VersionId, SecretString string
+		VersionStages                      []string
+		CreatedDate                        float64 // CLI v1 prints JSON-protocol timestamps as they came: epoch seconds
+	}
+	var got value
+	admin.run(&got, "secretsmanager", "get-secret-value", "--secret-id", name)
+	if got.SecretString != first || got.VersionId != created.VersionId || !cmp.Equal(got.VersionStages, []string{"AWSCURRENT"}) ||
+		time.Since(time.UnixMilli(int64(got.CreatedDate*1000))).Abs() > time.Minute {
+		t.Errorf("secretsmanager get-secret-value: VersionId %q stages %v CreatedDate %v, value match %v",
+			got.VersionId, got.VersionStages, got.CreatedDate, got.SecretString == first)
+	}
+	var put struct {
+		VersionId     string
+		VersionStages []string
+	}
+	admin.run(&put, "secretsmanager", "put-secret-value", "--secret-id", created.ARN, "--secret-string", second)
+	admin.run(&got, "secretsmanager", "get-secret-value", "--secret-id", name)
+	if got.SecretString != second || got.VersionId != put.VersionId {
+		t.Errorf("secretsmanager get-secret-value after put-secret-value: VersionId %q, want %q", got.VersionId, put.VersionId)
+	}
+	admin.run(&got, "secretsmanager", "get-secret-value", "--secret-id", name, "--version-stage", "AWSPREVIOUS")
+	if got.SecretString != first || got.VersionId != created.VersionId {
+		t.Errorf("secretsmanager get-secret-value AWSPREVIOUS: VersionId %q, want %q", got.VersionId, created.VersionId)
+	}
+	var desc struct {
+		ARN, Description   string
+		Tags               []struct{ Key, Value string }
+		VersionIdsToStages map[string][]string
+		LastChangedDate    float64
+	}
+	admin.run(&desc, "secretsmanager", "describe-secret", "--secret-id", name)
+	if desc.ARN != created.ARN || desc.Description != "access key of cli-user" || len(desc.Tags) != 2 || desc.LastChangedDate == 0 ||
+		!cmp.Equal(desc.VersionIdsToStages, map[string][]string{created.VersionId: {"AWSPREVIOUS"}, put.VersionId: {"AWSCURRENT"}}) {
+		t.Errorf("secretsmanager describe-secret: %+v", desc)
+	}
+	var list struct {
+		SecretList []struct{ Name string }
+	}
+	admin.run(&list, "secretsmanager", "list-secrets", "--filters", "Key=name,Values=keywarden/")
+	if len(list.SecretList) != 1 || list.SecretList[0].Name != name {
+		t.Errorf("secretsmanager list-secrets --filters Key=name,Values=keywarden/: %+v", list.SecretList)
+	}
+	if st, ok := w.sb.Secret(w.mgmt, "us-east-1", name); !ok || len(st.Versions) != 2 {
+		t.Errorf("sandbox after the CLI: found %v, %d versions", ok, len(st.Versions))
+	}
+
+	admin.run(nil, "secretsmanager", "delete-secret", "--secret-id", name, "--recovery-window-in-days", "7")
+	_, stderr, code := admin.exec("secretsmanager", "get-secret-value", "--secret-id", name)
+	if code == 0 || !strings.Contains(stderr, "InvalidRequestException") || !strings.Contains(stderr, "marked for deletion") {
+		t.Errorf("secretsmanager get-secret-value of a deleted secret: exit %d, stderr %q; want InvalidRequestException", code, stderr)
+	}
+	_, stderr, code = admin.exec("secretsmanager", "get-secret-value", "--secret-id", "keywarden/iam-user/nobody")
+	if code == 0 || !strings.Contains(stderr, "ResourceNotFoundException") {
+		t.Errorf("secretsmanager get-secret-value of an unknown secret: exit %d, stderr %q; want ResourceNotFoundException", code, stderr)
+	}
 }
 
 // checkReport decodes and checks a credential report as the CLI prints it

@@ -44,6 +44,17 @@ const (
 	orgsBadNextToken           deviation = "orgs-bad-next-token"
 	orgsListParentsUnknown     deviation = "orgs-list-parents-unknown-child"
 	jsonContentType            deviation = "json-success-content-type"
+	smNotFound404              deviation = "sm-not-found-404"
+	smDescribeExtras           deviation = "sm-describe-nulls"
+	smDeprecatedVersionsListed deviation = "sm-deprecated-versions-listed"
+	smLastAccessedNever        deviation = "sm-last-accessed-never"
+	smNoNameValidation         deviation = "sm-no-name-validation"
+	smBothValues               deviation = "sm-both-values-accepted"
+	smPolicyUnchecked          deviation = "sm-policy-unchecked"
+	smListUnchecked            deviation = "sm-list-unchecked"
+	smScheduledWritable        deviation = "sm-scheduled-writable"
+	smRecreateScheduled        deviation = "sm-recreate-scheduled"
+	smReplicationInSyncAtOnce  deviation = "sm-replication-in-sync-at-once"
 )
 
 // deviations is the one list of known differences between moto and AWS.
@@ -159,9 +170,64 @@ var deviations = map[deviation]deviationInfo{
 		source: "ref §15.2 #30; Organizations API ListParents",
 	},
 	jsonContentType: {
-		moto:   "Organizations successes have Content-Type text/html; charset=utf-8",
+		moto:   "Organizations and Secrets Manager successes have Content-Type text/html; charset=utf-8",
 		aws:    "Content-Type application/x-amz-json-1.1",
 		source: "ref §15.2 #31, §3.2",
+	},
+	smNotFound404: {
+		moto:   "Secrets Manager ResourceNotFoundException (and InvalidRequestException for a VersionId/VersionStage mismatch) come with HTTP 404",
+		aws:    "HTTP 400 for every client error of the JSON protocol",
+		source: "ref §15.2 #32, §3.3, §8",
+	},
+	smDescribeExtras: {
+		moto:   "DescribeSecret sends null members (LastAccessedDate, NextRotationDate, DeletedDate) and ListSecrets' SecretVersionsToStages",
+		aws:    "absent members are left out; SecretVersionsToStages belongs to ListSecrets entries only",
+		source: "ref §15.2 #33, §3.2; Secrets Manager API DescribeSecret (response elements)",
+	},
+	smDeprecatedVersionsListed: {
+		moto:   "VersionIdsToStages keeps a version that lost its last staging label, with an empty list",
+		aws:    "VersionIdsToStages lists the versions that have staging labels; the others are deprecated",
+		source: "Secrets Manager API DescribeSecret (VersionIdsToStages)",
+	},
+	smLastAccessedNever: {
+		moto:   "DescribeSecret never has a LastAccessedDate, even after GetSecretValue",
+		aws:    "LastAccessedDate is the date (day) of the last read in the region; left out only before the first",
+		source: "Secrets Manager API DescribeSecret (LastAccessedDate)",
+	},
+	smNoNameValidation: {
+		moto:   "CreateSecret accepts any name: \"bad name!\", 513 characters",
+		aws:    "names are 1-512 ASCII letters, digits and /_+=.@- (ValidationException for the length, InvalidParameterException for the characters)",
+		source: "ref §8; Secrets Manager API CreateSecret (Name), botocore model NameType",
+	},
+	smBothValues: {
+		moto:   "CreateSecret accepts SecretString and SecretBinary together",
+		aws:    "either SecretString or SecretBinary, not both: InvalidParameterException",
+		source: "ref §8; Secrets Manager API CreateSecret (SecretBinary, SecretString)",
+	},
+	smPolicyUnchecked: {
+		moto:   "PutResourcePolicy stores any text and ignores BlockPublicPolicy",
+		aws:    "MalformedPolicyDocumentException for a policy with syntax errors; PublicPolicyException when BlockPublicPolicy meets a policy open to everyone",
+		source: "Secrets Manager API PutResourcePolicy (errors, BlockPublicPolicy)",
+	},
+	smListUnchecked: {
+		moto:   "ListSecrets accepts MaxResults above 100; a bad NextToken gets HTTP 500 with an HTML body",
+		aws:    "MaxResults 1-100 (ValidationException); a bad NextToken gets InvalidNextTokenException",
+		source: "Secrets Manager API ListSecrets; botocore model MaxResultsType and ListSecrets errors",
+	},
+	smScheduledWritable: {
+		moto:   "PutSecretValue adds a version to a secret scheduled for deletion",
+		aws:    "InvalidRequestException: the secret is scheduled for deletion",
+		source: "ref §8; botocore model InvalidRequestException (first cause: the secret is scheduled for deletion)",
+	},
+	smRecreateScheduled: {
+		moto:   "CreateSecret of a name scheduled for deletion gets ResourceExistsException",
+		aws:    "InvalidRequestException (a secret with this name is already scheduled for deletion)",
+		source: "botocore model InvalidRequestException; AWS behaviour reported in localstack/localstack#6530",
+	},
+	smReplicationInSyncAtOnce: {
+		moto:   "CreateSecret reports a new replica InSync (\"Replication succeeded\") at once",
+		aws:    "CreateSecret reports a new replica InProgress; DescribeSecret shows InSync once it is made",
+		source: "Secrets Manager API ReplicationStatusType (InProgress: Secrets Manager is creating the replica)",
 	},
 }
 

@@ -242,9 +242,10 @@ func TestSNSSendErrorsBeforeCalling(t *testing.T) {
 	}
 }
 
-// TestSNSThrottled checks that SNS's Throttled (429), which the SDK's
-// standard retryer does not retry, comes back at once as ErrThrottled for
-// the caller's backoff.
+// TestSNSThrottled checks that SNS's Throttled (429) comes back as
+// ErrThrottled for the caller's backoff, once the SDK's own attempts (the
+// standard retryer retries a 429 since aws-sdk-go-v2 1.48; it did not
+// before) are spent.
 func TestSNSThrottled(t *testing.T) {
 	var calls atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -266,8 +267,8 @@ func TestSNSThrottled(t *testing.T) {
 	if !errors.As(err, &ae) || ae.ErrorCode() != "Throttled" {
 		t.Errorf("error %v: want the APIError Throttled in the chain", err)
 	}
-	if n := calls.Load(); n != 1 {
-		t.Errorf("the SDK sent %d requests, want 1 (it does not retry Throttled)", n)
+	if n := calls.Load(); n < 1 || n > 3 {
+		t.Errorf("the SDK sent %d requests, want at most its default 3 attempts", n)
 	}
 	if strings.Contains(err.Error(), "secret body") {
 		t.Errorf("error %q contains the message", err)
