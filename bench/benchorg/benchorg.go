@@ -291,20 +291,23 @@ func (w AccountWork) keyIDsRead(keyIDs string) int {
 // across accounts:
 //
 //	report: [AssumeRole]
-//	        + max(GetAccountAuthorizationDetails pages, GenerateCredentialReport + GetCredentialReport)
+//	        + max(GetAccountAuthorizationDetails pages,
+//	              GenerateCredentialReport + GetCredentialReport,
+//	              GetAccountSummary)
 //	        + ⌈users whose key IDs are read / user-parallel⌉ rounds of ListAccessKeys
-//	        + GetAccountSummary
-//	api:    [AssumeRole] + GetAccountAuthorizationDetails pages + ListUsers pages
-//	        + max(1 + most keys of a user, ⌈(users + keys) / user-parallel⌉)
-//	        + GetAccountSummary
+//	api:    [AssumeRole]
+//	        + max(GetAccountAuthorizationDetails pages + ListUsers pages
+//	              + max(1 + most keys of a user, ⌈(users + keys) / user-parallel⌉),
+//	              GetAccountSummary)
 //
-// The report path reads the user details and the report at the same time
-// (inventory's reader.read), so only the longer of the two counts; both
-// wait for the one AssumeRole the credentials cache makes for them. The
-// report's last uses match the live keys, so it calls no
-// GetAccessKeyLastUsed. The API path lists a user's keys before it reads
-// their last uses, one after another: a user with k keys is a chain of
-// 1 + k calls, and every user's calls share the user-parallel slots.
+// The report path reads the user details, the report and the account
+// summary at the same time (inventory's reader.read), so only the longest
+// of the three counts; the API path reads the summary beside everything
+// else. All wait for the one AssumeRole the credentials cache makes for
+// them. The report's last uses match the live keys, so the report path
+// calls no GetAccessKeyLastUsed. The API path lists a user's keys before it
+// reads their last uses, one after another: a user with k keys is a chain
+// of 1 + k calls, and every user's calls share the user-parallel slots.
 // AssumeRole counts only when viaRole. Both listings page at 1,000 users;
 // the sandbox has the report ready at once.
 func Chain(rd Reading, w AccountWork, viaRole bool) int {
@@ -314,18 +317,20 @@ func Chain(rd Reading, w AccountWork, viaRole bool) int {
 	}
 	ceil := func(a, b int) int { return (a + b - 1) / b }
 	pages := max(1, ceil(w.Users, 1000))
-	c := 1 // GetAccountSummary
+	const summary = 1 // GetAccountSummary, beside the other reads
+	c := 0
 	if viaRole {
 		c++
 	}
 	switch rd.Source {
 	case inventory.SourceAPI:
-		c += 2 * pages
+		reads := 2 * pages
 		if w.Users > 0 {
-			c += max(1+w.MaxKeys, ceil(w.Users+w.Keys, up))
+			reads += max(1+w.MaxKeys, ceil(w.Users+w.Keys, up))
 		}
+		c += max(reads, summary)
 	default:
-		c += max(pages, 2) + ceil(w.keyIDsRead(rd.KeyIDs), up)
+		c += max(pages, 2, summary) + ceil(w.keyIDsRead(rd.KeyIDs), up)
 	}
 	return c
 }

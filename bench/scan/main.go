@@ -51,6 +51,7 @@ import (
 	"github.com/keywarden/keywarden/internal/engine"
 	"github.com/keywarden/keywarden/internal/inventory"
 	"github.com/keywarden/keywarden/internal/policy"
+	"github.com/keywarden/keywarden/internal/report"
 )
 
 type options struct {
@@ -70,6 +71,8 @@ type options struct {
 	idleConns       int
 	cpuProfile      string
 	memProfile      string
+	format          string
+	output          string
 }
 
 func main() {
@@ -92,6 +95,8 @@ func main() {
 	flag.IntVar(&o.idleConns, "idle-conns", 0, "keep this many idle HTTP connections per host (0: keywarden's own HTTP client, which keeps 256)")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of discovery and scan to `file`")
 	flag.StringVar(&o.memProfile, "memprofile", "", "write a heap profile, taken while the inventory is held, to `file`")
+	flag.StringVar(&o.format, "format", "", "after the scan, judge it by the default policy and render it in this `format` (table, json, csv, html, markdown, asff, ocsf), as keywarden scan --format does; none when empty")
+	flag.StringVar(&o.output, "output", "", "write the rendered scan to `file` (default: count its bytes and drop them)")
 	flag.Parse()
 
 	var err error
@@ -366,6 +371,15 @@ type result struct {
 	InventoryHeap     int64          `json:"inventory_heap_bytes"`
 	InventoryHeapKey  float64        `json:"inventory_heap_bytes_per_key"`
 	InventoryHeapUser float64        `json:"inventory_heap_bytes_per_user"`
+
+	// With -format: judging the scan and rendering it, as keywarden scan
+	// --format does after reading.
+	Format          string  `json:"format,omitempty"`
+	Findings        int     `json:"findings,omitempty"`
+	RenderSeconds   float64 `json:"render_seconds,omitempty"`          // policy, Document and rendering
+	OutputBytes     int64   `json:"output_bytes,omitempty"`            // what the renderer wrote
+	RenderHeapPeak  uint64  `json:"render_heap_peak_bytes,omitempty"`  // the Go heap's peak while judging and rendering
+	RenderHeapAdded int64   `json:"render_heap_added_bytes,omitempty"` // that peak less the live heap before it
 }
 
 func run(o options) error {
@@ -386,6 +400,13 @@ func run(o options) error {
 	}
 	if o.parallel < 1 || o.userParallel < 1 {
 		return errors.New("-parallel and -user-parallel must be at least 1")
+	}
+	var format report.Format
+	if o.format != "" {
+		var err error
+		if format, err = report.ParseFormat(o.format); err != nil {
+			return fmt.Errorf("-format: %w", err)
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -504,6 +525,12 @@ func run(o options) error {
 		fmt.Fprintf(os.Stderr, "bench/scan: the scan read the key IDs of %d users; the lower bound assumes %d\n", r.KeyIDUsers, want)
 	}
 
+	if format != "" {
+		if err := render(r, eng, inv, format, o.output); err != nil {
+			return err
+		}
+	}
+
 	// The inventory's own heap: the live heap with it, then without it.
 	with := heapAfterGC()
 	if o.memProfile != "" {
@@ -530,6 +557,45 @@ func run(o options) error {
 	}
 	printText(os.Stdout, r)
 	return nil
+}
+
+// render judges inv by the engine's policy and renders it in format, as
+// keywarden scan --format does after reading (with no state store), to
+// path or, when path is "", to a writer that only counts the bytes.
+func render(r *result, eng *engine.Engine, inv *inventory.Inventory, format report.Format, path string) error {
+	before := heapAfterGC()
+	peak := startHeapSampler()
+	t0 := time.Now()
+	res := &engine.ScanResult{Inventory: inv, AsOf: inv.FinishedAt}
+	res.Findings = eng.Policy.Evaluate(inv, policy.Options{AsOf: res.AsOf})
+	doc := res.Document(time.Time{})
+	var out countingWriter
+	var w io.Writer = &out
+	if path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = io.MultiWriter(f, &out)
+	}
+	if err := report.Render(w, doc, format); err != nil {
+		return fmt.Errorf("render %s: %w", format, err)
+	}
+	r.RenderSeconds = time.Since(t0).Seconds()
+	r.RenderHeapPeak = peak()
+	r.RenderHeapAdded = int64(r.RenderHeapPeak) - int64(before)
+	r.Format, r.Findings, r.OutputBytes = string(format), len(res.Findings), int64(out)
+	runtime.KeepAlive(doc)
+	return nil
+}
+
+// countingWriter counts what it is given and drops it.
+type countingWriter int64
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	*c += countingWriter(len(p))
+	return len(p), nil
 }
 
 // perUserOps are the calls the inventory makes per user rather than per account.
@@ -682,6 +748,13 @@ func printText(w io.Writer, r *result) {
 	p("  Go heap peak           %s (sampled every 10ms during discovery and scan)", mib(int64(r.PeakHeap)))
 	p("  inventory heap         %s = %.0f B/key, %.0f B/user (live heap with and without the *Inventory)",
 		mib(r.InventoryHeap), r.InventoryHeapKey, r.InventoryHeapUser)
+	if r.Format != "" {
+		p("")
+		p("output (-format %s: default policy, Document, render)", r.Format)
+		p("  findings, bytes        %d findings, %s written", r.Findings, mib(r.OutputBytes))
+		p("  time                   %.2fs", r.RenderSeconds)
+		p("  Go heap peak           %s, %s above the live heap before (sampled every 10ms)", mib(int64(r.RenderHeapPeak)), mib(r.RenderHeapAdded))
+	}
 }
 
 // loadAverage is the first three fields of /proc/loadavg, "" where there is none.

@@ -109,7 +109,7 @@ func runApply(cmd *cobra.Command, planFile string, o applyFlags, log *slog.Logge
 	if err != nil {
 		return err
 	}
-	st, err := openState(ctx, o.state.State)
+	st, err := openState(ctx, o.state.State, o.aws)
 	if err != nil {
 		return err
 	}

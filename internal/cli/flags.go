@@ -218,7 +218,7 @@ func (o outputFlags) check(cmd *cobra.Command) (report.Format, error) {
 type stateFlags struct{ State string }
 
 func (s *stateFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&s.State, "state", "", "state store `file` (default $KEYWARDEN_STATE, else ~/.config/keywarden/state.db)")
+	cmd.Flags().StringVar(&s.State, "state", "", "state store: a SQLite `file`, or dynamodb://TABLE shared by every run (default $KEYWARDEN_STATE, else ~/.config/keywarden/state.db)")
 }
 
 // usagef is a usage error of cmd.

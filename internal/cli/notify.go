@@ -50,6 +50,7 @@ A digest delivered again carries the same idempotency key
 		},
 	}
 	p.state.add(pending)
+	p.aws.add(pending)
 	cmd.AddCommand(retry, pending)
 	return cmd
 }
@@ -60,7 +61,7 @@ func runNotifyRetry(cmd *cobra.Command, o notifyFlags, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	st, err := openExistingState(ctx, o.state.State)
+	st, err := openExistingState(ctx, o.state.State, o.aws)
 	if err != nil {
 		return err
 	}
@@ -94,7 +95,7 @@ func runNotifyRetry(cmd *cobra.Command, o notifyFlags, log *slog.Logger) error {
 
 func runNotifyPending(cmd *cobra.Command, o notifyFlags) error {
 	ctx, stdout := cmd.Context(), cmd.OutOrStdout()
-	st, err := openExistingState(ctx, o.state.State)
+	st, err := openExistingState(ctx, o.state.State, o.aws)
 	if err != nil {
 		return err
 	}

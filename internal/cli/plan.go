@@ -10,8 +10,11 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/spf13/cobra"
 
+	"github.com/keywarden/keywarden/internal/awsx"
+	"github.com/keywarden/keywarden/internal/engine"
 	"github.com/keywarden/keywarden/internal/output"
 	"github.com/keywarden/keywarden/internal/remediate"
 	"github.com/keywarden/keywarden/internal/store"
@@ -66,22 +69,26 @@ With --detailed-exitcode the exit code is 0 when the plan changes no key and
 	return cmd
 }
 
-// openState opens the state store at path, or at the default place,
-// creating it if need be.
-func openState(ctx context.Context, path string) (store.Store, error) {
+// openState opens the state store: dynamodb://TABLE (read with the AWS
+// configuration af chooses), or a SQLite file, the default one when path
+// is "", created if need be.
+func openState(ctx context.Context, path string, af awsFlags) (store.Store, error) {
 	if path == "" {
-		p, err := sqlite.DefaultPath()
-		if err != nil {
-			return nil, err // it says to set --state or KEYWARDEN_STATE
-		}
-		path = p
+		path = os.Getenv(sqlite.EnvState)
 	}
-	return sqlite.Open(ctx, path) // its errors name the path
+	if engine.IsSharedState(path) {
+		cfg, err := awsx.Load(ctx, awsx.Options{Profile: af.Profile, Region: af.Region})
+		if err != nil {
+			return nil, err
+		}
+		return engine.OpenState(ctx, path, cfg)
+	}
+	return engine.OpenState(ctx, path, aws.Config{}) // its errors name the path
 }
 
 // openExistingState opens a state store that must already exist: reading
 // the history of a store mistyped must not create an empty one.
-func openExistingState(ctx context.Context, path string) (store.Store, error) {
+func openExistingState(ctx context.Context, path string, af awsFlags) (store.Store, error) {
 	flag := "--state"
 	if path == "" {
 		p, err := sqlite.DefaultPath()
@@ -92,6 +99,9 @@ func openExistingState(ctx context.Context, path string) (store.Store, error) {
 		if os.Getenv(sqlite.EnvState) != "" {
 			flag = "$" + sqlite.EnvState
 		}
+	}
+	if engine.IsSharedState(path) {
+		return openState(ctx, path, af) // a missing table is an error that says so
 	}
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("no state store at %s (%s): nothing has been applied with it; check the path", path, flag)
@@ -108,7 +118,7 @@ func runPlan(cmd *cobra.Command, o planFlags, log *slog.Logger) (*remediate.Plan
 	if err != nil {
 		return nil, err
 	}
-	st, err := openState(ctx, o.state.State)
+	st, err := openState(ctx, o.state.State, o.aws)
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +220,11 @@ func printPlanAs(w io.Writer, plan *remediate.Plan, compact bool) {
 		fmt.Fprintf(w, "\nOver the safety limits — apply will refuse this plan:\n  %s\n", strings.Join(plan.Limits.Reasons, "\n  "))
 	}
 	s := plan.Summary()
-	fmt.Fprintf(w, "\nPlan: %d to deactivate, %d to delete, %d %s.", s.Deactivate, s.Delete, s.Notify, plural(s.Notify, "warning", "warnings"))
+	fmt.Fprintf(w, "\nPlan: %d to deactivate, %d to delete, ", s.Deactivate, s.Delete)
+	if s.Rotate > 0 {
+		fmt.Fprintf(w, "%d to rotate, ", s.Rotate)
+	}
+	fmt.Fprintf(w, "%d %s.", s.Notify, plural(s.Notify, "warning", "warnings"))
 	if s.Withheld > 0 {
 		fmt.Fprintf(w, " %d withheld by guards.", s.Withheld)
 	}

@@ -81,6 +81,7 @@ Start with 'keywarden demo', which needs no AWS account.`,
 		newExportCommand(g),
 		newHistoryCommand(),
 		newNotifyCommand(g),
+		newStateCommand(g),
 	)
 
 	finish(cmd)

@@ -67,7 +67,7 @@ func runUndo(cmd *cobra.Command, runID string, o undoFlags, log *slog.Logger) er
 	if err != nil {
 		return err
 	}
-	st, err := openExistingState(ctx, o.state.State)
+	st, err := openExistingState(ctx, o.state.State, o.aws)
 	if err != nil {
 		return err
 	}
@@ -107,6 +107,9 @@ func runUndo(cmd *cobra.Command, runID string, o undoFlags, log *slog.Logger) er
 	}
 	if len(rep.Results) == 0 {
 		fmt.Fprintln(stdout, "\nNothing to reactivate.")
+		for _, e := range rep.Rotated {
+			fmt.Fprintf(stdout, "  %s\n", remediate.RotatedLine(e))
+		}
 		return nil
 	}
 	c := rep.Counts()
@@ -162,12 +165,16 @@ func printUndoPlan(w io.Writer, up *remediate.UndoPlan, force []string) {
 	for _, e := range up.Deleted {
 		fmt.Fprintf(w, "  not undone: key %s of %s in %s was deleted; IAM cannot restore a deleted key\n", e.AccessKeyID, e.UserName, e.AccountID)
 	}
+	for _, e := range up.Rotated {
+		fmt.Fprintf(w, "  %s\n", remediate.RotatedLine(e))
+	}
 	fmt.Fprintln(w)
 }
 
 // historyFlags are the flags of "keywarden history".
 type historyFlags struct {
 	state  stateFlags
+	aws    awsFlags
 	Run    string
 	Limit  int
 	Format string
@@ -187,6 +194,7 @@ scripts (docs/scripting.md).`,
 		},
 	}
 	o.state.add(cmd)
+	o.aws.add(cmd)
 	cmd.Flags().StringVar(&o.Run, "run", "", "show this `run`'s actions")
 	cmd.Flags().IntVar(&o.Limit, "limit", 20, "list at most this many `runs` (0: all)")
 	cmd.Flags().StringVar(&o.Format, "format", "table", "output `format`: table or json")
@@ -260,7 +268,7 @@ func runHistory(cmd *cobra.Command, o historyFlags) error {
 	if o.Format != "table" && o.Format != "json" {
 		return usagef(cmd, "--format %q: want table or json", o.Format)
 	}
-	st, err := openExistingState(ctx, o.state.State)
+	st, err := openExistingState(ctx, o.state.State, o.aws)
 	if err != nil {
 		return err
 	}

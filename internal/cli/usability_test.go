@@ -18,6 +18,7 @@ import (
 
 	"github.com/keywarden/keywarden/internal/awsemu"
 	"github.com/keywarden/keywarden/internal/remediate"
+	"github.com/keywarden/keywarden/internal/testutil/moto"
 )
 
 // What users hit at the edges of plan, apply and history, each through the
@@ -313,5 +314,42 @@ func TestUndoLeavesChangedKeysAlone(t *testing.T) {
 	wantExit(t, "undo --key", r, ExitOK)
 	if st, _ := s.sb.AccessKey(leaked.AccessKeyID); st.Status != awsemu.StatusActive {
 		t.Errorf("the key asked for with --key is %s", st.Status)
+	}
+}
+
+// TestSharedStateInDynamoDB: a state store in DynamoDB (moto), created with
+// state init, holds the journal that plan, apply, history and undo share,
+// while IAM is the sandbox's.
+func TestSharedStateInDynamoDB(t *testing.T) {
+	m := moto.Shared(t)
+	s := newRemSandbox(t, 1, nil)
+	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", m.URL)
+	k := s.addKey(s.members[0], "alice", 105*day, 20*day, awsemu.StatusActive).AccessKeyID
+	state := "dynamodb://keywarden-cli-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
+
+	r := s.kw("history", "--state", state)
+	wantExit(t, "history before state init", r, ExitError)
+	if !strings.Contains(r.err.Error(), "keywarden state init") {
+		t.Errorf("history of a table that does not exist: %v, want it to say to run state init", r.err)
+	}
+	wantExit(t, "state init", s.kw("state", "init", "--state", state), ExitOK)
+	wantExit(t, "state init again", s.kw("state", "init", "--state", state), ExitOK)
+
+	planFile := s.path("plan.json")
+	wantExit(t, "plan", s.kw("plan", "--org", "--config", s.config, "--state", state, "--out", planFile), ExitOK)
+	r = s.kw("apply", planFile, "--auto-approve", "--config", s.config, "--state", state)
+	wantExit(t, "apply", r, ExitOK)
+	runID := runIDOf(t, r.stdout)
+	if st, _ := s.sb.AccessKey(k); st.Status != awsemu.StatusInactive {
+		t.Fatalf("alice's key is %s after apply", st.Status)
+	}
+	r = s.kw("history", "--state", state, "--format", "json")
+	wantExit(t, "history", r, ExitOK)
+	if !strings.Contains(r.stdout, runID) {
+		t.Errorf("history of the shared store does not list run %s:\n%s", runID, r.stdout)
+	}
+	wantExit(t, "undo", s.kw("undo", runID, "--auto-approve", "--config", s.config, "--state", state), ExitOK)
+	if st, _ := s.sb.AccessKey(k); st.Status != awsemu.StatusActive {
+		t.Errorf("alice's key is %s after undo", st.Status)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/keywarden/keywarden/internal/inventory"
 	"github.com/keywarden/keywarden/internal/remediate"
@@ -109,7 +110,15 @@ func (e *Engine) applier(progress func(remediate.ActionResult), notifyDetail str
 	return &remediate.Applier{
 		Store: e.Store, Policy: e.Policy, Caller: e.Hub.CallerARN, CallerKeyID: e.Hub.KeyID, Now: e.Now, Log: e.log(),
 		ClientFor: func(accountID string) remediate.KeyAPI { return iam.NewFromConfig(e.Hub.Config(accountID, nil)) },
-		Progress:  progress, NotifyDetail: notifyDetail,
+		SecretsFor: func(accountID, region string) remediate.SecretsAPI {
+			cfg := e.Hub.Config(accountID, nil)
+			if region != "" {
+				cfg.Region = region
+			}
+			return secretsmanager.NewFromConfig(cfg)
+		},
+		SecretsRegion: e.Hub.Base.Region,
+		Progress:      progress, NotifyDetail: notifyDetail,
 	}
 }
 

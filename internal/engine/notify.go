@@ -344,7 +344,7 @@ func hasNews(out *remediate.Outcome) bool {
 func notifyEvents(ctx context.Context, e *Engine, plan *remediate.Plan, out *remediate.Outcome, dir *directory) []notify.Event {
 	var warned []remediate.Action
 	for _, r := range out.Results {
-		if r.Action.Type == remediate.Notify && r.Outcome == store.OutcomeDone {
+		if (r.Action.Type == remediate.Notify || r.Action.Type == remediate.Rotate) && r.Outcome == store.OutcomeDone {
 			warned = append(warned, r.Action)
 		}
 	}
@@ -365,6 +365,15 @@ func notifyEvents(ctx context.Context, e *Engine, plan *remediate.Plan, out *rem
 			continue
 		case a.Type == remediate.Notify:
 			it.Action = notify.ActionWarning
+			if f, ok := next[a.AccountID+"/"+a.AccessKeyID]; ok {
+				it.NextStage, it.NextAt = string(f.NextStage), f.NextStageAt
+			}
+		case a.Type == remediate.Rotate:
+			// Where the new key is, and the deadline: the old key's next
+			// stage. Never the secret: keywarden no longer holds it.
+			it.Action, it.Done = notify.ActionRotated, true
+			it.NewAccessKeyID, it.SecretARN, _ = remediate.RotationDetail(r.Detail)
+			it.SecretRegion = remediate.SecretRegion(it.SecretARN)
 			if f, ok := next[a.AccountID+"/"+a.AccessKeyID]; ok {
 				it.NextStage, it.NextAt = string(f.NextStage), f.NextStageAt
 			}

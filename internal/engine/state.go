@@ -2,24 +2,24 @@ package engine
 
 import (
 	"context"
-	"fmt"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/keywarden/keywarden/internal/store"
+	"github.com/keywarden/keywarden/internal/store/dynamo"
 	"github.com/keywarden/keywarden/internal/store/sqlite"
 )
 
-// StateDynamoPrefix starts a state store kept in a DynamoDB table, shared
-// by laptops, CI and the scheduled Lambda: dynamodb://TABLE.
-const StateDynamoPrefix = "dynamodb://"
-
-// OpenState opens the state store spec names: dynamodb://TABLE, or a
-// SQLite file path ("" is the default file). cfg is used for DynamoDB.
+// OpenState opens the state store spec names: dynamodb://TABLE (a table
+// shared by laptops, CI and the scheduled Lambda, read with cfg), or a
+// SQLite file path ("" is the default file).
 func OpenState(ctx context.Context, spec string, cfg aws.Config) (store.Store, error) {
-	if table, ok := strings.CutPrefix(spec, StateDynamoPrefix); ok {
-		return openDynamoState(ctx, cfg, table)
+	table, ok, err := dynamo.TableFromState(spec)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		return dynamo.Open(ctx, cfg, table)
 	}
 	if spec == "" {
 		p, err := sqlite.DefaultPath()
@@ -31,7 +31,26 @@ func OpenState(ctx context.Context, spec string, cfg aws.Config) (store.Store, e
 	return sqlite.Open(ctx, spec)
 }
 
-// openDynamoState is replaced when the DynamoDB backend is built in.
-var openDynamoState = func(ctx context.Context, cfg aws.Config, table string) (store.Store, error) {
-	return nil, fmt.Errorf("state store %s%s: this keywarden has no DynamoDB backend", StateDynamoPrefix, table)
+// IsSharedState reports whether spec names a DynamoDB table.
+func IsSharedState(spec string) bool {
+	_, ok, _ := dynamo.TableFromState(spec)
+	return ok
+}
+
+// InitState creates the DynamoDB table spec names, if it does not exist.
+func InitState(ctx context.Context, spec string, cfg aws.Config) (string, error) {
+	table, ok, err := dynamo.TableFromState(spec)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", errNotDynamo(spec)
+	}
+	return table, dynamo.CreateTable(ctx, cfg, table)
+}
+
+type errNotDynamo string
+
+func (e errNotDynamo) Error() string {
+	return "state init creates a DynamoDB table: give --state dynamodb://TABLE (a SQLite file is created on first use), not " + string(e)
 }

@@ -294,7 +294,13 @@ func (r *reportRow) errorf(c int, format string, args ...any) *ReportError {
 }
 
 func (r *reportRow) entry() (ReportEntry, error) {
-	e := ReportEntry{User: strings.Clone(r.value(colUser)), ARN: strings.Clone(r.value(colARN)), Line: r.line}
+	// Copies, kept in one string when the ARN ends with the name.
+	arn := strings.Clone(r.value(colARN))
+	user, ok := endOf(arn, r.value(colUser))
+	if !ok {
+		user = strings.Clone(user)
+	}
+	e := ReportEntry{User: user, ARN: arn, Line: r.line}
 	root := e.User == reportRootUser
 	if e.User == "" {
 		return e, r.errorf(colUser, "empty user name")

@@ -195,7 +195,7 @@ func (tr *truth) addUser(s awsemu.UserSpec) {
 	}
 	u := &userView{
 		Name: s.Name, Path: path, ARN: "arn:aws:iam::" + s.Account + ":user" + path + s.Name,
-		Created: s.CreatedAt.UTC().Truncate(time.Second), Groups: slices.Sorted(slices.Values(s.Groups)),
+		Groups:   slices.Sorted(slices.Values(s.Groups)),
 		Password: s.Password, MFA: s.MFA,
 	}
 	if s.Password && !s.PasswordLastUsed.IsZero() {
@@ -279,7 +279,7 @@ func (tr *truth) reportUser(accountID, name string) inventory.User {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	u := tr.accounts[accountID].users[name]
-	iu := inventory.User{Name: u.Name, CreatedAt: u.Created}
+	iu := inventory.User{Name: u.Name}
 	for i, k := range u.Keys {
 		iu.Keys = append(iu.Keys, inventory.Key{Slot: i + 1, Status: k.Status, CreatedAt: k.Created,
 			LastUsedAt: k.LastUsed, LastUsedService: k.Service, LastUsedRegion: k.Region})
@@ -290,7 +290,6 @@ func (tr *truth) reportUser(accountID, name string) inventory.User {
 // userView and keyView are what the tests compare of a user and a key.
 type userView struct {
 	Name, Path, ARN  string
-	Created          time.Time
 	Tags             map[string]string
 	Groups           []string
 	Password, MFA    bool
@@ -321,7 +320,7 @@ var (
 
 // user keeps what v compares.
 func (v viewOpts) user(u userView) userView {
-	out := userView{Name: u.Name, Created: u.Created}
+	out := userView{Name: u.Name}
 	if v.details {
 		out.Path, out.ARN, out.Tags, out.Groups = u.Path, u.ARN, u.Tags, u.Groups
 	}
@@ -353,12 +352,14 @@ func viewUsers(ai inventory.AccountInventory, v viewOpts) []userView {
 	var out []userView
 	for _, u := range ai.Users {
 		uv := userView{
-			Name: u.Name, Path: u.Path, ARN: u.ARN, Created: u.CreatedAt.UTC().Truncate(time.Second), Tags: tagMap(u.Tags),
-			Groups: slices.Sorted(slices.Values(u.Groups)), Password: u.PasswordEnabled, MFA: u.MFAActive,
-			PasswordLastUsed: u.PasswordLastUsed.UTC().Truncate(time.Second),
+			Name: u.Name, Path: u.Path, ARN: u.ARN, Tags: tagMap(u.Tags),
+			Groups: slices.Sorted(slices.Values(u.Groups)),
 		}
-		if u.PasswordLastUsed.IsZero() {
-			uv.PasswordLastUsed = time.Time{}
+		if c := u.Console; c != nil {
+			uv.Password, uv.MFA = c.PasswordEnabled, c.MFAActive
+			if !c.PasswordLastUsed.IsZero() {
+				uv.PasswordLastUsed = c.PasswordLastUsed.UTC().Truncate(time.Second)
+			}
 		}
 		for _, k := range u.Keys {
 			uv.Keys = append(uv.Keys, viewKey(k))

@@ -53,3 +53,13 @@ func (in *interner) list(ss []string) []string {
 	in.lists[key] = v
 	return v
 }
+
+// endOf returns s as the end of within, and true, when within ends with it
+// (a user's name at the end of its ARN), so that one string holds both;
+// else s and false.
+func endOf(within, s string) (string, bool) {
+	if strings.HasSuffix(within, s) {
+		return within[len(within)-len(s):], true
+	}
+	return s, false
+}

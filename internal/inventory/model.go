@@ -89,26 +89,39 @@ type AccountInventory struct {
 	Duration time.Duration
 }
 
-// User is an IAM user and its access keys. A scan holds one for every user
-// of every account, so it is kept small: tags are a slice (most users have
-// one or two), and no string of it keeps alive the response or the report
-// row it was read from.
+// User is an IAM user and its access keys: what the policy, the
+// notifications and the reports use of it. A scan holds one for every user
+// of every account (a million in a large organization), so it is kept
+// small: nothing that no one reads (the user's ID and creation date are
+// not kept), tags as a slice, what is rarely set behind a pointer, the
+// strings that many users share (paths, tag keys, group names, lists of
+// groups) once per account, Name as the end of ARN rather than a copy, and
+// no string that keeps alive the API response or the report row it was
+// read from.
 type User struct {
-	Name      string
-	ARN       string
-	UserID    string
-	Path      string
-	CreatedAt time.Time
-	Tags      Tags
+	Name string
+	ARN  string
+	Path string
+	Tags Tags
 	// Groups are the names of the user's groups. Users with the same
 	// groups may share one slice: never change its elements.
 	Groups []string
+	// Console is the user's console sign-in, nil when it has neither a
+	// password nor MFA (or, on the API path, when its password was never
+	// used: ListUsers tells only the last use).
+	Console *Console
 
-	PasswordLastUsed time.Time // zero: never or unknown
+	// Keys are at most two, oldest first. Users of one account may share
+	// one array for their keys: replace Keys rather than append to it (its
+	// capacity is its length, so an append copies it anyway).
+	Keys []Key
+}
+
+// Console is a user's console sign-in, from the credential report.
+type Console struct {
 	PasswordEnabled  bool
 	MFAActive        bool
-
-	Keys []Key // at most two, oldest first
+	PasswordLastUsed time.Time // zero: never or unknown
 }
 
 // Tag is one tag of an IAM user.

@@ -120,10 +120,9 @@ func (r *reader) fetchReport(parent context.Context) (*CredentialReport, time.Ti
 
 // userDetails are what GetAccountAuthorizationDetails tells of a user.
 type userDetails struct {
-	arn, id, path string
-	created       time.Time
-	tags          Tags
-	groups        []string
+	arn, path string
+	tags      Tags
+	groups    []string
 }
 
 // readUserDetails reads every user's path, tags and groups in a few
@@ -141,8 +140,7 @@ func (r *reader) readUserDetails(ctx context.Context) (map[string]userDetails, e
 			return nil, fmt.Errorf("read user tags and groups (GetAccountAuthorizationDetails): %w", err)
 		}
 		for _, u := range page.UserDetailList {
-			d := userDetails{arn: aws.ToString(u.Arn), id: aws.ToString(u.UserId), path: in.string(aws.ToString(u.Path)),
-				created: aws.ToTime(u.CreateDate), groups: in.list(u.GroupList)}
+			d := userDetails{arn: aws.ToString(u.Arn), path: in.string(aws.ToString(u.Path)), groups: in.list(u.GroupList)}
 			if len(u.Tags) > 0 {
 				d.tags = make(Tags, len(u.Tags))
 				for i, t := range u.Tags {
@@ -185,6 +183,12 @@ func (r *reader) fromReport(ctx context.Context, rep *CredentialReport, details 
 	}
 	users := make([]User, 0, len(rep.Users))
 	inReport := make(map[string]bool, len(rep.Users))
+	// The users' keys, in one array for the account.
+	n := 0
+	for i := range rep.Users {
+		n += rep.Users[i].keyCount()
+	}
+	keys := make([]Key, 0, n)
 	for i := range rep.Users {
 		e := &rep.Users[i]
 		inReport[e.User] = true
@@ -193,12 +197,16 @@ func (r *reader) fromReport(ctx context.Context, rep *CredentialReport, details 
 			r.warn("user %s is in the credential report but no longer exists", e.User)
 			continue
 		}
-		users = append(users, User{
-			Name: e.User, ARN: e.ARN, UserID: d.id, Path: d.path, CreatedAt: e.CreatedAt,
-			Tags: d.tags, Groups: d.groups,
-			PasswordEnabled: e.PasswordEnabled, PasswordLastUsed: e.PasswordLastUsed, MFAActive: e.MFAActive,
-			Keys: reportKeys(e),
-		})
+		u := User{Name: e.User, ARN: e.ARN, Path: d.path, Tags: d.tags, Groups: d.groups}
+		if e.PasswordEnabled || e.MFAActive || !e.PasswordLastUsed.IsZero() {
+			u.Console = &Console{PasswordEnabled: e.PasswordEnabled, MFAActive: e.MFAActive, PasswordLastUsed: e.PasswordLastUsed}
+		}
+		start := len(keys)
+		keys = appendReportKeys(keys, e)
+		if len(keys) > start {
+			u.Keys = keys[start:len(keys):len(keys)]
+		}
+		users = append(users, u)
 	}
 	// Users created after the report was generated: read them live.
 	var fresh []string
@@ -210,8 +218,8 @@ func (r *reader) fromReport(ctx context.Context, rep *CredentialReport, details 
 	sort.Strings(fresh)
 	for _, name := range fresh {
 		d := details[name]
-		users = append(users, User{Name: name, ARN: d.arn, UserID: d.id, Path: d.path, CreatedAt: d.created,
-			Tags: d.tags, Groups: d.groups, Keys: nil})
+		name, _ = endOf(d.arn, name)
+		users = append(users, User{Name: name, ARN: d.arn, Path: d.path, Tags: d.tags, Groups: d.groups})
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -240,16 +248,15 @@ func (r *reader) fromReport(ctx context.Context, rep *CredentialReport, details 
 
 // reportKeys returns the keys in an entry's two slots, oldest first.
 func reportKeys(e *ReportEntry) []Key {
-	n := 0
-	for _, k := range e.Keys {
-		if k.Present {
-			n++
-		}
-	}
-	if n == 0 {
+	if e.keyCount() == 0 {
 		return nil
 	}
-	keys := make([]Key, 0, n)
+	return appendReportKeys(make([]Key, 0, e.keyCount()), e)
+}
+
+// appendReportKeys appends the keys in an entry's two slots, oldest first.
+func appendReportKeys(keys []Key, e *ReportEntry) []Key {
+	start := len(keys)
 	for i, k := range e.Keys {
 		if !k.Present {
 			continue
@@ -261,8 +268,20 @@ func reportKeys(e *ReportEntry) []Key {
 		keys = append(keys, Key{Slot: i + 1, Status: status, CreatedAt: k.LastRotated,
 			LastUsedAt: k.LastUsed, LastUsedService: k.LastUsedService, LastUsedRegion: k.LastUsedRegion})
 	}
-	sort.SliceStable(keys, func(i, j int) bool { return keys[i].CreatedAt.Before(keys[j].CreatedAt) })
+	mine := keys[start:]
+	sort.SliceStable(mine, func(i, j int) bool { return mine[i].CreatedAt.Before(mine[j].CreatedAt) })
 	return keys
+}
+
+// keyCount is how many keys the entry's slots hold.
+func (e *ReportEntry) keyCount() int {
+	n := 0
+	for _, k := range e.Keys {
+		if k.Present {
+			n++
+		}
+	}
+	return n
 }
 
 // resolveKeys reads a user's keys live and matches them to the report's
@@ -305,6 +324,12 @@ func (r *reader) resolveKeys(ctx context.Context, u *User, fresh bool) error {
 		}
 	}
 	sort.SliceStable(keys, func(i, j int) bool { return keys[i].CreatedAt.Before(keys[j].CreatedAt) })
+	if len(keys) > 0 && len(keys) <= cap(u.Keys) {
+		// In the room the report's keys had (shared with other users of
+		// the account, but this part is the user's own).
+		u.Keys = append(u.Keys[:0], keys...)
+		return nil
+	}
 	u.Keys = keys
 	return nil
 }
@@ -476,11 +501,18 @@ func (r *reader) fromAPI(ctx context.Context, details map[string]userDetails) ([
 			return nil, fmt.Errorf("list users: %w", err)
 		}
 		for _, u := range page.Users {
-			name := aws.ToString(u.UserName)
-			d := details[name]
-			users = append(users, User{Name: name, ARN: aws.ToString(u.Arn), UserID: aws.ToString(u.UserId),
-				Path: aws.ToString(u.Path), CreatedAt: aws.ToTime(u.CreateDate), Tags: d.tags, Groups: d.groups,
-				PasswordLastUsed: aws.ToTime(u.PasswordLastUsed)})
+			arn := aws.ToString(u.Arn)
+			name, _ := endOf(arn, aws.ToString(u.UserName))
+			d, ok := details[name]
+			path := d.path
+			if !ok {
+				path = aws.ToString(u.Path)
+			}
+			user := User{Name: name, ARN: arn, Path: path, Tags: d.tags, Groups: d.groups}
+			if u.PasswordLastUsed != nil {
+				user.Console = &Console{PasswordLastUsed: aws.ToTime(u.PasswordLastUsed)}
+			}
+			users = append(users, user)
 		}
 	}
 	g, gctx := errgroup.WithContext(ctx)

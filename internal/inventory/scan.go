@@ -199,10 +199,11 @@ func (r *reader) read(ctx context.Context, res *AccountInventory) error {
 			return detailsErr
 		case err == nil:
 			res.ReportGeneratedAt = generated.UTC()
+			hasRoot := rep.Root != nil
 			if res.Users, res.Root, err = r.fromReport(ctx, rep, details); err != nil {
 				return err
 			}
-			r.applySummary(<-summary, &res.Root, rep.Root != nil)
+			r.applySummary(<-summary, &res.Root, hasRoot)
 			return nil
 		case errors.Is(err, errReportUnavailable):
 			res.Source = SourceAPI

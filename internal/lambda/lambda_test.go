@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +30,7 @@ import (
 	"github.com/keywarden/keywarden/internal/lambda"
 	"github.com/keywarden/keywarden/internal/policy"
 	"github.com/keywarden/keywarden/internal/remediate"
+	"github.com/keywarden/keywarden/internal/store/dynamo"
 	"github.com/keywarden/keywarden/internal/testutil/moto"
 )
 
@@ -180,15 +180,21 @@ func newWorld(t *testing.T, policyYAML string) *world {
 		t.Fatal(err)
 	}
 
+	// The state in DynamoDB (moto), as a deployed function keeps it.
+	table := "keywarden-" + strings.ToLower(t.Name())
+	if err := dynamo.CreateTable(t.Context(), cfg, table); err != nil {
+		t.Fatal(err)
+	}
+
 	w.api = newRuntimeAPI(t)
 	w.function = exec.Command("bootstrap")
 	w.function.Env = append(os.Environ(),
 		"AWS_LAMBDA_RUNTIME_API="+strings.TrimPrefix(w.api.URL, "http://"),
-		"AWS_ENDPOINT_URL="+w.sandbox, "AWS_ENDPOINT_URL_S3="+w.moto.URL, "AWS_ENDPOINT_URL_SSM="+w.moto.URL,
+		"AWS_ENDPOINT_URL="+w.sandbox, "AWS_ENDPOINT_URL_S3="+w.moto.URL, "AWS_ENDPOINT_URL_SSM="+w.moto.URL, "AWS_ENDPOINT_URL_DYNAMODB="+w.moto.URL,
 		"AWS_ACCESS_KEY_ID="+w.org.AdminKey.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+w.org.AdminKey.SecretAccessKey,
 		"AWS_SESSION_TOKEN=", "AWS_PROFILE=", "AWS_REGION=us-east-1", "AWS_CONFIG_FILE="+os.DevNull, "AWS_SHARED_CREDENTIALS_FILE="+os.DevNull,
 		"AWS_S3_USE_PATH_STYLE=true",
-		"KEYWARDEN_CONFIG=ssm:/keywarden/policy", "KEYWARDEN_STATE="+filepath.Join(w.dir, "state.db"), "LAMBDA_TASK_ROOT="+w.dir,
+		"KEYWARDEN_CONFIG=ssm:/keywarden/policy", "KEYWARDEN_STATE=dynamodb://"+table, "LAMBDA_TASK_ROOT="+w.dir,
 	)
 	w.function.Stdout, w.function.Stderr = &w.out, &w.out
 	if err := w.function.Start(); err != nil {

@@ -15,6 +15,9 @@ const (
 	ActionDeactivated = "deactivated" // done: the key was deactivated
 	ActionDeleted     = "deleted"     // done: the key was deleted
 	ActionWarning     = "warning"     // nothing done yet: the owner is warned
+	// ActionRotated: done: a new key was created and stored in Secrets
+	// Manager (Item.SecretARN); the old key is still active.
+	ActionRotated = "rotated"
 )
 
 // Event is one thing to tell about one key: a warning of what will happen
@@ -173,6 +176,13 @@ func (it Item) Outlook() string {
 	switch {
 	case it.Done && it.Action == ActionDeleted:
 		return "The key was deleted."
+	case it.Done && it.Action == ActionRotated:
+		s := fmt.Sprintf("A new key %s was created for the user and stored in AWS Secrets Manager: account %s, region %s, secret %s. The old key %s stays active",
+			it.NewAccessKeyID, it.AccountID, it.SecretRegion, it.SecretARN, it.AccessKeyID)
+		if it.NextStage != "" && !it.NextAt.IsZero() {
+			s += fmt.Sprintf(" until its %s stage, on or after %s", it.NextStage, it.NextAt.UTC().Format("2006-01-02"))
+		}
+		return s + "."
 	case it.Done:
 		return "The key was deactivated: requests signed with it now fail."
 	case it.NextStage == "" || it.NextAt.IsZero():
@@ -203,6 +213,15 @@ func Remedy(it Item, runID string) string {
 	console := fmt.Sprintf("In the console of account %s: IAM > Users > %s > Security credentials > Access keys.", it.AccountID, user)
 	lines := func(ls ...string) string { return strings.Join(ls, "\n") }
 	switch {
+	case it.Done && it.Action == ActionRotated:
+		deadline := "before the old key's next stage"
+		if it.NextStage != "" && !it.NextAt.IsZero() {
+			deadline = "before " + it.NextAt.UTC().Format("2006-01-02") + " (when the old key reaches its " + it.NextStage + " stage)"
+		}
+		return lines("Move the application to the new key "+deadline+". Read it as IAM user "+user+" (or a principal the policy lists as a reader):",
+			fmt.Sprintf("  aws secretsmanager get-secret-value --secret-id %s --region %s", it.SecretARN, it.SecretRegion),
+			"The secret's value is JSON with AccessKeyId and SecretAccessKey; later rotations put a new version in the same secret.",
+			"Once the application uses the new key, stop using "+key+": keywarden deactivates it later, once it is quiet (a key still in use is not deactivated).")
 	case it.Done && it.Action == ActionDeleted:
 		return lines("The key cannot be restored. If it is still needed, create a new one:", "  "+create, console)
 	case it.Done:

@@ -61,7 +61,7 @@ type Item struct {
 	Stage       string
 	Message     string
 	// Action is what keywarden did or will do: "deactivated", "deleted",
-	// "will be deactivated", "warning".
+	// "rotated", "warning".
 	Action    string
 	NextStage string
 	NextAt    time.Time
@@ -69,6 +69,12 @@ type Item struct {
 	Done bool
 	// Remedy says what the owner can do: the rotation commands or console steps.
 	Remedy string
+	// NewAccessKeyID, SecretARN and SecretRegion say, for a rotation
+	// (ActionRotated), which new key was created and where it is stored:
+	// never its secret.
+	NewAccessKeyID string
+	SecretARN      string
+	SecretRegion   string
 
 	// Ref identifies the action the item comes from across resumed runs
 	// (plan ID and action ID): an announcement is sent once per Ref.

@@ -152,18 +152,28 @@ func NewView(d Digest) View {
 
 func defaultSubject(v View) string {
 	done, warn := len(v.Done), len(v.Warnings)
+	deactivated, deleted, rotated := 0, 0, 0
+	for _, it := range v.Done {
+		switch it.Action {
+		case ActionDeleted:
+			deleted++
+		case ActionRotated:
+			rotated++
+		default:
+			deactivated++
+		}
+	}
 	if v.To.Team {
+		if rotated > 0 {
+			return fmt.Sprintf("keywarden run %s: %d %s deactivated or deleted, %d rotated, %d %s", v.RunID,
+				done-rotated, plural(done-rotated, "key", "keys"), rotated, warn, plural(warn, "warning", "warnings"))
+		}
 		return fmt.Sprintf("keywarden run %s: %d %s deactivated or deleted, %d %s", v.RunID,
 			done, plural(done, "key", "keys"), warn, plural(warn, "warning", "warnings"))
 	}
 	var parts []string
-	deactivated, deleted := 0, 0
-	for _, it := range v.Done {
-		if it.Action == ActionDeleted {
-			deleted++
-		} else {
-			deactivated++
-		}
+	if rotated > 0 {
+		parts = append(parts, fmt.Sprintf("%d access %s rotated (the new %s in Secrets Manager)", rotated, plural(rotated, "key", "keys"), plural(rotated, "key is", "keys are")))
 	}
 	if deactivated > 0 {
 		parts = append(parts, fmt.Sprintf("%d access %s deactivated", deactivated, plural(deactivated, "key", "keys")))

@@ -93,6 +93,8 @@ func slackItem(it Item, team bool) string {
 	switch {
 	case it.Done && it.Action == ActionDeleted:
 		icon, what = ":wastebasket:", "Deleted"
+	case it.Done && it.Action == ActionRotated:
+		icon, what = ":arrows_counterclockwise:", "Rotated"
 	case it.Done:
 		icon, what = ":no_entry:", "Deactivated"
 	}

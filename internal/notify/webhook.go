@@ -79,6 +79,11 @@ type WebhookItem struct {
 	Outlook     string     `json:"outlook"`
 	Remedy      string     `json:"remedy"`
 	Owner       string     `json:"owner"`
+	// For a rotation (action rotated): the new key and where it is
+	// stored; never its secret.
+	NewAccessKeyID string `json:"new_access_key_id,omitempty"`
+	SecretARN      string `json:"secret_arn,omitempty"`
+	SecretRegion   string `json:"secret_region,omitempty"`
 }
 
 // WebhookPayload renders a digest as the webhook's JSON.
@@ -93,7 +98,8 @@ func WebhookPayload(d Digest, subject string) ([]byte, error) {
 	for _, it := range d.Items {
 		wi := WebhookItem{AccountID: it.AccountID, AccountName: it.AccountName, UserName: it.UserName, AccessKeyID: it.AccessKeyID,
 			Rules: []string{}, Severity: it.Severity, Stage: it.Stage, Message: it.Message, Action: it.Action, Done: it.Done,
-			NextStage: it.NextStage, Outlook: it.Outlook(), Remedy: it.Remedy, Owner: it.Owner}
+			NextStage: it.NextStage, Outlook: it.Outlook(), Remedy: it.Remedy, Owner: it.Owner,
+			NewAccessKeyID: it.NewAccessKeyID, SecretARN: it.SecretARN, SecretRegion: it.SecretRegion}
 		if it.Rule != "" {
 			wi.Rules = strings.Split(it.Rule, ",")
 		}

@@ -17,6 +17,7 @@ func Default() *Policy {
 		Safety:        DefaultSafety(),
 		Notifications: DefaultNotifications(),
 		Automation:    Automation{Mode: ModeReport},
+		Rotation:      DefaultRotation(),
 	}
 	p.Hash = hashPolicy(p)
 	return p

@@ -26,7 +26,15 @@ func hashPolicy(p *Policy) string {
 		Exemptions []Exemption
 		Overrides  []Override
 		Safety     Safety
+		// Rotation is hashed only when enabled: disabled, it changes
+		// nothing apply does (and older plans keep their hash).
+		Rotation *Rotation `json:",omitempty"`
 	}{Version: p.Version, Accounts: p.Accounts, Exemptions: stripLines(p.Exemptions), Overrides: stripOverrideLines(p.Overrides), Safety: p.Safety}
+	if p.Rotation.Enabled {
+		r := p.Rotation
+		r.Line = 0
+		canon.Rotation = &r
+	}
 	for _, r := range rules {
 		canon.Rules = append(canon.Rules, ruleEntry{r, p.Rules[RuleName(r)]})
 	}

@@ -150,7 +150,7 @@ func (e *ValidationError) Error() string {
 }
 
 var (
-	topKeys         = []string{"version", "accounts", "rules", "exemptions", "overrides", "safety", "notifications", "automation"}
+	topKeys         = []string{"version", "accounts", "rules", "exemptions", "overrides", "safety", "notifications", "automation", "rotation"}
 	yamlLinePattern = regexp.MustCompile(`^yaml: line ([0-9]+): (.*)$`)
 )
 
@@ -243,6 +243,8 @@ func (l *loader) policy(root *yaml.Node, p *Policy) {
 			l.notifications(v, key, &p.Notifications)
 		case "automation":
 			l.automation(v, key, &p.Automation)
+		case "rotation":
+			l.rotation(v, key, &p.Rotation)
 		default:
 			l.unknownKey(k, "", key, topKeys)
 		}

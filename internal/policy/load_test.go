@@ -58,11 +58,11 @@ func TestParseProblems(t *testing.T) {
 		{"syntax error", "version: 1\nrules: [\n", []string{"p.yaml:2: invalid YAML: did not find expected node content"}},
 		{"unknown anchor", "version: *v\n", []string{"p.yaml: invalid YAML: unknown anchor 'v' referenced"}},
 		{"not a mapping", "- version: 1\n", []string{
-			"p.yaml:1:1: want a mapping of sections (version, accounts, rules, exemptions, overrides, safety, notifications, automation), not a list"}},
+			"p.yaml:1:1: want a mapping of sections (version, accounts, rules, exemptions, overrides, safety, notifications, automation, rotation), not a list"}},
 		{"unknown key", "version: 1\ncolour: red\n", []string{
-			"p.yaml:2:1: colour: unknown key; want one of version, accounts, rules, exemptions, overrides, safety, notifications, automation"}},
+			"p.yaml:2:1: colour: unknown key; want one of version, accounts, rules, exemptions, overrides, safety, notifications, automation, rotation"}},
 		{"unknown key near a known one", "version: 1\nexemption: []\n", []string{
-			"p.yaml:2:1: exemption: unknown key (did you mean exemptions?); want one of version, accounts, rules, exemptions, overrides, safety, notifications, automation"}},
+			"p.yaml:2:1: exemption: unknown key (did you mean exemptions?); want one of version, accounts, rules, exemptions, overrides, safety, notifications, automation, rotation"}},
 		{"duplicate key", "version: 1\nsafety: {}\nsafety: {}\n", []string{"p.yaml:3:1: safety: duplicate key (first at line 2)"}},
 		{"alias", "version: 1\nsafety:\n  protected_users: &p [a]\naccounts:\n  exclude: *p\n", []string{
 			"p.yaml:5:12: accounts.exclude: YAML aliases (*p) are not supported: write the value out"}},
@@ -363,6 +363,7 @@ func TestParseValid(t *testing.T) {
 		Safety:        func() Safety { s := DefaultSafety(); s.ProtectedUsers = []string{"break-glass-*"}; return s }(),
 		Notifications: DefaultNotifications(),
 		Automation:    Automation{Mode: ModeReport},
+		Rotation:      DefaultRotation(),
 		Source:        name,
 	}
 	want.Hash = hashPolicy(want)

@@ -250,6 +250,9 @@ type Policy struct {
 	Notifications Notifications
 	// Automation says what unattended runs do. Not part of Hash either.
 	Automation Automation
+	// Rotation says what the rotate stage does. Part of Hash when enabled:
+	// a plan made under another rotation configuration is refused.
+	Rotation Rotation
 
 	// Source is the file it was loaded from, "" for the built-in defaults.
 	Source string

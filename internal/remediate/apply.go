@@ -26,6 +26,9 @@ type KeyAPI interface {
 	GetAccessKeyLastUsed(context.Context, *iam.GetAccessKeyLastUsedInput, ...func(*iam.Options)) (*iam.GetAccessKeyLastUsedOutput, error)
 	UpdateAccessKey(context.Context, *iam.UpdateAccessKeyInput, ...func(*iam.Options)) (*iam.UpdateAccessKeyOutput, error)
 	DeleteAccessKey(context.Context, *iam.DeleteAccessKeyInput, ...func(*iam.Options)) (*iam.DeleteAccessKeyOutput, error)
+	// CreateAccessKey is for rotation; the new key's secret is stored in
+	// Secrets Manager and nowhere else.
+	CreateAccessKey(context.Context, *iam.CreateAccessKeyInput, ...func(*iam.Options)) (*iam.CreateAccessKeyOutput, error)
 }
 
 // ErrDeadline is returned when an apply stopped starting actions because
@@ -47,8 +50,14 @@ type Applier struct {
 	Store store.Store
 	// ClientFor returns the IAM client that acts in an account.
 	ClientFor func(accountID string) KeyAPI
-	Policy    *policy.Policy
-	Caller    string // the ARN keywarden acts as
+	// SecretsFor returns the Secrets Manager client that stores rotated
+	// keys in an account and region; nil: rotations fail, saying so.
+	SecretsFor func(accountID, region string) SecretsAPI
+	// SecretsRegion is where rotated keys are stored when the policy's
+	// rotation section names no region: keywarden's own region.
+	SecretsRegion string
+	Policy        *policy.Policy
+	Caller        string // the ARN keywarden acts as
 	// CallerKeyID is the key keywarden signs with: never acted on.
 	CallerKeyID     string
 	UnsafeAllowBulk bool
@@ -221,7 +230,11 @@ func (ap *Applier) Execute(ctx context.Context, prep *Prepared, runID string) (*
 	finished := map[string]store.Entry{}
 	pending := map[string]store.Entry{}
 	unknown := map[string]bool{}
+	firstIntent := map[string]time.Time{}
 	for _, e := range earlier {
+		if t, ok := firstIntent[e.ActionID]; !ok || e.IntentAt.Before(t) {
+			firstIntent[e.ActionID] = e.IntentAt
+		}
 		switch {
 		case e.Outcome != store.OutcomePending:
 			finished[e.ActionID] = e
@@ -272,7 +285,7 @@ func (ap *Applier) Execute(ctx context.Context, prep *Prepared, runID string) (*
 		if d, ok := dropped[a.ID]; ok {
 			res, err = ap.journalSkip(ctx, lease, p, runID, d)
 		} else {
-			res, err = ap.applyOne(ctx, lease, prep, runID, a, pending[a.ID], unknown[a.ID])
+			res, err = ap.applyOne(ctx, lease, prep, runID, a, pending[a.ID], unknown[a.ID], firstIntent[a.ID])
 		}
 		if err != nil {
 			out.Status = store.RunInterrupted
@@ -356,8 +369,11 @@ func (ap *Applier) journalSkip(ctx context.Context, jw store.JournalWriter, p *P
 // applyOne journals the intent (or takes over the intent an interrupted
 // run left pending), re-reads and re-judges the key, acts, and journals the
 // result. Its error means the journal itself failed: the apply stops.
-func (ap *Applier) applyOne(ctx context.Context, lease store.Lease, prep *Prepared, runID string, a Action, pending store.Entry, unknown bool) (ActionResult, error) {
+func (ap *Applier) applyOne(ctx context.Context, lease store.Lease, prep *Prepared, runID string, a Action, pending store.Entry, unknown bool, since time.Time) (ActionResult, error) {
 	id := pending.ID
+	if since.IsZero() {
+		since = ap.now()
+	}
 	if id == 0 {
 		var err error
 		if id, err = lease.RecordIntent(ctx, ap.entry(prep.Plan, runID, a)); err != nil {
@@ -372,6 +388,13 @@ func (ap *Applier) applyOne(ctx context.Context, lease store.Lease, prep *Prepar
 		res.Outcome, res.Detail = store.OutcomeDone, "warning recorded; "+ap.NotifyDetail
 	case a.AccessKeyID == ap.CallerKeyID:
 		res.Outcome, res.Detail = store.OutcomeSkipped, "keywarden is signing its own requests with this key"
+	case a.Type == Rotate:
+		var fenceErr error
+		res.Outcome, res.Detail, res.RequestID = ap.rotate(ctx, prep.live, a, since, pending.ID != 0 || unknown,
+			func() error { fenceErr = lease.Check(ctx); return fenceErr })
+		if fenceErr != nil {
+			return res, fmt.Errorf("stopped before %s %s: %w", a.Type, a.AccessKeyID, fenceErr)
+		}
 	default:
 		var err error
 		res.Outcome, res.Detail, res.RequestID, err = ap.act(ctx, lease, prep.live, a, pending.ID != 0 || unknown)

@@ -64,7 +64,14 @@ func (ap *Applier) Prepare(ctx context.Context, p *Plan, live *LiveView) (*Prepa
 		return nil, fmt.Errorf("read the journal: %w", err)
 	}
 	finished := map[string]bool{}
+	// A rotation cut off between creating a key and storing it is finished
+	// by Execute whatever the live view says: the key it may have left
+	// behind must be found and deleted.
+	cutOff := map[string]bool{}
 	for _, e := range earlier {
+		if e.Action == Rotate && (e.Outcome == store.OutcomePending || e.Outcome == store.OutcomeFailed && e.Detail == DetailOutcomeUnknown) {
+			cutOff[e.ActionID] = true
+		}
 		if e.Outcome != store.OutcomePending && e.Outcome != store.OutcomeFailed {
 			finished[e.ActionID] = true
 			prep.Earlier = append(prep.Earlier, ActionResult{Action: Action{ID: e.ActionID, Type: e.Action, AccountID: e.AccountID,
@@ -89,6 +96,8 @@ func (ap *Applier) Prepare(ctx context.Context, p *Plan, live *LiveView) (*Prepa
 			drop("the action's ID does not match what it says: the plan file was edited")
 		case seen[a.ID]:
 			drop("the plan lists this action twice")
+		case cutOff[a.ID] && (!ok || w.Type != a.Type):
+			prep.ToDo = append(prep.ToDo, a)
 		case !ok || w.Type != a.Type:
 			if done := live.alreadyDone(a); done != "" {
 				prep.Dropped = append(prep.Dropped, ActionResult{Action: a, Outcome: store.OutcomeAlreadyDone, Detail: done})
@@ -120,7 +129,7 @@ func (ap *Applier) Prepare(ctx context.Context, p *Plan, live *LiveView) (*Prepa
 // Changes reports whether the prepared plan would change any key.
 func (p *Prepared) Changes() bool {
 	for _, a := range p.ToDo {
-		if a.Type == Deactivate || a.Type == Delete {
+		if a.Type == Deactivate || a.Type == Delete || a.Type == Rotate {
 			return true
 		}
 	}
@@ -164,6 +173,12 @@ func (live *LiveView) whyNot(pl *Plan, findings []policy.Finding, a Action) stri
 	if !containsAccount(pl, a.AccountID) {
 		return "the account was not read now; nothing is done in an account not read"
 	}
+	// A rotation withheld falls back to a warning: the guard is the news.
+	for _, w := range pl.Withheld {
+		if a.Type == Rotate && w.Type == Rotate && w.AccountID == a.AccountID && w.UserName == a.UserName && w.AccessKeyID == a.AccessKeyID {
+			return "withheld now by the " + w.Guard + " guard: " + w.Reason
+		}
+	}
 	for _, o := range pl.Actions {
 		if o.AccountID == a.AccountID && o.UserName == a.UserName && o.AccessKeyID == a.AccessKeyID {
 			return fmt.Sprintf("the policy now asks to %s this key, not to %s it; make a new plan", o.Type, a.Type)
@@ -195,6 +210,12 @@ func containsAccount(pl *Plan, id string) bool {
 // just read from AWS laid over the fresh read of its user: the action goes
 // ahead only if the current policy, under every guard, still asks for it.
 func (live *LiveView) rejudge(ctx context.Context, ap *Applier, a Action, lk *liveState) (bool, string) {
+	return live.rejudgeWithout(ctx, ap, a, lk, nil)
+}
+
+// rejudgeWithout is rejudge with the keys in gone left out of the user's
+// fresh read (deleted since it was read).
+func (live *LiveView) rejudgeWithout(ctx context.Context, ap *Applier, a Action, lk *liveState, gone map[string]bool) (bool, string) {
 	var acct *inventory.AccountInventory
 	for i := range live.Inventory.Accounts {
 		if live.Inventory.Accounts[i].Account.ID == a.AccountID {
@@ -214,7 +235,12 @@ func (live *LiveView) rejudge(ctx context.Context, ap *Applier, a Action, lk *li
 		return false, "the user was not found in a fresh read of the account"
 	}
 	u := *user
-	u.Keys = append([]inventory.Key(nil), user.Keys...)
+	u.Keys = nil
+	for _, k := range user.Keys {
+		if !gone[k.ID] || k.ID == "" {
+			u.Keys = append(u.Keys, k)
+		}
+	}
 	found := false
 	for i := range u.Keys {
 		if u.Keys[i].ID == a.AccessKeyID {

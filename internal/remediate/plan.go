@@ -28,6 +28,9 @@ const (
 	Deactivate = "deactivate"
 	Delete     = "delete"
 	Notify     = "notify"
+	// Rotate creates a new key for the user, stores it in Secrets Manager
+	// and tells the owner where; the old key stays active (policy.Rotation).
+	Rotate = "rotate"
 )
 
 // Plan is what an apply will do, with what it relied on.
@@ -101,6 +104,14 @@ const (
 	GuardDeleteDelay      = "delete-delay"
 	GuardDeactivationDate = "deactivation-date-unknown"
 	GuardRootKey          = "root-key"
+	// GuardKeyQuota: IAM allows two keys per user; a user holding two is
+	// not rotated (no key is deactivated or deleted to make room).
+	GuardKeyQuota = "key-quota"
+	// GuardOneRotation: a user gets at most one rotation per run.
+	GuardOneRotation = "one-rotation"
+	// GuardSecretName: the user's secret name (rotation.secret_name) is
+	// not one Secrets Manager accepts (a comma in the user's name).
+	GuardSecretName = "secret-name"
 )
 
 // Limits is the outcome of the caps on one plan.
@@ -112,7 +123,7 @@ type Limits struct {
 }
 
 // Summary counts a plan's actions.
-type Summary struct{ Deactivate, Delete, Notify, Withheld int }
+type Summary struct{ Deactivate, Delete, Rotate, Notify, Withheld int }
 
 // Summary counts the plan's actions by type.
 func (p *Plan) Summary() Summary {
@@ -125,6 +136,8 @@ func (p *Plan) Summary() Summary {
 			s.Delete++
 		case Notify:
 			s.Notify++
+		case Rotate:
+			s.Rotate++
 		}
 	}
 	s.Withheld = len(p.Withheld)
@@ -132,7 +145,7 @@ func (p *Plan) Summary() Summary {
 }
 
 // Changes reports whether applying the plan would change any key.
-func (p *Plan) Changes() bool { s := p.Summary(); return s.Deactivate+s.Delete > 0 }
+func (p *Plan) Changes() bool { s := p.Summary(); return s.Deactivate+s.Delete+s.Rotate > 0 }
 
 // Inputs are what a plan is made from.
 type Inputs struct {
@@ -190,6 +203,13 @@ func Make(ctx context.Context, in Inputs) (*Plan, error) {
 
 	byKey := map[keyRef]*Action{}
 	var order []keyRef
+	userKeys := map[string]int{} // account/user: how many keys the user holds
+	for _, a := range in.Inventory.Accounts {
+		for _, u := range a.Users {
+			userKeys[a.Account.ID+"/"+u.Name] = len(u.Keys)
+		}
+	}
+	rotating := map[string]keyRef{} // account/user: the key rotated
 	withhold := func(f policy.Finding, typ, guard, reason string) {
 		plan.Withheld = append(plan.Withheld, Withheld{Type: typ, AccountID: f.AccountID, UserName: f.UserName,
 			AccessKeyID: f.AccessKeyID, Rule: string(f.Rule), Guard: guard, Reason: reason})
@@ -198,7 +218,7 @@ func Make(ctx context.Context, in Inputs) (*Plan, error) {
 		if f.Exempt || !okAccount[f.AccountID] {
 			continue // exempt findings are listed, never acted on; nor is anything in an account not read completely (failed or partial)
 		}
-		typ := actionFor(f)
+		typ := actionFor(pol, f)
 		if typ == "" {
 			continue
 		}
@@ -224,10 +244,29 @@ func Make(ctx context.Context, in Inputs) (*Plan, error) {
 			}
 		}
 		ref := keyRef{f.AccountID, f.UserName, f.AccessKeyID}
+		reason := f.Message
+		if typ == Rotate {
+			// A rotation withheld still warns the owner, saying why.
+			user := f.AccountID + "/" + f.UserName
+			if n := userKeys[user]; n >= 2 {
+				why := fmt.Sprintf("the user holds %d access keys, IAM's quota: no new key can be created, and keywarden never deactivates or deletes an active key to make room; "+
+					"delete the user's key that is not in use, or rotate by hand", n)
+				withhold(f, typ, GuardKeyQuota, why)
+				typ, reason = Notify, f.Message+"; not rotated: "+why
+			} else if _, err := pol.Rotation.SecretNameFor(f.AccountID, f.UserName); err != nil {
+				withhold(f, typ, GuardSecretName, err.Error())
+				typ, reason = Notify, f.Message+"; not rotated: "+err.Error()
+			} else if other, ok := rotating[user]; ok && other != ref {
+				withhold(f, typ, GuardOneRotation, "another key of the user ("+other.id+") is rotated in this run")
+				typ = Notify
+			} else {
+				rotating[user] = ref
+			}
+		}
 		act := byKey[ref]
 		if act == nil {
 			act = &Action{Type: typ, AccountID: f.AccountID, AccountName: accountNames[f.AccountID], UserName: f.UserName,
-				AccessKeyID: f.AccessKeyID, Stage: string(f.Stage), Severity: string(f.Severity), Reason: f.Message,
+				AccessKeyID: f.AccessKeyID, Stage: string(f.Stage), Severity: string(f.Severity), Reason: reason,
 				Key: KeyState{Status: k.Status, CreatedAt: k.CreatedAt}}
 			if !k.LastUsedAt.IsZero() {
 				t := k.LastUsedAt
@@ -236,7 +275,7 @@ func Make(ctx context.Context, in Inputs) (*Plan, error) {
 			byKey[ref] = act
 			order = append(order, ref)
 		} else if rank(typ) > rank(act.Type) {
-			act.Type, act.Stage, act.Severity, act.Reason = typ, string(f.Stage), string(f.Severity), f.Message
+			act.Type, act.Stage, act.Severity, act.Reason = typ, string(f.Stage), string(f.Severity), reason
 		}
 		act.Rules = append(act.Rules, string(f.Rule))
 	}
@@ -275,24 +314,35 @@ func Make(ctx context.Context, in Inputs) (*Plan, error) {
 	return plan, nil
 }
 
-// actionFor maps a finding's stage to the action it asks for.
-func actionFor(f policy.Finding) string {
+// actionFor maps a finding's stage to the action it asks for. The rotate
+// stage rotates only when the policy's rotation section is enabled;
+// otherwise it warns.
+func actionFor(pol *policy.Policy, f policy.Finding) string {
 	switch f.Stage {
 	case policy.StageDeactivate:
 		return Deactivate
 	case policy.StageDelete:
 		return Delete
-	case policy.StageWarn, policy.StageRotate:
-		return Notify // rotation and delivery of warnings come with their own features
+	case policy.StageRotate:
+		if pol.Rotation.Enabled {
+			return Rotate
+		}
+		return Notify
+	case policy.StageWarn:
+		return Notify
 	}
 	return ""
 }
 
+// rank orders the actions on one key: delete over deactivate over rotate
+// over notify.
 func rank(typ string) int {
 	switch typ {
 	case Delete:
-		return 3
+		return 4
 	case Deactivate:
+		return 3
+	case Rotate:
 		return 2
 	case Notify:
 		return 1
@@ -326,6 +376,12 @@ func guard(ctx context.Context, in Inputs, f policy.Finding, k inventory.Key, ou
 		return "", nil
 	}
 	switch typ {
+	case Rotate:
+		if !k.Active() {
+			return "", nil // an inactive key needs no successor
+		}
+		// A key in use is exactly what rotation is for: no recent-use guard.
+		return Rotate, nil
 	case Deactivate:
 		if !k.Active() {
 			return "", nil // already inactive: nothing to do
@@ -400,11 +456,14 @@ func roundDuration(d time.Duration) string {
 // account's active keys deactivated (one is always allowed).
 func checkLimits(p *Plan, activeKeys map[string]int, s policy.Safety) Limits {
 	l := p.Limits
-	changes := 0
+	changes, rotations := 0, 0
 	perAccount := map[string]int{}
 	for _, a := range p.Actions {
-		if a.Type == Deactivate || a.Type == Delete {
+		if a.Type == Deactivate || a.Type == Delete || a.Type == Rotate {
 			changes++
+		}
+		if a.Type == Rotate {
+			rotations++
 		}
 		if a.Type == Deactivate {
 			perAccount[a.AccountID]++
@@ -412,7 +471,11 @@ func checkLimits(p *Plan, activeKeys map[string]int, s policy.Safety) Limits {
 	}
 	if s.MaxActions > 0 && changes > s.MaxActions {
 		l.Exceeded = true
-		l.Reasons = append(l.Reasons, fmt.Sprintf("%d deactivations and deletions, more than safety.max_actions (%d)", changes, s.MaxActions))
+		what := "deactivations and deletions"
+		if rotations > 0 {
+			what = "deactivations, deletions and rotations"
+		}
+		l.Reasons = append(l.Reasons, fmt.Sprintf("%d %s, more than safety.max_actions (%d)", changes, what, s.MaxActions))
 	}
 	accounts := make([]string, 0, len(perAccount))
 	for a := range perAccount {

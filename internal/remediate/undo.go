@@ -18,6 +18,9 @@ type UndoReport struct {
 	Outcome
 	// NotUndone lists deletions in the run: a deleted key cannot come back.
 	NotUndone []store.Entry
+	// Rotated lists the rotations of the run: their new keys and secrets
+	// are left in place.
+	Rotated []store.Entry
 }
 
 // ErrNothingToUndo is returned for a run that deactivated nothing.
@@ -40,6 +43,20 @@ type UndoPlan struct {
 	Unchanged []UndoChange
 	// Deleted are keys the run deleted: IAM cannot restore them.
 	Deleted []store.Entry
+	// Rotated are the run's rotations: undo leaves the new key and its
+	// secret in place (the old key was never changed by them), since an
+	// application may already use the new key.
+	Rotated []store.Entry
+}
+
+// RotatedLine says, for people, what undo leaves of a rotation.
+func RotatedLine(e store.Entry) string {
+	newKey, arn, ok := RotationDetail(e.Detail)
+	if !ok {
+		return fmt.Sprintf("left in place: key %s of %s in %s was rotated; its new key and secret stay", e.AccessKeyID, e.UserName, e.AccountID)
+	}
+	return fmt.Sprintf("left in place: key %s of %s in %s was rotated; the new key %s and its secret %s stay (undo does not remove a rotation: an application may already use the new key)",
+		e.AccessKeyID, e.UserName, e.AccountID, newKey, arn)
 }
 
 // UndoChange is a key undo does not simply reactivate, and why.
@@ -80,6 +97,8 @@ func (ap *Applier) PlanUndo(ctx context.Context, undone string) (*UndoPlan, erro
 			}
 		case e.Action == store.ActionDelete && e.Outcome == store.OutcomeDone:
 			up.Deleted = append(up.Deleted, e)
+		case e.Action == Rotate && e.Outcome == store.OutcomeDone:
+			up.Rotated = append(up.Rotated, e)
 		}
 	}
 	return up, nil
@@ -118,7 +137,7 @@ func (ap *Applier) sinceRun(ctx context.Context, e store.Entry) (why string, cha
 // restored: IAM cannot bring a deleted key back.
 func (ap *Applier) Undo(ctx context.Context, up *UndoPlan, runID string, force map[string]bool) (*UndoReport, error) {
 	undone := up.Run.ID
-	rep := &UndoReport{Outcome: Outcome{RunID: runID}, NotUndone: up.Deleted}
+	rep := &UndoReport{Outcome: Outcome{RunID: runID}, NotUndone: up.Deleted, Rotated: up.Rotated}
 	todo := append([]store.Entry(nil), up.Reactivate...)
 	forced := map[string]bool{}
 	for _, c := range up.Changed {
@@ -128,7 +147,7 @@ func (ap *Applier) Undo(ctx context.Context, up *UndoPlan, runID string, force m
 		}
 	}
 	if len(todo) == 0 {
-		if len(up.Reactivate)+len(up.Changed)+len(up.Unchanged) == 0 {
+		if len(up.Reactivate)+len(up.Changed)+len(up.Unchanged)+len(up.Rotated) == 0 {
 			return rep, fmt.Errorf("%w (run %s)", ErrNothingToUndo, undone)
 		}
 		return rep, nil

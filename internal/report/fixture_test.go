@@ -51,8 +51,7 @@ func fixture() *inventory.Inventory {
 				ReadAt:            fixtureGenerated.Add(-5 * time.Second),
 				Users: []inventory.User{
 					{
-						Name: "svc-payments", ARN: "arn:aws:iam::111111111111:user/services/svc-payments",
-						UserID: "AIDAEXAMPLEPAYMENTS1", Path: "/services/", CreatedAt: day(2023, 1, 5),
+						Name: "svc-payments", ARN: "arn:aws:iam::111111111111:user/services/svc-payments", Path: "/services/",
 						Keys: []inventory.Key{
 							{
 								Slot: 1, Status: inventory.StatusInactive, CreatedAt: day(2024, 6, 1),
@@ -65,18 +64,16 @@ func fixture() *inventory.Inventory {
 						},
 					},
 					{
-						Name: "alice", ARN: "arn:aws:iam::111111111111:user/alice",
-						UserID: "AIDAEXAMPLEALICE0001", Path: "/", CreatedAt: day(2026, 2, 1),
-						Tags:            inventory.Tags{{Key: secretTagKey, Value: secretTagValue}, {Key: "owner", Value: "alice@example.com"}},
-						Groups:          []string{"developers"},
-						PasswordEnabled: true, PasswordLastUsed: day(2026, 2, 28), MFAActive: true,
+						Name: "alice", ARN: "arn:aws:iam::111111111111:user/alice", Path: "/",
+						Tags:    inventory.Tags{{Key: secretTagKey, Value: secretTagValue}, {Key: "owner", Value: "alice@example.com"}},
+						Groups:  []string{"developers"},
+						Console: &inventory.Console{PasswordEnabled: true, PasswordLastUsed: day(2026, 2, 28), MFAActive: true},
 						Keys: []inventory.Key{
 							{Slot: 1, Status: inventory.StatusActive, CreatedAt: day(2026, 2, 10)},
 						},
 					},
 					{
-						Name: "carol", ARN: "arn:aws:iam::111111111111:user/carol",
-						UserID: "AIDAEXAMPLECAROL0001", Path: "/", CreatedAt: day(2025, 7, 1),
+						Name: "carol", ARN: "arn:aws:iam::111111111111:user/carol", Path: "/",
 					},
 				},
 				Root: inventory.Root{
@@ -102,8 +99,7 @@ func fixture() *inventory.Inventory {
 				ReadAt:   fixtureGenerated.Add(-3 * time.Second),
 				Users: []inventory.User{
 					{
-						Name: "dave", ARN: "arn:aws:iam::222222222222:user/dave",
-						UserID: "AIDAEXAMPLEDAVE00001", Path: "/", CreatedAt: day(2025, 1, 1),
+						Name: "dave", ARN: "arn:aws:iam::222222222222:user/dave", Path: "/",
 						Keys: []inventory.Key{
 							{
 								ID: "AKIAEXAMPLEDAVE00001", Status: inventory.StatusActive, CreatedAt: day(2025, 3, 1),

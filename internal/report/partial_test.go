@@ -27,7 +27,7 @@ func partialFixture() *Document {
 		Error: partialError, ErrorCode: "AccessDenied", NotRead: "root access keys",
 		ReadAt: fixtureGenerated.Add(-2 * time.Second),
 		Users: []inventory.User{{
-			Name: "etl", ARN: "arn:aws:iam::444444444444:user/etl", CreatedAt: day(2024, 1, 1),
+			Name: "etl", ARN: "arn:aws:iam::444444444444:user/etl",
 			Keys: []inventory.Key{{ID: "AKIAEXAMPLEETL000001", Status: inventory.StatusActive, CreatedAt: day(2024, 2, 1),
 				LastUsedAt: day(2026, 3, 10), LastUsedService: "s3", LastUsedRegion: "eu-west-1"}},
 		}},

@@ -1,0 +1,194 @@
+package cli
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/keywarden/keywarden/internal/awsemu"
+	"github.com/keywarden/keywarden/internal/awsx"
+	"github.com/keywarden/keywarden/internal/remediate"
+	"github.com/keywarden/keywarden/internal/testutil/moto"
+)
+
+// TestRotateCommandKeepsTheSecret rotates a key through the command line
+// (plan, apply, history, undo) with a webhook channel, then looks for the
+// new key's secret in everything written: stdout, stderr and debug logs,
+// errors, the plan files, the state store, and every notification sent.
+// The secret is only in Secrets Manager.
+func TestRotateCommandKeepsTheSecret(t *testing.T) {
+	s := newRemSandbox(t, 1, nil)
+	acct := s.members[0]
+	old := s.addKey(acct, "alice", 95*day, 0, awsemu.StatusActive).AccessKeyID
+	var mu sync.Mutex
+	var bodies []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		mu.Unlock()
+	}))
+	t.Cleanup(hook.Close)
+	t.Setenv("KW_ROTATE_HOOK_SECRET", "whsec-rotate-cli")
+	s.writePolicy(`version: 1
+rules:
+  max_age: {severity: medium, warn: 80d, rotate: 90d, deactivate: 120d, delete: 130d}
+  unused: {enabled: false}
+  unused_initial: {enabled: false}
+rotation:
+  enabled: true
+notifications:
+  default: {contact: cloud-team@example.com, channel: hook}
+  security_team: {contact: secops@example.com, channel: hook}
+  channels:
+    hook: {type: webhook, url: "` + hook.URL + `", secret_env: KW_ROTATE_HOOK_SECRET}
+`)
+	planFile := s.path("plan.json")
+	r := s.plan(planFile)
+	wantExit(t, "plan", r, ExitOK)
+	actions, _ := outlineOf(mustReadPlan(t, planFile))
+	if actions[old] != remediate.Rotate {
+		t.Fatalf("plan actions %v, want alice's key rotated", actions)
+	}
+	r = s.apply(planFile)
+	wantExit(t, "apply", r, ExitOK)
+	run := runIDOf(t, r.stdout)
+	if !strings.Contains(r.stdout, "stored in secret arn:aws:secretsmanager:") {
+		t.Errorf("apply says nothing of where the new key is:\n%s", r.stdout)
+	}
+	sec, ok := s.sb.Secret(acct, awsemu.DefaultRegion, "keywarden/iam-user/alice")
+	if !ok {
+		t.Fatal("no secret keywarden/iam-user/alice")
+	}
+	cur, _ := sec.Current()
+	var v struct{ AccessKeyId, SecretAccessKey string }
+	if err := json.Unmarshal([]byte(cur.SecretString), &v); err != nil || v.SecretAccessKey == "" {
+		t.Fatalf("secret value: %v", err)
+	}
+	s.secrets = append(s.secrets, v.SecretAccessKey)
+	if ks, ok := s.sb.AccessKey(v.AccessKeyId); !ok || ks.User != "alice" || ks.Status != awsemu.StatusActive {
+		t.Errorf("the stored key %s is %+v, want an active key of alice", v.AccessKeyId, ks)
+	}
+
+	r = s.kw("history", "--state", s.state, "--run", run)
+	wantExit(t, "history --run", r, ExitOK)
+	r = s.kw("history", "--state", s.state, "--run", run, "--format", "json")
+	wantExit(t, "history --run --format json", r, ExitOK)
+	r = s.kw("undo", run, "--auto-approve", "--config", s.config, "--state", s.state)
+	wantExit(t, "undo", r, ExitOK)
+	if !strings.Contains(r.stdout, "left in place") || !strings.Contains(r.stdout, v.AccessKeyId) {
+		t.Errorf("undo does not say the rotation is left in place:\n%s", r.stdout)
+	}
+	r = s.plan(s.path("plan2.json"))
+	wantExit(t, "second plan", r, ExitOK)
+	if actions, withheld := outlineOf(mustReadPlan(t, s.path("plan2.json"))); actions[old] == remediate.Rotate || withheld[old] != remediate.GuardKeyQuota {
+		t.Errorf("second plan: actions %v, withheld %v; want the rotation withheld by %s", actions, withheld, remediate.GuardKeyQuota)
+	}
+
+	mu.Lock()
+	if len(bodies) == 0 {
+		t.Error("no notification was sent")
+	}
+	found := false
+	for _, b := range bodies {
+		found = found || strings.Contains(b, "aws secretsmanager get-secret-value --secret-id "+sec.ARN)
+	}
+	if !found {
+		t.Errorf("no notification says how to read the secret: %v", bodies)
+	}
+	s.written = append(s.written, bodies...)
+	mu.Unlock()
+	s.checkNoSecrets()
+}
+
+// TestRotateCommandMoto rotates keys in an organization built in moto
+// (--as-of 95 days ahead makes its keys due): alice's key in every account
+// is rotated into a secret of that account, bob (two keys) is withheld by
+// the quota guard, and the secret's key is alice's.
+func TestRotateCommandMoto(t *testing.T) {
+	srv := moto.Start(t)
+	admin, keys := newMotoFindingsOrg(t, srv.URL)
+	useAWS(t, srv.URL, aws.ToString(admin.AccessKeyId), aws.ToString(admin.SecretAccessKey))
+	dir := t.TempDir()
+	config, state, planFile := filepath.Join(dir, "keywarden.yaml"), filepath.Join(dir, "state.db"), filepath.Join(dir, "plan.json")
+	writeFile(t, config, "version: 1\nrules:\n  max_age: {rotate: 90d}\n  unused: {enabled: false}\n  unused_initial: {enabled: false}\n"+
+		"  multiple_active: {enabled: false}\nrotation: {enabled: true}\nsafety:\n  max_account_fraction: 1\n")
+	asOf := time.Now().UTC().Add(95 * day).Format(time.RFC3339)
+	hub, err := awsx.Load(t.Context(), awsx.Options{Region: "us-east-1", Endpoint: srv.URL, MaxBackoff: 100 * time.Millisecond,
+		Credentials: credentials.NewStaticCredentialsProvider(aws.ToString(admin.AccessKeyId), aws.ToString(admin.SecretAccessKey), "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assumer := awsx.NewAssumer(hub, awsx.AssumerOptions{RoleName: orggenRole, SessionName: "operator"})
+	cfgFor := func(account string) aws.Config {
+		if _, ok := keys[account]["keywarden-admin"]; ok {
+			return hub
+		}
+		return assumer.Config(account, nil)
+	}
+
+	r := runKeywarden(t, "plan", "--org", "--as-of", asOf, "--config", config, "--state", state, "--out", planFile)
+	wantExit(t, "plan", r, ExitOK)
+	actions, withheld := outlineOf(mustReadPlan(t, planFile))
+	for account, users := range keys {
+		for _, k := range users["alice"] {
+			if actions[aws.ToString(k.AccessKeyId)] != remediate.Rotate {
+				t.Errorf("alice's key in %s: %q, want rotate", account, actions[aws.ToString(k.AccessKeyId)])
+			}
+		}
+		for _, k := range users["bob"] {
+			if withheld[aws.ToString(k.AccessKeyId)] != remediate.GuardKeyQuota {
+				t.Errorf("bob's key in %s: withheld %q, want %s", account, withheld[aws.ToString(k.AccessKeyId)], remediate.GuardKeyQuota)
+			}
+		}
+	}
+
+	r = runKeywarden(t, "apply", planFile, "--auto-approve", "--unsafe-allow-forecast", "--config", config, "--state", state)
+	wantExit(t, "apply", r, ExitOK)
+	var secrets []string
+	for account, users := range keys {
+		if _, ok := users["alice"]; !ok {
+			continue
+		}
+		cfg := cfgFor(account)
+		got, err := secretsmanager.NewFromConfig(cfg).GetSecretValue(t.Context(), &secretsmanager.GetSecretValueInput{SecretId: aws.String("keywarden/iam-user/alice")})
+		if err != nil {
+			t.Fatalf("the secret of alice in %s: %v", account, err)
+		}
+		var v struct{ AccessKeyId, SecretAccessKey string }
+		if err := json.Unmarshal([]byte(aws.ToString(got.SecretString)), &v); err != nil || v.SecretAccessKey == "" {
+			t.Fatalf("secret value in %s: %v", account, err)
+		}
+		secrets = append(secrets, v.SecretAccessKey)
+		list, err := iam.NewFromConfig(cfg).ListAccessKeys(t.Context(), &iam.ListAccessKeysInput{UserName: aws.String("alice")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, k := range list.AccessKeyMetadata {
+			ids = append(ids, aws.ToString(k.AccessKeyId)+" "+string(k.Status))
+		}
+		if len(ids) != 2 || !slices.Contains(ids, v.AccessKeyId+" Active") || !slices.Contains(ids, aws.ToString(users["alice"][0].AccessKeyId)+" Active") {
+			t.Errorf("alice's keys in %s: %v; want the old key and the stored one (%s), both active", account, ids, v.AccessKeyId)
+		}
+	}
+	for _, out := range []string{r.stdout, r.stderr, readFile(t, planFile)} {
+		for _, s := range secrets {
+			if strings.Contains(out, s) {
+				t.Errorf("a rotated key's secret was written")
+			}
+		}
+	}
+}

@@ -1,0 +1,372 @@
+package remediate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/keywarden/keywarden/internal/inventory"
+	"github.com/keywarden/keywarden/internal/store"
+)
+
+// SecretsAPI is every Secrets Manager call rotation makes, in the key's
+// account; it is also the list of permissions the spoke role needs for it.
+// keywarden never reads a secret's value.
+type SecretsAPI interface {
+	DescribeSecret(context.Context, *secretsmanager.DescribeSecretInput, ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error)
+	CreateSecret(context.Context, *secretsmanager.CreateSecretInput, ...func(*secretsmanager.Options)) (*secretsmanager.CreateSecretOutput, error)
+	PutSecretValue(context.Context, *secretsmanager.PutSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
+	PutResourcePolicy(context.Context, *secretsmanager.PutResourcePolicyInput, ...func(*secretsmanager.Options)) (*secretsmanager.PutResourcePolicyOutput, error)
+	TagResource(context.Context, *secretsmanager.TagResourceInput, ...func(*secretsmanager.Options)) (*secretsmanager.TagResourceOutput, error)
+}
+
+// Tags keywarden puts on a secret holding a rotated key.
+const (
+	TagUser        = "keywarden:user"
+	TagReplaces    = "keywarden:replaces"
+	TagAccessKeyID = "keywarden:access-key-id"
+	TagRotatedAt   = "keywarden:rotated-at"
+)
+
+// clockSkew is how far AWS's clock (a key's creation date) may be behind
+// keywarden's (the journal's intent time).
+const clockSkew = 5 * time.Second
+
+// storeTimeout bounds storing a new key and, if that fails, deleting it:
+// once created, the key is stored or deleted even if the run is cancelled.
+const storeTimeout = 2 * time.Minute
+
+// rotatedDetail is the journal's detail of a rotation done; RotationDetail
+// reads it back. It names the new key and the secret, never the secret's
+// value.
+var rotatedDetail = regexp.MustCompile(`new key (\S+) stored in secret (arn:[^\s;]+)`)
+
+// RotationDetail reads the new key's ID and the secret's ARN from the
+// detail of a rotate action done.
+func RotationDetail(detail string) (newKeyID, secretARN string, ok bool) {
+	m := rotatedDetail.FindStringSubmatch(detail)
+	if m == nil {
+		return "", "", false
+	}
+	return m[1], m[2], true
+}
+
+// SecretRegion is the region of a secret's ARN.
+func SecretRegion(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) < 6 {
+		return ""
+	}
+	return parts[3]
+}
+
+// secretRegion is where rotated keys are stored: the policy's region, else
+// keywarden's own.
+func (ap *Applier) secretRegion() string {
+	if ap.Policy.Rotation.Region != "" {
+		return ap.Policy.Rotation.Region
+	}
+	return ap.SecretsRegion
+}
+
+// rotate carries out a rotate action: the old key is re-read and judged
+// again, a new key is created for the user and stored in Secrets Manager
+// (or deleted at once if it cannot be), and the old key is left active.
+// since is when this action was first intended; resuming says an earlier
+// attempt was cut off: a key of the user created since then that its
+// secret does not hold is deleted first (its secret is lost), and the
+// rotation is done again.
+func (ap *Applier) rotate(ctx context.Context, live *LiveView, a Action, since time.Time, resuming bool, fence func() error) (outcome, detail, requestID string) {
+	if ap.SecretsFor == nil {
+		return store.OutcomeFailed, "keywarden has no Secrets Manager client to store the new key in", ""
+	}
+	client := ap.ClientFor(a.AccountID)
+	region := ap.secretRegion()
+	name, err := ap.Policy.Rotation.SecretNameFor(a.AccountID, a.UserName)
+	if err != nil {
+		return store.OutcomeFailed, err.Error(), ""
+	}
+	sm := ap.SecretsFor(a.AccountID, region)
+	keys, err := listKeys(ctx, client, a.UserName)
+	var noUser *types.NoSuchEntityException
+	switch {
+	case errors.As(err, &noUser):
+		return store.OutcomeSkipped, "the user no longer exists", ""
+	case err != nil:
+		return store.OutcomeFailed, "list the user's keys: " + apiMessage(err), ""
+	}
+	var notes []string
+	if resuming {
+		var out string
+		keys, out, notes = ap.recoverRotation(ctx, client, sm, live, a, name, keys, since, fence)
+		if out != "" {
+			return out, strings.Join(notes, "; "), ""
+		}
+	}
+	note := func(outcome, d, rid string) (string, string, string) {
+		return outcome, strings.Join(append(notes, d), "; "), rid
+	}
+	lk, err := liveKey(ctx, client, a.UserName, a.AccessKeyID)
+	switch {
+	case errors.As(err, &noUser) || (err == nil && lk == nil):
+		return note(store.OutcomeSkipped, "the key no longer exists", "")
+	case err != nil:
+		return note(store.OutcomeFailed, "re-read the key: "+apiMessage(err), "")
+	case !lk.created.Equal(a.Key.CreatedAt.Truncate(time.Second)):
+		return note(store.OutcomeSkipped, "not the key the plan saw (its creation date differs)", "")
+	case lk.status != StatusActive:
+		return note(store.OutcomeSkipped, "the key is no longer active: it needs no successor", "")
+	case len(keys) >= 2:
+		return note(store.OutcomeSkipped, fmt.Sprintf("withheld now by the %s guard: the user holds %d access keys, IAM's quota; no key is deactivated or deleted to make room", GuardKeyQuota, len(keys)), "")
+	}
+	if ok, why := live.rejudgeWithout(ctx, ap, a, lk, dropped(keys, live, a)); !ok {
+		return note(store.OutcomeSkipped, why, "")
+	}
+	if fence() != nil {
+		return store.OutcomePending, "", ""
+	}
+	created, err := client.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(a.UserName)})
+	if err != nil {
+		if ctx.Err() != nil {
+			return note(store.OutcomeFailed, DetailOutcomeUnknown, requestIDOf(err))
+		}
+		return note(store.OutcomeFailed, "create the new key: "+apiMessage(err), requestIDOf(err))
+	}
+	rid := requestIDFrom(created.ResultMetadata)
+	newID := aws.ToString(created.AccessKey.AccessKeyId)
+	secret := aws.ToString(created.AccessKey.SecretAccessKey)
+	// From here the new key's secret exists only in this process: it is
+	// stored, or the key is deleted, whatever happens to the run.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	arn, storeNote, err := ap.storeKey(sctx, sm, live, a, name, newID, secret)
+	if err != nil {
+		why := redact(apiMessage(err), secret)
+		if _, derr := client.DeleteAccessKey(sctx, &iam.DeleteAccessKeyInput{UserName: aws.String(a.UserName), AccessKeyId: aws.String(newID)}); derr != nil {
+			return note(store.OutcomeFailed, fmt.Sprintf("the new key %s could not be stored in secret %s (%s), and deleting it failed too (%s): delete it by hand with 'aws iam delete-access-key --user-name %s --access-key-id %s'; its secret is lost",
+				newID, name, why, redact(apiMessage(derr), secret), a.UserName, newID), rid)
+		}
+		return note(store.OutcomeFailed, fmt.Sprintf("the new key could not be stored in secret %s in %s (%s): the new key %s was deleted at once; the old key is unchanged", name, region, why, newID), rid)
+	}
+	d := fmt.Sprintf("new key %s stored in secret %s; the old key stays active", newID, arn)
+	if storeNote != "" {
+		d += " (" + redact(storeNote, secret) + ")"
+	}
+	return note(store.OutcomeDone, d, rid)
+}
+
+// dropped are the keys the fresh read of the user holds that are no longer
+// there (deleted by the recovery of an interrupted rotation).
+func dropped(keys []types.AccessKeyMetadata, live *LiveView, a Action) map[string]bool {
+	now := map[string]bool{}
+	for _, k := range keys {
+		now[aws.ToString(k.AccessKeyId)] = true
+	}
+	out := map[string]bool{}
+	if u := live.user(a.AccountID, a.UserName); u != nil {
+		for _, k := range u.Keys {
+			if k.ID != "" && !now[k.ID] {
+				out[k.ID] = true
+			}
+		}
+	}
+	return out
+}
+
+// recoverRotation finishes what an interrupted rotation left: a key of the
+// user created since the action was intended is either the one its secret
+// holds (tagged so) — then the secret's policy is put again and the
+// rotation is done — or a key whose secret is lost, which is deleted. It
+// returns the user's keys left, and an outcome when the rotation is
+// finished (or cannot go on).
+func (ap *Applier) recoverRotation(ctx context.Context, client KeyAPI, sm SecretsAPI, live *LiveView, a Action, name string,
+	keys []types.AccessKeyMetadata, since time.Time, fence func() error) ([]types.AccessKeyMetadata, string, []string) {
+	var notes []string
+	held := ""
+	desc, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+	var nf *smtypes.ResourceNotFoundException
+	switch {
+	case errors.As(err, &nf):
+	case err != nil:
+		return keys, store.OutcomeFailed, []string{"read secret " + name + " to finish the interrupted rotation: " + apiMessage(err)}
+	default:
+		for _, t := range desc.Tags {
+			if aws.ToString(t.Key) == TagAccessKeyID {
+				held = aws.ToString(t.Value)
+			}
+		}
+	}
+	var left []types.AccessKeyMetadata
+	for _, k := range keys {
+		id := aws.ToString(k.AccessKeyId)
+		if id == a.AccessKeyID || aws.ToTime(k.CreateDate).Before(since.Truncate(time.Second).Add(-clockSkew)) {
+			left = append(left, k)
+			continue
+		}
+		if id == held && desc != nil {
+			// Stored before the interruption: make sure the user can read it.
+			if err := ap.putReaders(ctx, sm, live, a, aws.ToString(desc.ARN)); err != nil {
+				return keys, store.OutcomeFailed, []string{"the interrupted run stored new key " + id + " in secret " + aws.ToString(desc.ARN) + ", but its resource policy could not be put: " + apiMessage(err)}
+			}
+			return keys, store.OutcomeDone, []string{fmt.Sprintf("new key %s stored in secret %s; the old key stays active (stored by the interrupted run)", id, aws.ToString(desc.ARN))}
+		}
+		if fence() != nil {
+			return keys, store.OutcomePending, nil
+		}
+		if _, err := client.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String(a.UserName), AccessKeyId: k.AccessKeyId}); err != nil {
+			var gone *types.NoSuchEntityException
+			if !errors.As(err, &gone) {
+				return keys, store.OutcomeFailed, []string{fmt.Sprintf("key %s, created by the interrupted rotation and not stored in any secret, could not be deleted: %s", id, apiMessage(err))}
+			}
+		}
+		notes = append(notes, fmt.Sprintf("deleted key %s, created by the interrupted run and never stored (its secret was lost)", id))
+	}
+	return left, "", notes
+}
+
+// storeKey stores a new key in the secret name: a new secret, or a new
+// version of the existing one, then the resource policy that lets the user
+// (and the policy's readers) read it. It returns the secret's ARN, and a
+// note on what did not matter enough to fail.
+func (ap *Applier) storeKey(ctx context.Context, sm SecretsAPI, live *LiveView, a Action, name, newID, secret string) (arn, note string, err error) {
+	rot := ap.Policy.Rotation
+	value, err := json.Marshal(struct {
+		AccessKeyID     string `json:"AccessKeyId"`
+		SecretAccessKey string `json:"SecretAccessKey"`
+	}{newID, secret})
+	if err != nil {
+		return "", "", err
+	}
+	tags := []smtypes.Tag{
+		{Key: aws.String(TagUser), Value: aws.String(a.UserName)},
+		{Key: aws.String(TagReplaces), Value: aws.String(a.AccessKeyID)},
+		{Key: aws.String(TagAccessKeyID), Value: aws.String(newID)},
+		{Key: aws.String(TagRotatedAt), Value: aws.String(ap.now().Format(time.RFC3339))},
+	}
+	desc, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+	var nf *smtypes.ResourceNotFoundException
+	switch {
+	case errors.As(err, &nf):
+		in := &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(string(value)), Tags: tags,
+			Description: aws.String(fmt.Sprintf("Access key of IAM user %s, stored by keywarden when it rotated key %s", a.UserName, a.AccessKeyID))}
+		if rot.KMSKeyID != "" {
+			in.KmsKeyId = aws.String(rot.KMSKeyID)
+		}
+		for _, r := range rot.ReplicaRegions {
+			rr := smtypes.ReplicaRegionType{Region: aws.String(r)}
+			in.AddReplicaRegions = append(in.AddReplicaRegions, rr)
+		}
+		out, err := sm.CreateSecret(ctx, in)
+		if err != nil {
+			return "", "", err
+		}
+		arn = aws.ToString(out.ARN)
+		if err := ap.putReaders(ctx, sm, live, a, arn); err != nil {
+			return "", "", fmt.Errorf("put the secret's resource policy: %w", err)
+		}
+		return arn, "", nil
+	case err != nil:
+		return "", "", fmt.Errorf("read secret %s: %w", name, err)
+	}
+	arn = aws.ToString(desc.ARN)
+	if desc.DeletedDate != nil {
+		return "", "", fmt.Errorf("secret %s is scheduled for deletion: restore it (aws secretsmanager restore-secret) or choose another rotation.secret_name", arn)
+	}
+	// The readers first: the value is the last thing that matters.
+	if err := ap.putReaders(ctx, sm, live, a, arn); err != nil {
+		return "", "", fmt.Errorf("put the secret's resource policy: %w", err)
+	}
+	if _, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(arn), SecretString: aws.String(string(value))}); err != nil {
+		return "", "", err
+	}
+	// The value is stored and readable; the tags are what a resumed run
+	// recognises it by, nothing more.
+	if _, err := sm.TagResource(ctx, &secretsmanager.TagResourceInput{SecretId: aws.String(arn), Tags: tags}); err != nil {
+		return arn, "its tags could not be updated: " + apiMessage(err), nil
+	}
+	return arn, "", nil
+}
+
+// putReaders puts the secret's resource policy: the IAM user and the
+// policy's readers may read it.
+func (ap *Applier) putReaders(ctx context.Context, sm SecretsAPI, live *LiveView, a Action, arn string) error {
+	principals := append([]string{ap.userARN(live, a)}, ap.Policy.Rotation.Readers...)
+	doc, err := json.Marshal(map[string]any{
+		"Version": "2012-10-17",
+		"Statement": []any{map[string]any{
+			"Sid":       "KeywardenRotatedKeyReaders",
+			"Effect":    "Allow",
+			"Principal": map[string]any{"AWS": principals},
+			"Action":    "secretsmanager:GetSecretValue",
+			"Resource":  "*",
+		}},
+	})
+	if err != nil {
+		return err
+	}
+	_, err = sm.PutResourcePolicy(ctx, &secretsmanager.PutResourcePolicyInput{SecretId: aws.String(arn),
+		ResourcePolicy: aws.String(string(doc)), BlockPublicPolicy: aws.Bool(true)})
+	return err
+}
+
+// userARN is the ARN of the action's user, with its path from the fresh
+// read, in keywarden's partition.
+func (ap *Applier) userARN(live *LiveView, a Action) string {
+	partition := "aws"
+	if parts := strings.SplitN(ap.Caller, ":", 3); len(parts) == 3 && parts[0] == "arn" && parts[1] != "" {
+		partition = parts[1]
+	}
+	p := "/"
+	if u := live.user(a.AccountID, a.UserName); u != nil && u.Path != "" {
+		p = u.Path
+	}
+	return fmt.Sprintf("arn:%s:iam::%s:user%s%s", partition, a.AccountID, p, a.UserName)
+}
+
+// user is the fresh read of a user, nil when it was not read.
+func (live *LiveView) user(account, name string) *inventory.User {
+	for i := range live.Inventory.Accounts {
+		acct := &live.Inventory.Accounts[i]
+		if acct.Account.ID != account {
+			continue
+		}
+		for j := range acct.Users {
+			if acct.Users[j].Name == name {
+				return &acct.Users[j]
+			}
+		}
+	}
+	return nil
+}
+
+// listKeys lists every key of a user.
+func listKeys(ctx context.Context, c KeyAPI, user string) ([]types.AccessKeyMetadata, error) {
+	var out []types.AccessKeyMetadata
+	p := iam.NewListAccessKeysPaginator(c, &iam.ListAccessKeysInput{UserName: aws.String(user)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page.AccessKeyMetadata...)
+	}
+	return out, nil
+}
+
+// redact removes a secret from a message, in case a service ever echoed it.
+func redact(msg, secret string) string {
+	if secret == "" {
+		return msg
+	}
+	return strings.ReplaceAll(msg, secret, "[REDACTED]")
+}
