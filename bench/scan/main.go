@@ -7,7 +7,9 @@
 //
 // It runs the scan through the engine, as "keywarden scan --org" does:
 // awsx.Load, one hub (awsx.NewHub), engine.Discover, then
-// engine.ReadAccounts with the default policy and no state store.
+// engine.ReadAccounts with the default policy and no state store. With
+// -format it then judges the scan and renders it in that format, as
+// "keywarden scan --format" does, and prints what that cost.
 //
 //	go run ./bench/scan -accounts 1000 -users 200 -flagged 0.1 -latency 20ms -source report -parallel 32
 //

@@ -51,7 +51,10 @@ type reader struct {
 	// partial, when set, is a read that failed without failing the
 	// account: the account is then partial.
 	partial *partialRead
-	mu      sync.Mutex
+	// strs keeps one copy of the services and regions of last use; mu
+	// guards it and warnings.
+	strs interner
+	mu   sync.Mutex
 }
 
 func (r *reader) warn(format string, args ...any) {
@@ -478,8 +481,10 @@ func (r *reader) lastUsed(ctx context.Context, k *Key) error {
 	if lu := out.AccessKeyLastUsed; lu != nil && lu.LastUsedDate != nil {
 		// "Never used" is decided by the date alone: the region is N/A for global services.
 		k.LastUsedAt = lu.LastUsedDate.UTC()
-		k.LastUsedService = notApplicable(aws.ToString(lu.ServiceName))
-		k.LastUsedRegion = notApplicable(aws.ToString(lu.Region))
+		r.mu.Lock()
+		k.LastUsedService = r.strs.string(notApplicable(aws.ToString(lu.ServiceName)))
+		k.LastUsedRegion = r.strs.string(notApplicable(aws.ToString(lu.Region)))
+		r.mu.Unlock()
 	}
 	return nil
 }

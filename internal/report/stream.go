@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"iter"
-	"strings"
 )
 
 // Every format is written as it is made, through a buffered writer: no
@@ -22,10 +21,11 @@ const writeBufSize = 64 << 10
 // own, indented for its depth, and written out before the next is made.
 // The first error sticks: later writes do nothing, and flush returns it.
 type jsonStream struct {
-	w   *bufio.Writer
-	buf bytes.Buffer  // one part at a time
-	enc *json.Encoder // into buf
-	err error
+	w        *bufio.Writer
+	buf      bytes.Buffer  // one part at a time, compact
+	enc      *json.Encoder // into buf
+	indented []byte        // the part indented
+	err      error
 }
 
 func newJSONStream(w io.Writer) *jsonStream {
@@ -57,12 +57,61 @@ func (s *jsonStream) value(v any, depth int) {
 		return
 	}
 	s.buf.Reset()
-	s.enc.SetIndent(strings.Repeat("  ", depth), "  ")
 	if s.err = s.enc.Encode(v); s.err != nil {
 		return
 	}
 	b := s.buf.Bytes()
-	_, s.err = s.w.Write(b[:len(b)-1]) // without Encode's newline
+	s.indented = appendIndented(s.indented[:0], b[:len(b)-1], depth) // without Encode's newline
+	_, s.err = s.w.Write(s.indented)
+}
+
+// appendIndented appends src, compact JSON as json.Encoder writes it, to
+// dst indented as json.Indent(dst, src, prefix, "  ") does with a prefix of
+// depth times two spaces (TestAppendIndented): a member or element a line,
+// ": " after a name, {} and [] when empty. It is json.Indent without the
+// validation, which costs more than the encoding itself; the encoder's own
+// output needs none.
+func appendIndented(dst, src []byte, depth int) []byte {
+	newline := func() {
+		dst = append(dst, '\n')
+		for range depth {
+			dst = append(dst, "  "...)
+		}
+	}
+	for i := 0; i < len(src); i++ {
+		switch c := src[i]; c {
+		case '"':
+			j := i + 1
+			for ; j < len(src) && src[j] != '"'; j++ {
+				if src[j] == '\\' {
+					j++
+				}
+			}
+			dst = append(dst, src[i:min(j+1, len(src))]...)
+			i = j
+		case '{', '[':
+			if i+1 < len(src) && (src[i+1] == '}' || src[i+1] == ']') {
+				dst = append(dst, c, src[i+1])
+				i++
+				continue
+			}
+			dst = append(dst, c)
+			depth++
+			newline()
+		case '}', ']':
+			depth--
+			newline()
+			dst = append(dst, c)
+		case ',':
+			dst = append(dst, c)
+			newline()
+		case ':':
+			dst = append(dst, ':', ' ')
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
 }
 
 // key starts an object member at depth: its name, a colon and a space.

@@ -103,6 +103,54 @@ func TestOCSFStreamed(t *testing.T) {
 	}
 }
 
+// TestAppendIndented: appendIndented indents the encoder's compact JSON
+// exactly as json.Indent does, whatever the strings hold.
+func TestAppendIndented(t *testing.T) {
+	values := []any{
+		nil, true, 12.5, -3, "", "plain",
+		`quote " backslash \ brackets {[]} comma , colon : at the end\`,
+		"<root_account> & \u2028 \x00 é 🙂",
+		[]any{}, map[string]any{}, []any{[]any{}, map[string]any{}, []any{1, []any{2}}},
+		map[string]any{"a": []any{}, "b": map[string]any{"c": nil, "d": []string{"x", "y"}}, "e\"f": "g]"},
+		fixtureDoc(), exportDoc().Findings,
+	}
+	for i, v := range values {
+		compact, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, depth := range []int{0, 1, 3} {
+			checkIndented(t, fmt.Sprintf("value %d, depth %d", i, depth), compact, depth)
+		}
+	}
+}
+
+func checkIndented(t *testing.T, name string, compact []byte, depth int) {
+	t.Helper()
+	var want bytes.Buffer
+	if err := json.Indent(&want, compact, strings.Repeat("  ", depth), "  "); err != nil {
+		t.Fatalf("%s: json.Indent: %v", name, err)
+	}
+	if got := appendIndented(nil, compact, depth); string(got) != want.String() {
+		t.Errorf("%s: appendIndented(%s) =\n%s\nwant\n%s", name, compact, got, want.String())
+	}
+}
+
+// FuzzAppendIndented checks appendIndented against json.Indent on any
+// JSON, compacted as the encoder writes it.
+func FuzzAppendIndented(f *testing.F) {
+	for _, seed := range []string{`{"a":[1,{"b":""}],"c":{}}`, `["\"\\",[],{}]`, `"x"`, `{"k":"v:,{}[]"}`} {
+		f.Add([]byte(seed), 1)
+	}
+	f.Fuzz(func(t *testing.T, in []byte, depth int) {
+		var compact bytes.Buffer
+		if json.Compact(&compact, in) != nil {
+			return
+		}
+		checkIndented(t, "fuzz", compact.Bytes(), depth&7)
+	})
+}
+
 // trimLinesWhole is how the table's lines lost their trailing spaces
 // before the table streamed.
 func trimLinesWhole(s string) string {

@@ -243,9 +243,9 @@ func TestSNSSendErrorsBeforeCalling(t *testing.T) {
 }
 
 // TestSNSThrottled checks that SNS's Throttled (429) comes back as
-// ErrThrottled for the caller's backoff, once the SDK's own attempts (the
-// standard retryer retries a 429 since aws-sdk-go-v2 1.48; it did not
-// before) are spent.
+// ErrThrottled for the caller's backoff, once the SDK's own attempts are
+// spent (the standard retryer of aws-sdk-go-v2 1.47 makes one; later
+// versions retry a 429).
 func TestSNSThrottled(t *testing.T) {
 	var calls atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
