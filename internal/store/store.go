@@ -254,9 +254,6 @@ type Store interface {
 	// on this host that is gone is taken over at once. staleAfter <= 0: a
 	// held lock is never taken over, and its heartbeat is not refreshed.
 	Acquire(ctx context.Context, holder string, staleAfter time.Duration) (Lease, error)
-	// Lock is Acquire for a caller that does not fence: unlock is the
-	// Lease's Release. Prefer Acquire and the Lease's writes.
-	Lock(ctx context.Context, holder string, staleAfter time.Duration) (unlock func() error, err error)
 
 	// The journal writes, unfenced: for callers that hold no lock. An
 	// apply or undo writes through its Lease instead.
@@ -325,4 +322,47 @@ type Store interface {
 	PendingNotices(ctx context.Context, now time.Time) ([]Notice, error)
 
 	Close() error
+}
+
+// Lock is Acquire for a caller that does not fence: unlock is the Lease's
+// Release. Every backend gets it from Acquire; prefer Acquire and the
+// Lease's writes.
+func Lock(ctx context.Context, s Store, holder string, staleAfter time.Duration) (unlock func() error, err error) {
+	l, err := s.Acquire(ctx, holder, staleAfter)
+	if err != nil {
+		return nil, err
+	}
+	return l.Release, nil
+}
+
+// KeepAlive is a held lock's heartbeat, the same for every backend: every
+// staleAfter/3 (at most every minInterval) it calls renew, until ctx ends,
+// done is closed, or renew reports that the lock is no longer this
+// holding, when it calls lost and stops. A renew that fails (throttled,
+// busy) is tried again at the next tick; the heartbeat never takes a lost
+// lock back. staleAfter <= 0: the lock never goes stale, nothing to do.
+func KeepAlive(ctx context.Context, staleAfter, minInterval time.Duration, done <-chan struct{},
+	renew func(context.Context) (bool, error), lost func()) {
+	if staleAfter <= 0 {
+		return
+	}
+	t := time.NewTicker(max(staleAfter/3, minInterval))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-done:
+			return
+		case <-t.C:
+		}
+		held, err := renew(ctx)
+		if err != nil {
+			continue
+		}
+		if !held {
+			lost()
+			return
+		}
+	}
 }

@@ -28,7 +28,7 @@ func ExampleOpen() {
 	defer st.Close()
 
 	// One apply at a time.
-	unlock, err := st.Lock(ctx, "run-1", 10*time.Minute)
+	unlock, err := store.Lock(ctx, st, "run-1", 10*time.Minute)
 	if err != nil {
 		log.Fatal(err)
 	}

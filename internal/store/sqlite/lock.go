@@ -44,16 +44,6 @@ type lease struct {
 
 var _ store.Lease = (*lease)(nil)
 
-// Lock is Acquire for callers that do not fence: unlock is the lease's
-// Release.
-func (s *Store) Lock(ctx context.Context, holder string, staleAfter time.Duration) (unlock func() error, err error) {
-	l, err := s.Acquire(ctx, holder, staleAfter)
-	if err != nil {
-		return nil, err
-	}
-	return l.Release, nil
-}
-
 // Acquire takes the store's apply lock for holder (a run ID), in every
 // process that opens the same file, with the next fencing token. While it
 // is held, the lock's heartbeat is refreshed every staleAfter/3 (at most
@@ -174,31 +164,12 @@ func (l *lease) isReleased() bool {
 func (l *lease) heartbeat(ctx context.Context, staleAfter time.Duration) {
 	defer l.s.wg.Done()
 	defer close(l.beatDone)
-	if staleAfter <= 0 {
-		return // never stale: nothing to refresh
-	}
-	t := time.NewTicker(max(staleAfter/3, minHeartbeat))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-l.lost:
-			return
-		case <-t.C:
+	store.KeepAlive(ctx, staleAfter, minHeartbeat, l.lost, l.renew, func() {
+		if !l.isReleased() {
+			l.markLost()
+			slog.WarnContext(ctx, "lost the state store lock: another run took it over", "store", l.s.path, "holder", l.holder, "token", l.token)
 		}
-		held, err := l.renew(ctx)
-		if err != nil {
-			continue // busy or interrupted; try again at the next tick
-		}
-		if !held {
-			if !l.isReleased() {
-				l.markLost()
-				slog.WarnContext(ctx, "lost the state store lock: another run took it over", "store", l.s.path, "holder", l.holder, "token", l.token)
-			}
-			return
-		}
-	}
+	})
 }
 
 // renew refreshes the heartbeat of the lease's holding, and says whether

@@ -266,17 +266,17 @@ func TestLockAcrossStores(t *testing.T) {
 	a, b := open(t, path), open(t, path)
 	ctx := t.Context()
 
-	unlockA, err := a.Lock(ctx, "run-a", time.Hour)
+	unlockA, err := store.Lock(ctx, a, "run-a", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Lock(ctx, "run-b", time.Hour); !errors.Is(err, store.ErrLocked) {
+	if _, err := store.Lock(ctx, b, "run-b", time.Hour); !errors.Is(err, store.ErrLocked) {
 		t.Fatalf("Lock through the second store = %v, want ErrLocked", err)
 	}
 	if err := unlockA(); err != nil {
 		t.Fatal(err)
 	}
-	unlockB, err := b.Lock(ctx, "run-b", time.Hour)
+	unlockB, err := store.Lock(ctx, b, "run-b", time.Hour)
 	if err != nil {
 		t.Fatalf("Lock after the first store unlocked: %v", err)
 	}
@@ -297,7 +297,7 @@ func TestLockAcrossStores(t *testing.T) {
 			s = b
 		}
 		wg.Go(func() {
-			_, err := s.Lock(ctx, "run-x", time.Hour)
+			_, err := store.Lock(ctx, s, "run-x", time.Hour)
 			mu.Lock()
 			defer mu.Unlock()
 			if err == nil {
@@ -319,7 +319,7 @@ func TestCloseReleasesLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unlock, err := a.Lock(t.Context(), "run-a", time.Hour)
+	unlock, err := store.Lock(t.Context(), a, "run-a", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,12 +330,12 @@ func TestCloseReleasesLock(t *testing.T) {
 		t.Errorf("unlock after Close: %v", err)
 	}
 	b := open(t, path)
-	unlockB, err := b.Lock(t.Context(), "run-b", time.Hour)
+	unlockB, err := store.Lock(t.Context(), b, "run-b", time.Hour)
 	if err != nil {
 		t.Fatalf("Lock after the holder's store was closed: %v", err)
 	}
 	unlockB()
-	if _, err := a.Lock(t.Context(), "run-a", time.Hour); err == nil {
+	if _, err := store.Lock(t.Context(), a, "run-a", time.Hour); err == nil {
 		t.Error("Lock through a closed store: no error")
 	}
 }
@@ -390,7 +390,7 @@ func TestNoSecretsWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	unlock, err := s.Lock(ctx, "run-1", time.Hour)
+	unlock, err := store.Lock(ctx, s, "run-1", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,7 +78,7 @@ func testLeaseTokens(t *testing.T, s store.Store) {
 	if err := l1.Release(); err != nil {
 		t.Fatal(err)
 	}
-	unlock, err := s.Lock(ctx, "run-2", time.Hour)
+	unlock, err := store.Lock(ctx, s, "run-2", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -492,13 +492,13 @@ func wantLocked(t *testing.T, err error, holder string) {
 
 func testLock(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	unlock1, err := s.Lock(ctx, "run-1", time.Hour)
+	unlock1, err := store.Lock(ctx, s, "run-1", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.Lock(ctx, "run-2", time.Hour)
+	_, err = store.Lock(ctx, s, "run-2", time.Hour)
 	wantLocked(t, err, "run-1")
-	_, err = s.Lock(ctx, "run-1", time.Hour)
+	_, err = store.Lock(ctx, s, "run-1", time.Hour)
 	wantLocked(t, err, "run-1")
 
 	if err := unlock1(); err != nil {
@@ -507,7 +507,7 @@ func testLock(t *testing.T, s store.Store) {
 	if err := unlock1(); err != nil {
 		t.Fatalf("unlock again: %v", err)
 	}
-	unlock2, err := s.Lock(ctx, "run-2", time.Hour)
+	unlock2, err := store.Lock(ctx, s, "run-2", time.Hour)
 	if err != nil {
 		t.Fatalf("Lock after unlock: %v", err)
 	}
@@ -518,30 +518,30 @@ func testLock(t *testing.T, s store.Store) {
 
 func testLockStale(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	unlock1, err := s.Lock(ctx, "run-1", time.Hour)
+	unlock1, err := store.Lock(ctx, s, "run-1", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(lockWait)
 	// run-2 thinks a lock is stale after 1 ms: it takes run-1's over.
-	unlock2, err := s.Lock(ctx, "run-2", time.Millisecond)
+	unlock2, err := store.Lock(ctx, s, "run-2", time.Millisecond)
 	if err != nil {
 		t.Fatalf("Lock of a stale lock: %v", err)
 	}
-	_, err = s.Lock(ctx, "run-3", time.Hour)
+	_, err = store.Lock(ctx, s, "run-3", time.Hour)
 	wantLocked(t, err, "run-2")
 
 	// run-1 comes back: its unlock must not release run-2's lock.
 	if err := unlock1(); err == nil {
 		t.Error("unlock of a lock taken over: no error")
 	}
-	_, err = s.Lock(ctx, "run-3", time.Hour)
+	_, err = store.Lock(ctx, s, "run-3", time.Hour)
 	wantLocked(t, err, "run-2")
 
 	if err := unlock2(); err != nil {
 		t.Fatalf("unlock of the new holder: %v", err)
 	}
-	unlock3, err := s.Lock(ctx, "run-3", time.Hour)
+	unlock3, err := store.Lock(ctx, s, "run-3", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -552,16 +552,16 @@ func testLockStale(t *testing.T, s store.Store) {
 
 func testLockNeverStale(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	unlock, err := s.Lock(ctx, "run-1", 0)
+	unlock, err := store.Lock(ctx, s, "run-1", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer unlock()
 	time.Sleep(lockWait)
 	// staleAfter <= 0: the taker never takes a lock over.
-	_, err = s.Lock(ctx, "run-2", 0)
+	_, err = store.Lock(ctx, s, "run-2", 0)
 	wantLocked(t, err, "run-1")
-	_, err = s.Lock(ctx, "run-2", -time.Second)
+	_, err = store.Lock(ctx, s, "run-2", -time.Second)
 	wantLocked(t, err, "run-1")
 }
 
@@ -570,12 +570,12 @@ func testLockNeverStale(t *testing.T, s store.Store) {
 func testLockHeartbeat(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	const staleAfter = 300 * time.Millisecond
-	unlock, err := s.Lock(ctx, "run-1", staleAfter)
+	unlock, err := store.Lock(ctx, s, "run-1", staleAfter)
 	if err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(2*staleAfter + staleAfter/3)
-	_, err = s.Lock(ctx, "run-2", staleAfter)
+	_, err = store.Lock(ctx, s, "run-2", staleAfter)
 	wantLocked(t, err, "run-1")
 	if err := unlock(); err != nil {
 		t.Fatalf("unlock: %v", err)
@@ -595,7 +595,7 @@ func testLockConcurrent(t *testing.T, s store.Store) {
 	for i := range n {
 		wg.Go(func() {
 			holder := fmt.Sprintf("run-%d", i)
-			unlock, err := s.Lock(ctx, holder, time.Hour)
+			unlock, err := store.Lock(ctx, s, holder, time.Hour)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -626,7 +626,7 @@ func testCanceled(t *testing.T, s store.Store) {
 	cancel()
 	r := run("run-1", "plan-a", t0)
 
-	if _, err := s.Lock(ctx, "run-1", time.Hour); !errors.Is(err, context.Canceled) {
+	if _, err := store.Lock(ctx, s, "run-1", time.Hour); !errors.Is(err, context.Canceled) {
 		t.Errorf("Lock with a canceled context = %v, want context.Canceled", err)
 	}
 	if err := s.CreateRun(ctx, r); !errors.Is(err, context.Canceled) {
@@ -637,7 +637,7 @@ func testCanceled(t *testing.T, s store.Store) {
 	}
 
 	// Nothing was done: the lock is free and the run does not exist.
-	unlock, err := s.Lock(t.Context(), "run-2", time.Hour)
+	unlock, err := store.Lock(t.Context(), s, "run-2", time.Hour)
 	if err != nil {
 		t.Fatalf("Lock after a canceled Lock: %v", err)
 	}
