@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/keywarden/keywarden/internal/awsx"
 	"github.com/keywarden/keywarden/internal/inventory"
 	"github.com/keywarden/keywarden/internal/policy"
+	"github.com/keywarden/keywarden/internal/remediate"
 	"github.com/keywarden/keywarden/internal/report"
 )
 
@@ -108,20 +110,53 @@ func runDemo(cmd *cobra.Command, o DemoOptions, log *slog.Logger) error {
 	// Then what a plan would do: the demo changes nothing.
 	fmt.Fprintf(stdout, "\nWhat 'keywarden plan' would do (the demo changes nothing; %s are protected):\n\n", strings.Join(demoProtected, ", "))
 	printPlanAs(stdout, res.Plan, true)
-	fmt.Fprint(stdout, demoNext)
+	fmt.Fprint(stdout, demoNext(res.Plan, sb))
 	return scanErr
 }
 
-// demoNext is what to try after the demo.
-const demoNext = `
-Next, against a sandbox that keeps running, from another shell:
-  keywarden sandbox --env-file sandbox.env   # leave it running
-  . ./sandbox.env                            # point the AWS CLI and keywarden at it
-  keywarden plan --org --out plan.json       # what would change, saved
-  keywarden apply plan.json                  # judged again, confirmed, journaled
-  keywarden undo RUN_ID                      # reactivate what the run deactivated
-See docs/sandbox.md, and docs/safety.md for every guard.
-`
+// demoNext is what to try after the demo. A plan over the safety limits is
+// refused by apply, so the steps then plan only the accounts within them.
+func demoNext(p *remediate.Plan, sb SandboxOptions) string {
+	planCmd := "keywarden plan --org --out plan.json      "
+	var within []string
+	if p.Limits.Exceeded && len(p.Limits.OverAccounts) > 0 {
+		over := map[string]bool{}
+		for _, a := range p.Limits.OverAccounts {
+			over[a] = true
+		}
+		seen := map[string]bool{}
+		for _, a := range p.Actions {
+			if (a.Type == remediate.Deactivate || a.Type == remediate.Delete) && !over[a.AccountID] && !seen[a.AccountID] {
+				seen[a.AccountID] = true
+				within = append(within, a.AccountID)
+			}
+		}
+		sort.Strings(within)
+	}
+	var b strings.Builder
+	b.WriteString("\nNext, against a sandbox that keeps running, from another shell:\n")
+	// The same organization as the demo's: same seed and size.
+	fmt.Fprintf(&b, "  keywarden sandbox --seed %d --accounts %d --users-per-account %d --env-file sandbox.env\n",
+		sb.Seed, sb.Accounts, sb.UsersPerAccount)
+	b.WriteString("                                             # the demo's organization; leave it running\n")
+	b.WriteString("  . ./sandbox.env                            # point the AWS CLI and keywarden at it\n")
+	b.WriteString("  printf 'version: 1\\nsafety:\\n  protected_users: [\"break-glass-*\"]\\n' > keywarden.yaml\n")
+	b.WriteString("                                             # protect them as the demo did\n")
+	if len(within) > 0 {
+		fmt.Fprintf(&b, "  keywarden plan --accounts %s --out plan.json\n", strings.Join(within, ","))
+		b.WriteString("                                             # the accounts within the safety limits\n")
+	} else {
+		fmt.Fprintf(&b, "  %s # what would change, saved\n", planCmd)
+	}
+	b.WriteString("  keywarden apply plan.json                  # judged again, confirmed, journaled\n")
+	b.WriteString("  keywarden undo RUN_ID                      # reactivate what the run deactivated\n")
+	if p.Limits.Exceeded {
+		b.WriteString("The whole organization's plan is over the safety limits, and apply refuses it\n")
+		b.WriteString("as it stands: plan fewer accounts, or change safety.* in a policy file.\n")
+	}
+	b.WriteString("See docs/sandbox.md, and docs/safety.md for every guard.\n")
+	return b.String()
+}
 
 // withCommand makes a usage error name the command the user ran.
 func withCommand(err error, command string) error {

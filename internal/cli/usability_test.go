@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -252,9 +253,23 @@ func TestDemoTable(t *testing.T) {
 		t.Fatalf("no plan in the demo:\n%s", r.stdout)
 	}
 	plan := r.stdout[i:]
-	for _, want := range []string{"break-glass-* are protected", "protected-user", "keywarden plan --org --out plan.json", "keywarden undo RUN_ID"} {
+	for _, want := range []string{"break-glass-* are protected", "protected-user", "keywarden undo RUN_ID",
+		"keywarden sandbox --seed 1 --accounts 4 --users-per-account 12 --env-file sandbox.env",
+		`protected_users: ["break-glass-*"]`} {
 		if !strings.Contains(plan, want) {
 			t.Errorf("the demo's plan does not say %q:\n%s", want, plan)
+		}
+	}
+	// The default organization's plan is over the limits: the next steps
+	// plan only the accounts within them, which apply would accept.
+	over := regexp.MustCompile(`(?m)^  account (\d{12}): `).FindAllStringSubmatch(plan, -1)
+	next := regexp.MustCompile(`keywarden plan --accounts ([0-9,]+) --out plan.json`).FindStringSubmatch(plan)
+	if len(over) == 0 || next == nil {
+		t.Fatalf("want an account over the limits and a plan of the others; got:\n%s", plan)
+	}
+	for _, o := range over {
+		if strings.Contains(next[1], o[1]) {
+			t.Errorf("next steps plan account %s, which is over the limits", o[1])
 		}
 	}
 	for _, line := range strings.Split(plan, "\n") {

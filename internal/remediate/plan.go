@@ -120,6 +120,9 @@ type Limits struct {
 	MaxAccountFraction float64  `json:"max_account_fraction"`
 	Exceeded           bool     `json:"exceeded"`
 	Reasons            []string `json:"reasons"`
+	// OverAccounts are the accounts over max_account_fraction: a plan of
+	// the other accounts alone may be within the limits.
+	OverAccounts []string `json:"over_accounts,omitempty"`
 }
 
 // Summary counts a plan's actions.
@@ -489,6 +492,7 @@ func checkLimits(p *Plan, activeKeys map[string]int, s policy.Safety) Limits {
 		}
 		if s.MaxAccountFraction > 0 && perAccount[a] > allowed {
 			l.Exceeded = true
+			l.OverAccounts = append(l.OverAccounts, a)
 			l.Reasons = append(l.Reasons, fmt.Sprintf("account %s: %d of its %d active keys deactivated, more than safety.max_account_fraction (%g) allows (%d)",
 				a, perAccount[a], activeKeys[a], s.MaxAccountFraction, allowed))
 		}
