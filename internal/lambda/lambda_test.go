@@ -347,3 +347,56 @@ func countCalls(sb *awsemu.Sandbox, op string) int {
 	}
 	return n
 }
+
+// TestDeadlineMidApply: invocations whose deadline comes in the middle of
+// an apply stop starting actions, and the next ones finish the work: every
+// key planned is deactivated, each by one call, none twice.
+func TestDeadlineMidApply(t *testing.T) {
+	w := newWorld(t, enforcePolicy)
+	want := w.expectedPlan(t, enforcePolicy)
+	var deactivate []remediate.Action
+	for _, a := range want.Actions {
+		if a.Type == remediate.Deactivate {
+			deactivate = append(deactivate, a)
+		}
+	}
+	if len(deactivate) < 3 {
+		t.Fatalf("the generated organization gives %d deactivations, want at least 3", len(deactivate))
+	}
+	// An action starts only while 30 s (its budget) are left before the
+	// apply's deadline, which keeps a fifth of the invocation's time in
+	// reserve: an invocation of 44 s starts actions for about 5 s, and each
+	// deactivation takes 2 s, so it cannot do them all.
+	w.sb.SetFaults(awsemu.Fault{Operation: "UpdateAccessKey", Latency: 2 * time.Second})
+
+	cutShort := false
+	for i := 0; ; i++ {
+		if i == 2*len(deactivate) {
+			t.Fatalf("after %d invocations the work is not finished", i)
+		}
+		s := summaryOf(t, w.api.invoke(t, fmt.Sprintf("run-%d", i), scheduledEvent, 44*time.Second))
+		if s.Actions["failed"] != 0 {
+			t.Fatalf("invocation %d: %+v, want no failed action", i, s)
+		}
+		if s.Status == "stopped" && s.Actions["done"] > 0 && s.Planned[remediate.Deactivate] > 1 {
+			cutShort = true
+		}
+		if s.Status == "ok" {
+			break
+		}
+		if s.Status != "stopped" {
+			t.Fatalf("invocation %d: status %q, want stopped or ok", i, s.Status)
+		}
+	}
+	if !cutShort {
+		t.Error("no invocation was cut short in the middle of its apply")
+	}
+	for _, a := range deactivate {
+		if st, _ := w.sb.AccessKey(a.AccessKeyID); st.Status != awsemu.StatusInactive {
+			t.Errorf("key %s of %s is %s, want Inactive", a.AccessKeyID, a.UserName, st.Status)
+		}
+	}
+	if n := countCalls(w.sb, "UpdateAccessKey"); n != len(deactivate) {
+		t.Errorf("%d UpdateAccessKey calls for %d deactivations: an action was repeated", n, len(deactivate))
+	}
+}
