@@ -332,6 +332,26 @@ func TestManualReportOnly(t *testing.T) {
 	if n := countCalls(w.sb, "UpdateAccessKey"); n != before {
 		t.Errorf("a report-only run changed %d keys", n-before)
 	}
+	// The run's snapshot is in the state store, with its findings.
+	st, err := dynamo.Open(t.Context(), w.motoConfig(t), "keywarden-"+strings.ToLower(t.Name()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	snap, err := st.GetSnapshot(t.Context(), s.RunID)
+	if err != nil {
+		t.Fatalf("the run's snapshot: %v", err)
+	}
+	notExempt := 0
+	for _, f := range snap.Findings {
+		if !f.Exempt {
+			notExempt++
+		}
+	}
+	if snap.Trigger != "manual" || snap.Mode != policy.ModeReport || len(snap.Accounts) != s.Accounts || notExempt != s.Findings {
+		t.Errorf("snapshot: trigger %s, mode %s, %d accounts, %d findings; want manual, report, %d, %d",
+			snap.Trigger, snap.Mode, len(snap.Accounts), notExempt, s.Accounts, s.Findings)
+	}
 	r := w.api.invoke(t, "escalate", `{"mode":"enforce"}`, 5*time.Minute)
 	if !r.error || !strings.Contains(r.body, "may ask only for") {
 		t.Errorf("an invocation asking for enforce: %s, want it refused", r.body)

@@ -1,6 +1,9 @@
 package policy
 
-import "regexp"
+import (
+	"regexp"
+	"time"
+)
 
 // Automation modes: what a scheduled run (the Lambda, keywarden serve)
 // does.
@@ -25,8 +28,24 @@ type Automation struct {
 	// ReportsS3 also writes the HTML and JSON reports under this
 	// s3://bucket/prefix.
 	ReportsS3 string
-	Line      int
+	// SnapshotRetention is how long the snapshot of each scan is kept in
+	// the state store (for trends): nil is DefaultSnapshotRetention, zero
+	// keeps them forever. SnapshotMaxAge reads it.
+	SnapshotRetention *Duration
+	Line              int
 }
+
+// SnapshotMaxAge is how long snapshots are kept; zero: forever.
+func (a Automation) SnapshotMaxAge() time.Duration {
+	if a.SnapshotRetention == nil {
+		return time.Duration(DefaultSnapshotRetention)
+	}
+	return time.Duration(*a.SnapshotRetention)
+}
+
+// DefaultSnapshotRetention keeps a little more than a year of snapshots,
+// for year-on-year trends.
+const DefaultSnapshotRetention = Duration(400 * 24 * time.Hour)
 
 var (
 	scheduleRate = regexp.MustCompile(`^rate\((1 (minute|hour|day)|[1-9][0-9]* (minutes|hours|days))\)$`)

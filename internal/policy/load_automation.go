@@ -4,7 +4,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-var automationKeys = []string{"mode", "schedule", "security_hub", "reports_s3"}
+var automationKeys = []string{"mode", "schedule", "security_hub", "reports_s3", "snapshot_retention"}
 
 func (l *loader) automation(n *yaml.Node, field string, a *Automation) {
 	a.Line = n.Line
@@ -38,6 +38,12 @@ func (l *loader) automation(n *yaml.Node, field string, a *Automation) {
 				} else {
 					a.ReportsS3 = t
 				}
+			}
+		case "snapshot_retention":
+			if v.Kind == yaml.ScalarNode && v.Value == "forever" {
+				a.SnapshotRetention = new(Duration(0))
+			} else if d := l.duration(v, f); d != nil {
+				a.SnapshotRetention = d
 			}
 		default:
 			l.unknownKey(k, field, key, automationKeys)

@@ -757,6 +757,10 @@ func TestParseAutomation(t *testing.T) {
 		{"enforce", "version: 1\nautomation:\n  mode: enforce\n  schedule: rate(1 day)\n  security_hub: true\n  reports_s3: s3://acme-keywarden/reports\n",
 			Automation{Mode: ModeEnforce, Schedule: "rate(1 day)", SecurityHub: true, ReportsS3: "s3://acme-keywarden/reports", Line: 3}, nil},
 		{"cron", "version: 1\nautomation: {schedule: \"cron(0 6 * * ? *)\"}\n", Automation{Mode: ModeReport, Schedule: "cron(0 6 * * ? *)", Line: 2}, nil},
+		{"retention", "version: 1\nautomation: {snapshot_retention: 90d}\n", Automation{Mode: ModeReport, SnapshotRetention: new(Duration(90 * 24 * 3600e9)), Line: 2}, nil},
+		{"retention forever", "version: 1\nautomation: {snapshot_retention: forever}\n", Automation{Mode: ModeReport, SnapshotRetention: new(Duration(0)), Line: 2}, nil},
+		{"bad retention", "version: 1\nautomation:\n  snapshot_retention: 90\n", Automation{}, []string{
+			`p.yaml:3:23: automation.snapshot_retention: "90" has no unit: write 90d for days, 90h for hours or 90w for weeks`}},
 		{"bad mode", "version: 1\nautomation:\n  mode: fix\n", Automation{}, []string{
 			`p.yaml:3:9: automation.mode: want report (scan and warn, change nothing) or enforce (plan and apply within the safety limits), not "fix"`}},
 		{"bad schedule", "version: 1\nautomation:\n  schedule: daily\n", Automation{}, []string{
@@ -764,7 +768,7 @@ func TestParseAutomation(t *testing.T) {
 		{"bad bucket", "version: 1\nautomation:\n  reports_s3: https://example.com/x\n", Automation{}, []string{
 			`p.yaml:3:15: automation.reports_s3: want s3://BUCKET or s3://BUCKET/PREFIX, not "https://example.com/x"`}},
 		{"typo", "version: 1\nautomation:\n  mdoe: enforce\n", Automation{}, []string{
-			`p.yaml:3:3: automation.mdoe: unknown key; want one of mode, schedule, security_hub, reports_s3`}},
+			`p.yaml:3:3: automation.mdoe: unknown key; want one of mode, schedule, security_hub, reports_s3, snapshot_retention`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

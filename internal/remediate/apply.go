@@ -35,6 +35,10 @@ type KeyAPI interface {
 // its deadline was near; what is done is journaled.
 var ErrDeadline = errors.New("stopped before the deadline")
 
+// ErrStopped is returned when an apply stopped starting actions because it
+// was asked to (Applier.Stop); what is done is journaled.
+var ErrStopped = errors.New("stopped on request")
+
 // Errors that refuse a plan; each message says what to run instead.
 var (
 	ErrStalePlan      = errors.New("the plan is too old")
@@ -75,6 +79,11 @@ type Applier struct {
 	// ActionTime is how long one action may take, for Deadline; zero
 	// means 30 seconds.
 	ActionTime time.Duration
+	// Stop, if set, stops the run once closed: no action starts after
+	// that, and the one in progress finishes and is journaled (a service
+	// shutting down). The run ends interrupted, with ErrStopped; the next
+	// apply of the plan resumes it.
+	Stop <-chan struct{}
 	// Started, if set, is told the run's ID once actions are about to
 	// start, and whether it resumes an interrupted run of the plan.
 	Started func(runID string, resumed bool)
@@ -273,12 +282,16 @@ func (ap *Applier) Execute(ctx context.Context, prep *Prepared, runID string) (*
 		if ctx.Err() != nil {
 			break
 		}
-		if ap.nearDeadline() {
+		if ap.nearDeadline() || ap.stopped() {
 			out.Status = store.RunInterrupted
 			if err := lease.FinishRun(context.WithoutCancel(ctx), runID, out.Status, ap.now()); err != nil {
 				return out, fmt.Errorf("record the run's end: %w", err)
 			}
-			return out, fmt.Errorf("%w: %d of %d actions done; the next run goes on", ErrDeadline, len(out.Results), len(p.Actions))
+			why := ErrDeadline
+			if ap.stopped() {
+				why = ErrStopped
+			}
+			return out, fmt.Errorf("%w: %d of %d actions done; the next run goes on", why, len(out.Results), len(p.Actions))
 		}
 		var res ActionResult
 		var err error
@@ -305,6 +318,16 @@ func (ap *Applier) Execute(ctx context.Context, prep *Prepared, runID string) (*
 		return out, fmt.Errorf("record the run's end: %w", err)
 	}
 	return out, ctx.Err()
+}
+
+// stopped reports whether Stop is closed.
+func (ap *Applier) stopped() bool {
+	select {
+	case <-ap.Stop:
+		return true
+	default:
+		return false
+	}
 }
 
 // nearDeadline reports whether an action started now might not finish

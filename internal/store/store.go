@@ -1,7 +1,8 @@
 // Package store keeps keywarden's state: the runs of apply and undo, and a
 // journal of every action, written as an intent before the AWS call and as a
 // result after it, so that an interrupted apply resumes without doing
-// anything twice. It also answers when keywarden deactivated a key, which
+// anything twice. It keeps a snapshot of what every scheduled scan found,
+// for trends. It also answers when keywarden deactivated a key, which
 // AWS does not record, and whom it told about what, and when, so that a
 // warning is not repeated too soon.
 //
@@ -33,6 +34,8 @@ var (
 	ErrLockLost = errors.New("this run no longer holds the state store lock")
 	// ErrNotFound: no such run or notice.
 	ErrNotFound = errors.New("not found")
+	// ErrSnapshotExists: the run has a snapshot already.
+	ErrSnapshotExists = errors.New("the run has a snapshot already")
 )
 
 // Run statuses.
@@ -320,6 +323,20 @@ type Store interface {
 	// PendingNotices lists the pending notices not expired at now, due or
 	// not, oldest first: for history and 'notify --retry --dry-run'.
 	PendingNotices(ctx context.Context, now time.Time) ([]Notice, error)
+
+	// SaveSnapshot keeps what a scan found. s.RunID is required and must
+	// have no snapshot yet (ErrSnapshotExists); s.At is required. Empty
+	// s.Counts are computed from s.Findings (SnapshotCounts). A snapshot
+	// is seen whole or not at all.
+	SaveSnapshot(ctx context.Context, s Snapshot) error
+	// Snapshots lists the snapshots q selects, newest (At, then RunID)
+	// first, with their accounts and counts but without their findings.
+	Snapshots(ctx context.Context, q SnapshotQuery) ([]Snapshot, error)
+	// GetSnapshot returns a run's snapshot with its findings, in the order
+	// they were saved, or ErrNotFound.
+	GetSnapshot(ctx context.Context, runID string) (Snapshot, error)
+	// PruneSnapshots deletes the snapshots r selects and says how many.
+	PruneSnapshots(ctx context.Context, r Retention) (int, error)
 
 	Close() error
 }

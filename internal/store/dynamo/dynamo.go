@@ -35,6 +35,9 @@
 //	                                                       expires_at); removed when the notice stops being pending
 //	PENDING#<dedupe key>        PENDING                    the pending notice of a dedupe key (notice_id, created_at,
 //	                                                       expires_at): at most one, by a conditional put
+//	SNAPS                       <at>#<run>                 a scan's snapshot: accounts and counts (gzipped JSON), chunks
+//	SNAP#<run>                  HEAD                       where the run's snapshot is (at, chunks)
+//	SNAP#<run>                  FINDINGS#<n>               the snapshot's findings, gzipped JSON, in chunks
 //
 // IDs and sequence numbers are written with 20 digits and times as RFC 3339
 // in UTC with nine fraction digits (2006-01-02T15:04:05.000000000Z), so

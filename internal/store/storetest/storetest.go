@@ -68,6 +68,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"OutboxSettled", testOutboxSettled},
 		{"OutboxErrors", testOutboxErrors},
 		{"OutboxConcurrentClaims", testOutboxConcurrentClaims},
+		{"Snapshots", testSnapshots},
+		{"SnapshotErrors", testSnapshotErrors},
+		{"SnapshotLarge", testSnapshotLarge},
+		{"SnapshotPrune", testSnapshotPrune},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
