@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/keywarden/keywarden/internal/remediate"
+	"github.com/keywarden/keywarden/internal/store"
 )
 
 // PlanResult is a scan and the plan made from it.
@@ -28,10 +29,25 @@ func (e *Engine) Plan(ctx context.Context, r Read) (*PlanResult, error) {
 }
 
 func (e *Engine) makePlan(ctx context.Context, sc *ScanResult) (*remediate.Plan, error) {
+	return e.makePlanFor(ctx, sc, nil)
+}
+
+// makePlanFor makes the plan of a scan; with a demand, the plan of a
+// rotation asked for by hand.
+func (e *Engine) makePlanFor(ctx context.Context, sc *ScanResult, d *remediate.Demand) (*remediate.Plan, error) {
 	return remediate.Make(ctx, remediate.Inputs{
 		Inventory: sc.Inventory, Findings: sc.Findings, Policy: e.Policy, AsOf: sc.AsOf, Now: e.now(),
-		Caller: e.Hub.CallerARN, CallerKeyID: e.Hub.KeyID, DeactivatedAt: e.deactivatedAt, RunID: e.Hub.RunID,
+		Caller: e.Hub.CallerARN, CallerKeyID: e.Hub.KeyID, DeactivatedAt: e.deactivatedAt, LastRotation: e.lastRotation,
+		Demand: d, RunID: e.Hub.RunID,
 	})
+}
+
+// lastRotation is the journal's answer, or "never" without a store.
+func (e *Engine) lastRotation(ctx context.Context, account, key string) (store.Entry, bool, error) {
+	if e.Store == nil {
+		return store.Entry{}, false, nil
+	}
+	return e.Store.LastRotation(ctx, account, key)
 }
 
 // deactivatedAt is the journal's answer, or "never" without a store.

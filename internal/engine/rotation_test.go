@@ -207,23 +207,23 @@ func TestRotation(t *testing.T) {
 		t.Errorf("remedy %q / outlook %q: want the command %q and the account", it.Remedy, it.Outlook, cmd)
 	}
 
-	// A second plan: alice holds two keys now, so nothing is rotated again
-	// (the quota guard says why), and the new key is too young for any rule.
+	// A second plan: the old key was rotated, so nothing is rotated again;
+	// the plan shows where the rotation is, and the new key is too young
+	// for any rule.
 	p2, err := o.engine(pol, "plan").Plan(ctx, orgRead)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range p2.Plan.Actions {
-		if a.Type == remediate.Rotate || a.AccessKeyID == newID {
+		if a.Type == remediate.Rotate || a.AccessKeyID == newID || a.AccessKeyID == old {
 			t.Errorf("second plan has %s %s", a.Type, a.AccessKeyID)
 		}
 	}
-	quota := false
-	for _, w := range p2.Plan.Withheld {
-		quota = quota || (w.AccessKeyID == old && w.Guard == remediate.GuardKeyQuota)
-	}
-	if !quota {
-		t.Errorf("second plan withheld %+v, want the old key's rotation withheld by %s", p2.Plan.Withheld, remediate.GuardKeyQuota)
+	if rs := p2.Plan.Rotations; len(rs) != 1 || rs[0].OldKeyID != old || rs[0].NewKeyID != newID || rs[0].SecretARN != arn ||
+		rs[0].Phase != remediate.PhaseWaitingForQuiet || rs[0].NewKeyUsedAt == nil || rs[0].CutoverAt == nil || rs[0].Deadline == nil || rs[0].StoredAt.IsZero() {
+		// The new key signed a call above: in use; the old key is not
+		// deactivated before it has been quiet for the window.
+		t.Errorf("second plan's rotations %+v, want %s replaced by %s, in use, waiting for the old key to be quiet", rs, old, newID)
 	}
 	if len(p2.Plan.Actions) > 0 {
 		if _, err := o.engine(pol, "apply").Apply(ctx, engine.ApplyRequest{Plan: roundTrip(t, p2.Plan), Read: orgRead}); err != nil {

@@ -2,11 +2,15 @@ package policy
 
 import (
 	"strconv"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
 
-var rotationKeys = []string{"enabled", "secret_name", "readers", "kms_key_id", "replica_regions", "region"}
+// minQuietWindow is IAM's delay in showing a key's last use, at most.
+const minQuietWindow = 4 * time.Hour
+
+var rotationKeys = []string{"enabled", "secret_name", "readers", "kms_key_id", "replica_regions", "region", "quiet_window", "on_deadline"}
 
 func (l *loader) rotation(n *yaml.Node, field string, r *Rotation) {
 	r.Line = n.Line
@@ -53,6 +57,24 @@ func (l *loader) rotation(n *yaml.Node, field string, r *Rotation) {
 					l.problem(v, f, "want a region such as eu-west-1, not %s", strconv.Quote(t))
 				} else {
 					r.Region = t
+				}
+			}
+		case "quiet_window":
+			if d := l.duration(v, f); d != nil {
+				// Shorter than IAM's delay in showing a use, the window
+				// would take a key still in use for a quiet one.
+				if d.Std() < minQuietWindow {
+					l.problem(v, f, "%s is shorter than IAM's delay in showing a key's last use (up to about 4 hours): want at least %s", *d, Duration(minQuietWindow))
+				} else {
+					r.QuietWindow = *d
+				}
+			}
+		case "on_deadline":
+			if t, ok := l.text(v, f); ok {
+				if t != OnDeadlineHold && t != OnDeadlineDeactivate {
+					l.problem(v, f, "want %s (keep the old key, tell the owner and the security team) or %s, not %s", OnDeadlineHold, OnDeadlineDeactivate, strconv.Quote(t))
+				} else {
+					r.OnDeadline = t
 				}
 			}
 		default:

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // DefaultSecretName is where a rotated key is stored when the policy does
@@ -31,11 +32,36 @@ type Rotation struct {
 	// Region is where the secret is kept; "" is the region of keywarden's
 	// AWS configuration.
 	Region string
-	Line   int `json:"-"`
+	// QuietWindow is how long the old key must have gone unused, once the
+	// new key is in use, before a later run deactivates it (the cutover).
+	// IAM shows a key's last use minutes to hours late: the window must be
+	// longer than that delay, or a use not shown yet would be missed.
+	QuietWindow Duration
+	// OnDeadline is what happens when the old key reaches its rule's
+	// deactivate stage and the new key was never used: OnDeadlineHold or
+	// OnDeadlineDeactivate.
+	OnDeadline string
+	Line       int `json:"-"`
 }
 
+// What the deadline does to a rotated key whose successor was never used.
+const (
+	// OnDeadlineHold keeps the old key active and escalates to the owner
+	// and the security team: deactivating it would break the application.
+	OnDeadlineHold = "hold"
+	// OnDeadlineDeactivate deactivates the old key anyway (still under the
+	// safety guards: a key in use is not deactivated).
+	OnDeadlineDeactivate = "deactivate"
+)
+
+// DefaultQuietWindow allows for IAM's delay in showing a key's last use
+// (up to about four hours) several times over.
+const DefaultQuietWindow = Duration(24 * time.Hour)
+
 // DefaultRotation is the rotation section's defaults: disabled.
-func DefaultRotation() Rotation { return Rotation{SecretName: DefaultSecretName} }
+func DefaultRotation() Rotation {
+	return Rotation{SecretName: DefaultSecretName, QuietWindow: DefaultQuietWindow, OnDeadline: OnDeadlineHold}
+}
 
 var (
 	secretNameChars = regexp.MustCompile(`^[A-Za-z0-9/_+=.@-]*$`)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -24,9 +25,15 @@ rotation:
   kms_key_id: alias/keywarden
   replica_regions: [eu-central-1]
   region: eu-west-1
+  quiet_window: 2d
+  on_deadline: deactivate
 `, Rotation{Enabled: true, SecretName: "iam/{{.Account}}/{{ .User }}",
 			Readers: []string{"arn:aws:iam::111111111111:role/app", "arn:aws:iam::111111111111:root"}, KMSKeyID: "alias/keywarden",
-			ReplicaRegions: []string{"eu-central-1"}, Region: "eu-west-1", Line: 3}, nil},
+			ReplicaRegions: []string{"eu-central-1"}, Region: "eu-west-1", QuietWindow: Duration(48 * time.Hour), OnDeadline: OnDeadlineDeactivate, Line: 3}, nil},
+		{"quiet window shorter than IAM's delay", "version: 1\nrotation:\n  quiet_window: 1h\n", Rotation{}, []string{
+			`p.yaml:3:17: rotation.quiet_window: 1h is shorter than IAM's delay in showing a key's last use (up to about 4 hours): want at least 4h`}},
+		{"bad on_deadline", "version: 1\nrotation:\n  on_deadline: delete\n", Rotation{}, []string{
+			`p.yaml:3:16: rotation.on_deadline: want hold (keep the old key, tell the owner and the security team) or deactivate, not "delete"`}},
 		{"bad name characters", "version: 1\nrotation:\n  secret_name: \"keys/{{.User}}!\"\n", Rotation{}, []string{
 			`p.yaml:3:16: rotation.secret_name: "keys/{{.User}}!": a Secrets Manager name holds only ASCII letters, digits and /_+=.@-`}},
 		{"unknown placeholder", "version: 1\nrotation:\n  secret_name: \"keys/{{.Owner}}\"\n", Rotation{}, []string{
@@ -43,7 +50,7 @@ rotation:
 		{"replica in own region", "version: 1\nrotation:\n  region: eu-west-1\n  replica_regions: [eu-west-1]\n", Rotation{}, []string{
 			`p.yaml:3:3: rotation.replica_regions: eu-west-1 is the secret's own region (rotation.region): a replica goes to another region`}},
 		{"typo", "version: 1\nrotation:\n  enable: true\n", Rotation{}, []string{
-			`p.yaml:3:3: rotation.enable: unknown key (did you mean enabled?); want one of enabled, secret_name, readers, kms_key_id, replica_regions, region`}},
+			`p.yaml:3:3: rotation.enable: unknown key (did you mean enabled?); want one of enabled, secret_name, readers, kms_key_id, replica_regions, region, quiet_window, on_deadline`}},
 		{"not a bool", "version: 1\nrotation:\n  enabled: yes please\n", Rotation{}, []string{
 			`p.yaml:3:12: rotation.enabled: want true or false, not "yes please"`}},
 	}
@@ -95,7 +102,9 @@ func TestRotationHash(t *testing.T) {
 	}
 	if hash("rotation: {enabled: true, readers: [\"arn:aws:iam::111111111111:role/app\"]}\n") == on ||
 		hash("rotation: {enabled: true, secret_name: \"k/{{.User}}\"}\n") == on ||
-		hash("rotation: {enabled: true, region: eu-west-1}\n") == on {
+		hash("rotation: {enabled: true, region: eu-west-1}\n") == on ||
+		hash("rotation: {enabled: true, quiet_window: 2d}\n") == on ||
+		hash("rotation: {enabled: true, on_deadline: deactivate}\n") == on {
 		t.Errorf("a change to an enabled rotation section did not change the hash")
 	}
 	if hash("rotation:\n  enabled: true\n") != on {

@@ -87,6 +87,9 @@ type Applier struct {
 	// Started, if set, is told the run's ID once actions are about to
 	// start, and whether it resumes an interrupted run of the plan.
 	Started func(runID string, resumed bool)
+	// Demand is the rotation asked for by hand that the plan was made
+	// for ('keywarden rotate'); every action is judged again with it.
+	Demand *Demand
 	// NotifyDetail is what the journal says of a notify action done: where
 	// the warning goes. Empty: no channel is configured.
 	NotifyDetail string

@@ -264,7 +264,8 @@ func (live *LiveView) rejudgeWithout(ctx context.Context, ap *Applier, a Action,
 	}
 	findings := ap.Policy.Evaluate(inv, policy.Options{AsOf: asOf, InactiveSince: live.InactiveSince})
 	pl, err := Make(ctx, Inputs{Inventory: inv, Findings: findings, Policy: ap.Policy, AsOf: asOf, Now: ap.now(),
-		Caller: ap.Caller, CallerKeyID: ap.CallerKeyID, DeactivatedAt: ap.Store.DeactivatedAt, RunID: "rejudge"})
+		Caller: ap.Caller, CallerKeyID: ap.CallerKeyID, DeactivatedAt: ap.Store.DeactivatedAt,
+		LastRotation: ap.Store.LastRotation, Demand: ap.Demand, RunID: "rejudge"})
 	if err != nil {
 		return false, "judge the key again: " + err.Error()
 	}

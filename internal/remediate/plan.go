@@ -18,6 +18,7 @@ import (
 
 	"github.com/keywarden/keywarden/internal/inventory"
 	"github.com/keywarden/keywarden/internal/policy"
+	"github.com/keywarden/keywarden/internal/store"
 )
 
 // SchemaVersion is the version of the plan file format.
@@ -50,6 +51,9 @@ type Plan struct {
 	// Limits is the caps check: when Exceeded, apply refuses the whole plan
 	// unless told --unsafe-allow-bulk.
 	Limits Limits `json:"limits"`
+	// Rotations are the rotations keywarden did whose old key is still
+	// there, and where each one is (RotationState).
+	Rotations []RotationState `json:"rotations,omitempty"`
 }
 
 // PlanAccount is an account the plan read.
@@ -82,6 +86,10 @@ type Action struct {
 	Severity    string   `json:"severity"`
 	Reason      string   `json:"reason"`
 	Key         KeyState `json:"key"`
+	// DeactivateOld, on a rotate action, deactivates the old key as soon
+	// as the new one is stored (a leaked key: 'keywarden rotate
+	// --deactivate-now').
+	DeactivateOld bool `json:"deactivate_old,omitempty"`
 }
 
 // Withheld is an action a guard stopped, and which guard.
@@ -162,7 +170,53 @@ type Inputs struct {
 	CallerKeyID string
 	// DeactivatedAt says when keywarden deactivated a key (the journal).
 	DeactivatedAt func(ctx context.Context, accountID, keyID string) (time.Time, bool, error)
-	RunID         string
+	// LastRotation says which rotation replaced a key (the journal); nil:
+	// none is known.
+	LastRotation func(ctx context.Context, accountID, keyID string) (store.Entry, bool, error)
+	// Demand, if set, is a rotation asked for by hand: the plan is for
+	// its user only, and rotates its key whatever the rules say.
+	Demand *Demand
+	RunID  string
+}
+
+// Demand is a rotation asked for by hand ('keywarden rotate'), for an
+// incident or a leaked key.
+type Demand struct {
+	AccountID   string
+	UserName    string
+	AccessKeyID string
+	// DeactivateNow deactivates the old key as soon as the new one is
+	// stored, instead of waiting for the cutover.
+	DeactivateNow bool
+}
+
+// RuleOnDemand is the rule a rotation asked for by hand names.
+const RuleOnDemand = "on_demand"
+
+// demandFinding is the finding a rotation asked for by hand stands on.
+func demandFinding(d *Demand, inv *inventory.Inventory) (policy.Finding, bool) {
+	for _, a := range inv.Accounts {
+		if a.Account.ID != d.AccountID {
+			continue
+		}
+		for _, u := range a.Users {
+			if u.Name != d.UserName {
+				continue
+			}
+			for _, k := range u.Keys {
+				if k.ID == d.AccessKeyID {
+					msg := "rotation asked for by hand ('keywarden rotate')"
+					if d.DeactivateNow {
+						msg += "; the old key is deactivated as soon as the new one is stored"
+					}
+					return policy.Finding{Rule: RuleOnDemand, Severity: policy.SeverityHigh, Stage: policy.StageRotate,
+						AccountID: a.Account.ID, AccountName: a.Account.Name, UserName: u.Name, UserARN: u.ARN,
+						AccessKeyID: k.ID, KeyStatus: k.Status, KeyCreatedAt: k.CreatedAt, KeyLastUsed: k.LastUsedAt, Message: msg}, true
+				}
+			}
+		}
+	}
+	return policy.Finding{}, false
 }
 
 // keyRef identifies a key across findings.
@@ -204,12 +258,42 @@ func Make(ctx context.Context, in Inputs) (*Plan, error) {
 		ous[a.Account.ID] = a.Account.OUIDs
 	}
 
+	findings := in.Findings
+	if d := in.Demand; d != nil {
+		// One user's keys only, and the rotation asked for on top.
+		findings = nil
+		for _, f := range in.Findings {
+			if f.AccountID == d.AccountID && f.UserName == d.UserName {
+				findings = append(findings, f)
+			}
+		}
+		if f, ok := demandFinding(d, in.Inventory); ok {
+			// First: the user's one rotation of the run is this one.
+			findings = append([]policy.Finding{f}, findings...)
+		}
+	}
+	byFinding := map[keyRef][]policy.Finding{}
+	for _, f := range findings {
+		ref := keyRef{f.AccountID, f.UserName, f.AccessKeyID}
+		byFinding[ref] = append(byFinding[ref], f)
+	}
+	rots, err := rotations(ctx, in, byFinding)
+	if err != nil {
+		return nil, err
+	}
+
 	byKey := map[keyRef]*Action{}
 	var order []keyRef
-	userKeys := map[string]int{} // account/user: how many keys the user holds
+	userKeys := map[string]int{}   // account/user: how many keys the user holds
+	userActive := map[string]int{} // account/user: how many of them are active
 	for _, a := range in.Inventory.Accounts {
 		for _, u := range a.Users {
 			userKeys[a.Account.ID+"/"+u.Name] = len(u.Keys)
+			for _, k := range u.Keys {
+				if k.Active() {
+					userActive[a.Account.ID+"/"+u.Name]++
+				}
+			}
 		}
 	}
 	rotating := map[string]keyRef{} // account/user: the key rotated
@@ -217,7 +301,8 @@ func Make(ctx context.Context, in Inputs) (*Plan, error) {
 		plan.Withheld = append(plan.Withheld, Withheld{Type: typ, AccountID: f.AccountID, UserName: f.UserName,
 			AccessKeyID: f.AccessKeyID, Rule: string(f.Rule), Guard: guard, Reason: reason})
 	}
-	for _, f := range in.Findings {
+	var rotateRefs []keyRef // rotations planned, judged against the quota once every action is known
+	for _, f := range findings {
 		if f.Exempt || !okAccount[f.AccountID] {
 			continue // exempt findings are listed, never acted on; nor is anything in an account not read completely (failed or partial)
 		}
@@ -236,6 +321,17 @@ func Make(ctx context.Context, in Inputs) (*Plan, error) {
 			continue
 		}
 		k := keys[keyRef{f.AccountID, f.UserName, f.AccessKeyID}]
+		reason := f.Message
+		if rs := rots[keyRef{f.AccountID, f.UserName, f.AccessKeyID}]; rs != nil && rs.holdsBack() && f.Rule != RuleOnDemand {
+			var why string
+			typ, reason, why = cutoverJudge(pol, f, rs, typ, reason)
+			if why != "" {
+				withhold(f, Deactivate, whyGuard(rs), why)
+			}
+			if typ == "" {
+				continue
+			}
+		}
 		if typ != Notify {
 			var err error
 			typ, err = guard(ctx, in, f, k, ous[f.AccountID], typ, withhold)
@@ -247,13 +343,12 @@ func Make(ctx context.Context, in Inputs) (*Plan, error) {
 			}
 		}
 		ref := keyRef{f.AccountID, f.UserName, f.AccessKeyID}
-		reason := f.Message
 		if typ == Rotate {
 			// A rotation withheld still warns the owner, saying why.
 			user := f.AccountID + "/" + f.UserName
-			if n := userKeys[user]; n >= 2 {
-				why := fmt.Sprintf("the user holds %d access keys, IAM's quota: no new key can be created, and keywarden never deactivates or deletes an active key to make room; "+
-					"delete the user's key that is not in use, or rotate by hand", n)
+			if n := userKeys[user]; n >= 2 && userActive[user] >= 2 {
+				// Two active keys: nothing may be deleted to make room.
+				why := quotaWhy(n)
 				withhold(f, typ, GuardKeyQuota, why)
 				typ, reason = Notify, f.Message+"; not rotated: "+why
 			} else if _, err := pol.Rotation.SecretNameFor(f.AccountID, f.UserName); err != nil {
@@ -264,6 +359,7 @@ func Make(ctx context.Context, in Inputs) (*Plan, error) {
 				typ = Notify
 			} else {
 				rotating[user] = ref
+				rotateRefs = append(rotateRefs, ref)
 			}
 		}
 		act := byKey[ref]
@@ -281,7 +377,75 @@ func Make(ctx context.Context, in Inputs) (*Plan, error) {
 			act.Type, act.Stage, act.Severity, act.Reason = typ, string(f.Stage), string(f.Severity), reason
 		}
 		act.Rules = append(act.Rules, string(f.Rule))
+		if f.Rule == RuleOnDemand && act.Type == Rotate {
+			act.DeactivateOld = in.Demand.DeactivateNow
+		}
 	}
+	// The quota: a user holding two keys gets a new one only when one of
+	// them, inactive, is deleted first in this run (its delete stage is
+	// due); never is an active key deactivated or deleted to make room.
+	for _, ref := range rotateRefs {
+		act := byKey[ref]
+		if act == nil || act.Type != Rotate {
+			continue
+		}
+		n := userKeys[ref.account+"/"+ref.user]
+		var freed []string
+		for _, other := range order {
+			if o := byKey[other]; other.account == ref.account && other.user == ref.user && o.Type == Delete {
+				freed = append(freed, other.id)
+			}
+		}
+		if n-len(freed) < 2 {
+			if len(freed) > 0 {
+				act.Reason += "; the user's inactive key " + strings.Join(freed, ", ") + " is deleted first to make room (its delete stage is due)"
+			}
+			continue
+		}
+		why := quotaWhy(n)
+		plan.Withheld = append(plan.Withheld, Withheld{Type: Rotate, AccountID: ref.account, UserName: ref.user, AccessKeyID: ref.id,
+			Rule: act.Rules[0], Guard: GuardKeyQuota, Reason: why})
+		act.Type, act.Reason, act.DeactivateOld = Notify, act.Reason+"; not rotated: "+why, false
+	}
+	// The cutover: a rotated key whose successor is in use, and that has
+	// been quiet for the window, is deactivated (under the usual guards).
+	var states []RotationState
+	for ref, rs := range rots {
+		states = append(states, *rs)
+		if rs.Phase != PhaseCutoverDue || !okAccount[ref.account] || exempt(byFinding[ref]) {
+			continue
+		}
+		if a := byKey[ref]; a != nil && rank(a.Type) >= rank(Deactivate) {
+			continue
+		}
+		k := keys[ref]
+		f := policy.Finding{Rule: RuleRotation, Severity: policy.SeverityMedium, Stage: policy.StageDeactivate, AccountID: ref.account,
+			UserName: ref.user, AccessKeyID: ref.id, KeyStatus: k.Status, KeyCreatedAt: k.CreatedAt, KeyLastUsed: k.LastUsedAt}
+		typ, err := guard(ctx, in, f, k, ous[ref.account], Deactivate, withhold)
+		if err != nil {
+			return nil, err
+		}
+		if typ != Deactivate {
+			continue
+		}
+		reason := fmt.Sprintf("cutover: the new key %s is in use (last used %s) and this key has been quiet since %s, longer than rotation.quiet_window (%s)",
+			rs.NewKeyID, rs.NewKeyUsedAt.Format(time.RFC3339), rs.OldKeyQuietSince.Format(time.RFC3339), pol.Rotation.QuietWindow)
+		act := byKey[ref]
+		if act == nil {
+			act = &Action{AccountID: ref.account, AccountName: accountNames[ref.account], UserName: ref.user, AccessKeyID: ref.id,
+				Key: KeyState{Status: k.Status, CreatedAt: k.CreatedAt}}
+			if !k.LastUsedAt.IsZero() {
+				t := k.LastUsedAt
+				act.Key.LastUsedAt = &t
+			}
+			byKey[ref] = act
+			order = append(order, ref)
+		}
+		act.Type, act.Stage, act.Severity, act.Reason = Deactivate, "cutover", string(policy.SeverityMedium), reason
+		act.Rules = append(act.Rules, RuleRotation)
+	}
+	sortRotations(states)
+	plan.Rotations = states
 	// A key with an action needs no word about the weaker or equal actions
 	// other rules asked for; and each guard is said once per key.
 	kept := plan.Withheld[:0]
@@ -311,6 +475,10 @@ func Make(ctx context.Context, in Inputs) (*Plan, error) {
 		if a.UserName != b.UserName {
 			return a.UserName < b.UserName
 		}
+		// A user's rotation comes after the deletion that makes room for it.
+		if (a.Type == Rotate) != (b.Type == Rotate) {
+			return b.Type == Rotate
+		}
 		return a.AccessKeyID < b.AccessKeyID
 	})
 	plan.Limits = checkLimits(plan, activeKeys, pol.Safety)
@@ -327,7 +495,7 @@ func actionFor(pol *policy.Policy, f policy.Finding) string {
 	case policy.StageDelete:
 		return Delete
 	case policy.StageRotate:
-		if pol.Rotation.Enabled {
+		if pol.Rotation.Enabled || f.Rule == RuleOnDemand {
 			return Rotate
 		}
 		return Notify
@@ -507,4 +675,59 @@ func checkLimits(p *Plan, activeKeys map[string]int, s policy.Safety) Limits {
 func ActionID(policyHash string, a Action) string {
 	sum := sha256.Sum256([]byte(policyHash + "\x00" + a.Type + "\x00" + a.AccountID + "\x00" + a.UserName + "\x00" + a.AccessKeyID))
 	return "act-" + hex.EncodeToString(sum[:6])
+}
+
+// exempt reports whether any of a key's findings is exempt: an exempt key
+// is never acted on, its rotation's cutover included.
+func exempt(fs []policy.Finding) bool {
+	for _, f := range fs {
+		if f.Exempt {
+			return true
+		}
+	}
+	return false
+}
+
+// whyGuard is the guard that holds a rotated key back.
+func whyGuard(rs *RotationState) string {
+	if rs.Phase == PhaseHeld {
+		return GuardCutoverHold
+	}
+	return GuardCutover
+}
+
+// cutoverJudge turns what a rule asks of a rotated key that is still held
+// back by its rotation into what the rotation allows: no second rotation;
+// a deactivation only once the cutover is due, or at the deadline if the
+// policy says so; at the deadline with the new key never used, a hold and
+// a warning to the owner and the security team. It returns the action
+// ("" for none), its reason, and why a deactivation is withheld ("" if it
+// is not).
+func cutoverJudge(pol *policy.Policy, f policy.Finding, rs *RotationState, typ, reason string) (string, string, string) {
+	switch typ {
+	case Rotate:
+		return "", reason, "" // rotated already: the cutover is what comes next
+	case Deactivate, Delete:
+	default:
+		return typ, reason, ""
+	}
+	switch rs.Phase {
+	case PhaseCutoverDue, PhaseDeadline:
+		return typ, reason, ""
+	case PhaseHeld:
+		why := fmt.Sprintf("the new key %s (secret %s) has never been used and the deadline has come: the old key is held active, as rotation.on_deadline says (hold); "+
+			"the owner and the security team are told; move the application to the new key, or set rotation.on_deadline: deactivate", rs.NewKeyID, rs.SecretARN)
+		return Notify, reason + "; not deactivated: " + why, why
+	case PhaseWaitingForQuiet:
+		return "", reason, fmt.Sprintf("the new key %s is in use, but this key was used since (quiet since %s): deactivated once quiet for rotation.quiet_window (%s), from %s",
+			rs.NewKeyID, rs.OldKeyQuietSince.Format(time.RFC3339), pol.Rotation.QuietWindow, rs.CutoverAt.Format(time.RFC3339))
+	default: // waiting for use, before the deadline
+		return "", reason, fmt.Sprintf("the new key %s has not been used yet: the old key stays active until it is (or until the deadline)", rs.NewKeyID)
+	}
+}
+
+// quotaWhy says why a user holding n keys is not rotated.
+func quotaWhy(n int) string {
+	return fmt.Sprintf("the user holds %d access keys, IAM's quota: no new key can be created, and keywarden never deactivates or deletes an active key to make room; "+
+		"delete the user's key that is not in use, or rotate by hand", n)
 }

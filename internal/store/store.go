@@ -65,6 +65,9 @@ const (
 	ActionDelete     = "delete"
 	ActionReactivate = "reactivate"
 	ActionNotify     = "notify"
+	// ActionRotate creates a new key for the user and stores it; its entry
+	// names the old key, and its Detail the new key and the secret.
+	ActionRotate = "rotate"
 )
 
 // Outcomes of an action.
@@ -276,6 +279,9 @@ type Store interface {
 	// DeactivatedAt says since when keywarden has kept a key deactivated:
 	// the start of its current deactivation, if no undo reactivated it since.
 	DeactivatedAt(ctx context.Context, accountID, keyID string) (time.Time, bool, error)
+	// LastRotation is the latest rotation of a key (the rotate action whose
+	// old key it is) that was done; false when it never was.
+	LastRotation(ctx context.Context, accountID, keyID string) (Entry, bool, error)
 
 	// RecordNotification writes what became of telling a recipient about
 	// an item, and returns its ID. n.Recipient, n.ItemKey and n.Outcome

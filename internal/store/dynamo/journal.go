@@ -250,7 +250,8 @@ func (s *Store) recordIntent(ctx context.Context, l *lease, e store.Entry) (int6
 		s.put(newItem(entryRefPK(id), "ENTRY", "entry-ref").s("run_id", e.RunID).it, "", nil),
 		s.put(newItem(planPK(e.PlanID), entrySK(id), "plan-entry-ref").s("run_id", e.RunID).s("plan_id", e.PlanID).it, "", nil),
 	}
-	if e.Action == store.ActionDeactivate || e.Action == store.ActionReactivate {
+	// A key's deactivations, reactivations and rotations are read by key.
+	if e.Action == store.ActionDeactivate || e.Action == store.ActionReactivate || e.Action == store.ActionRotate {
 		ops = append(ops, s.put(newItem(keyPK(e.AccountID, e.AccessKeyID), entrySK(id), "key-entry-ref").
 			s("run_id", e.RunID).s("account_id", e.AccountID).s("access_key_id", e.AccessKeyID).it, "", nil))
 	}
@@ -451,4 +452,19 @@ func (s *Store) DeactivatedAt(ctx context.Context, accountID, keyID string) (sin
 		}
 	}
 	return since, ok, nil
+}
+
+// LastRotation is the latest rotation of a key (the rotate action whose old
+// key it is) that was done; false when it never was.
+func (s *Store) LastRotation(ctx context.Context, accountID, keyID string) (store.Entry, bool, error) {
+	es, err := s.entryRefs(ctx, keyPK(accountID, keyID), func(e store.Entry) bool {
+		return e.AccountID == accountID && e.AccessKeyID == keyID && e.Action == store.ActionRotate && e.Outcome == store.OutcomeDone
+	})
+	if err != nil {
+		return store.Entry{}, false, fmt.Errorf("last rotation of %s in %s: %w", keyID, accountID, err)
+	}
+	if len(es) == 0 {
+		return store.Entry{}, false, nil
+	}
+	return es[len(es)-1], true, nil
 }

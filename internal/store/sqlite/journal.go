@@ -334,3 +334,18 @@ ORDER BY id`,
 	}
 	return since, ok, nil
 }
+
+// LastRotation is the latest rotation of a key (the rotate action whose old
+// key it is) that was done; false when it never was.
+func (s *Store) LastRotation(ctx context.Context, accountID, keyID string) (store.Entry, bool, error) {
+	es, err := s.queryEntries(ctx, `SELECT `+entryColumns+` FROM journal
+WHERE account_id = ? AND access_key_id = ? AND action = ? AND outcome = ?
+ORDER BY id DESC LIMIT 1`, accountID, keyID, store.ActionRotate, store.OutcomeDone)
+	if err != nil {
+		return store.Entry{}, false, fmt.Errorf("last rotation of %s in %s: %w", keyID, accountID, err)
+	}
+	if len(es) == 0 {
+		return store.Entry{}, false, nil
+	}
+	return es[0], true, nil
+}

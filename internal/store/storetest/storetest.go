@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EntriesOrder", testEntriesOrder},
 		{"PlanEntries", testPlanEntries},
 		{"DeactivatedAt", testDeactivatedAt},
+		{"LastRotation", testLastRotation},
 		{"Lock", testLock},
 		{"LockStaleTakeover", testLockStale},
 		{"LockNeverStale", testLockNeverStale},
@@ -477,6 +478,45 @@ func testDeactivatedAt(t *testing.T, s store.Store) {
 				t.Errorf("DeactivatedAt in another account = %v, %v, %v; want zero, false, nil", got, ok, err)
 			}
 		})
+	}
+}
+
+func testLastRotation(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const account = "222222222222"
+	const key = "AKIAROTATEDOLD000001"
+	r := mustCreateRun(t, s, run("run-1", "plan-a", t0))
+	if _, ok, err := s.LastRotation(ctx, account, key); err != nil || ok {
+		t.Fatalf("LastRotation of a key never rotated = %v, %v; want false", ok, err)
+	}
+	steps := []struct {
+		outcome, detail string
+		at              time.Duration
+	}{
+		{store.OutcomeDone, "new key AKIAFIRST stored in secret arn:1", time.Hour},
+		{store.OutcomeFailed, "could not be stored", 2 * time.Hour},
+		{store.OutcomeDone, "new key AKIASECOND stored in secret arn:2", 3 * time.Hour},
+		{store.OutcomeSkipped, "withheld", 4 * time.Hour},
+		{"", "", 5 * time.Hour}, // pending
+	}
+	for j, st := range steps {
+		e := mustIntent(t, s, entry(r, fmt.Sprintf("rot-%d", j), store.ActionRotate, account, key, at(st.at-time.Second)))
+		if st.outcome != "" {
+			mustResult(t, s, e, store.Result{Outcome: st.outcome, Detail: st.detail, At: at(st.at)})
+		}
+	}
+	// A deactivation of the same key is not a rotation.
+	e := mustIntent(t, s, entry(r, "deact", store.ActionDeactivate, account, key, at(6*time.Hour)))
+	mustResult(t, s, e, store.Result{Outcome: store.OutcomeDone, At: at(6 * time.Hour)})
+	got, ok, err := s.LastRotation(ctx, account, key)
+	if err != nil || !ok {
+		t.Fatalf("LastRotation = %v, %v; want the second rotation done", ok, err)
+	}
+	if got.Action != store.ActionRotate || got.Outcome != store.OutcomeDone || got.Detail != steps[2].detail || !got.ResultAt.Equal(at(3*time.Hour)) {
+		t.Errorf("LastRotation = %+v; want the rotation done at %v", got, at(3*time.Hour))
+	}
+	if _, ok, err := s.LastRotation(ctx, "999999999999", key); err != nil || ok {
+		t.Errorf("LastRotation in another account = %v, %v; want false", ok, err)
 	}
 }
 
