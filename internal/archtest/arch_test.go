@@ -37,6 +37,7 @@ var layers = map[string]layer{
 	"internal/output":               {n: 0}, // writes a rendered report to a file or stdout; imports none of ours
 	"internal/notify/channelconfig": {n: 1}, // the channels section of the policy file; a leaf so that policy and notify can both use it
 	"internal/inventory":            {n: 1},
+	"internal/permissions":          {n: 1}, // the AWS operations each identity calls; tests record calls against it
 	"internal/store":                {n: 1}, // imports none of ours; a DynamoDB backend may need awsx
 	"internal/policy":               {n: 2},
 	"internal/report":               {n: 2}, // renders the inventory and its findings

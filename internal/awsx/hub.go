@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/middleware"
 )
 
 // Hub is one run's identity in the hub account: who the caller is (looked up
@@ -33,20 +34,39 @@ type Hub struct {
 
 	hubViaRole bool
 	assumer    *Assumer
+	actor      *Assumer
+	instrument func(Role) func(*middleware.Stack) error
 }
+
+// Role names the identity a call is made as: the hub's own, the spoke's
+// read role (scan), or the spoke's act role (deactivate, delete, rotate).
+type Role string
+
+const (
+	RoleHub  Role = "hub"
+	RoleRead Role = "read"
+	RoleAct  Role = "act"
+)
 
 // HubOptions configure a Hub.
 type HubOptions struct {
 	// Command names what the run does (scan, plan, apply, undo, export),
 	// for the role session name.
-	Command    string
-	RoleName   string // the spoke role, e.g. KeywardenSpoke
-	ExternalID string // sts:ExternalId the role requires, "" for none
+	Command  string
+	RoleName string // the spoke's read role, e.g. KeywardenSpoke
+	// ActRoleName is the spoke's act role, e.g. KeywardenSpokeAct; ""
+	// means RoleName (one role that both reads and acts).
+	ActRoleName string
+	ExternalID  string // sts:ExternalId the roles require, "" for none
 	// HubViaRole reads and acts in the caller's own account through the
 	// role too, instead of with the caller's credentials.
 	HubViaRole bool
 	// RunID, when set, is the run's ID; otherwise a new one is made.
 	RunID string
+	// Instrument, when set, gives the API option added to every client
+	// made for a spoke role (tests record the operations each role calls);
+	// the hub's own clients take their options from the base config.
+	Instrument func(Role) func(*middleware.Stack) error
 }
 
 // NewHub identifies the caller (one GetCallerIdentity call) and prepares
@@ -62,7 +82,7 @@ func NewHub(ctx context.Context, base aws.Config, opts HubOptions) (*Hub, error)
 	}
 	h := &Hub{
 		Base: base, CallerARN: aws.ToString(who.Arn), Account: aws.ToString(who.Account),
-		KeyID: creds.AccessKeyID, RunID: opts.RunID, hubViaRole: opts.HubViaRole,
+		KeyID: creds.AccessKeyID, RunID: opts.RunID, hubViaRole: opts.HubViaRole, instrument: opts.Instrument,
 	}
 	h.Partition = PartitionOf(h.CallerARN)
 	if h.RunID == "" {
@@ -72,25 +92,55 @@ func NewHub(ctx context.Context, base aws.Config, opts HubOptions) (*Hub, error)
 		RoleName: opts.RoleName, ExternalID: opts.ExternalID, Partition: h.Partition,
 		SessionName: SessionName(opts.Command, h.RunID),
 	})
+	h.actor = h.assumer
+	if opts.ActRoleName != "" && opts.ActRoleName != opts.RoleName {
+		h.actor = NewAssumer(base, AssumerOptions{
+			RoleName: opts.ActRoleName, ExternalID: opts.ExternalID, Partition: h.Partition,
+			SessionName: SessionName(opts.Command, h.RunID),
+		})
+	}
 	return h, nil
 }
 
-// Config returns the configuration that reads and acts in an account: the
-// caller's own for its account (unless HubViaRole), else the role's. When
-// counter is not nil it counts the calls made with it.
+// Config returns the configuration that reads an account: the caller's own
+// for its account (unless HubViaRole), else the read role's. When counter
+// is not nil it counts the calls made with it.
 func (h *Hub) Config(accountID string, counter *CallCounter) aws.Config {
+	return h.config(h.assumer, RoleRead, accountID, counter)
+}
+
+// ActConfig returns the configuration that changes keys and stores rotated
+// ones in an account: the caller's own for its account (unless
+// HubViaRole), else the act role's.
+func (h *Hub) ActConfig(accountID string, counter *CallCounter) aws.Config {
+	return h.config(h.actor, RoleAct, accountID, counter)
+}
+
+func (h *Hub) config(a *Assumer, role Role, accountID string, counter *CallCounter) aws.Config {
+	var cfg aws.Config
 	if accountID == h.Account && !h.hubViaRole {
-		cfg := h.Base.Copy()
+		cfg = h.Base.Copy()
 		if counter != nil {
 			cfg.APIOptions = append(cfg.APIOptions, counter.APIOption)
 		}
-		return cfg
+	} else {
+		cfg = a.Config(accountID, counter)
 	}
-	return h.assumer.Config(accountID, counter)
+	if h.instrument != nil {
+		cfg.APIOptions = append(cfg.APIOptions, h.instrument(role))
+	}
+	return cfg
 }
 
-// RoleARN is the role assumed in an account.
+// RoleARN is the read role assumed in an account.
 func (h *Hub) RoleARN(accountID string) string { return h.assumer.RoleARN(accountID) }
+
+// ActRoleARN is the act role assumed in an account.
+func (h *Hub) ActRoleARN(accountID string) string { return h.actor.RoleARN(accountID) }
+
+// ViaRole says whether an account is reached through the spoke roles
+// rather than with the caller's own credentials.
+func (h *Hub) ViaRole(accountID string) bool { return accountID != h.Account || h.hubViaRole }
 
 // PartitionOf is the partition of an ARN (aws, aws-us-gov, aws-cn); "aws"
 // when s is not an ARN.

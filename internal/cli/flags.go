@@ -72,14 +72,16 @@ func (s selectionFlags) selection(cmd *cobra.Command, pol *policy.Policy) (inven
 
 // roleFlags say how to act in the member accounts.
 type roleFlags struct {
-	RoleName   string
-	ExternalID string
-	HubViaRole bool
+	RoleName    string
+	ActRoleName string
+	ExternalID  string
+	HubViaRole  bool
 }
 
 func (r *roleFlags) add(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&r.RoleName, "role-name", "KeywardenSpoke", "`role` to assume in each member account")
+	f.StringVar(&r.RoleName, "role-name", policy.DefaultRoleName, "`role` to assume in each member account to read it")
+	f.StringVar(&r.ActRoleName, "act-role-name", policy.DefaultActRoleName, "`role` to assume in each member account to deactivate, delete, rotate and reactivate keys")
 	f.StringVar(&r.ExternalID, "external-id", "", "external `ID` the role requires (default $KEYWARDEN_EXTERNAL_ID)")
 	f.BoolVar(&r.HubViaRole, "hub-via-role", false, "read (and act in) the caller's own account through the role too")
 }
@@ -91,6 +93,9 @@ func (r roleFlags) resolve(cmd *cobra.Command, pol *policy.Policy) (roleFlags, e
 	if !changed("role-name") && pol.Accounts.RoleName != "" {
 		r.RoleName = pol.Accounts.RoleName
 	}
+	if !changed("act-role-name") && pol.Accounts.ActRoleName != "" {
+		r.ActRoleName = pol.Accounts.ActRoleName
+	}
 	if !changed("external-id") {
 		env := pol.Accounts.ExternalIDEnv
 		if env == "" {
@@ -100,6 +105,9 @@ func (r roleFlags) resolve(cmd *cobra.Command, pol *policy.Policy) (roleFlags, e
 	}
 	if r.RoleName == "" {
 		return r, usagef(cmd, "--role-name must not be empty")
+	}
+	if r.ActRoleName == "" {
+		return r, usagef(cmd, "--act-role-name must not be empty")
 	}
 	return r, nil
 }

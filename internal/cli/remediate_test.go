@@ -28,6 +28,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keywarden/keywarden/internal/awsemu"
+	"github.com/keywarden/keywarden/internal/awsemu/orggen"
 	"github.com/keywarden/keywarden/internal/awsx"
 	"github.com/keywarden/keywarden/internal/remediate"
 	"github.com/keywarden/keywarden/internal/store/sqlite"
@@ -93,8 +94,10 @@ func newRemSandbox(t *testing.T, members int, clock *awsemu.Clock) *remSandbox {
 		if err := sb.JoinOrganization(id, rootID, time.Time{}); err != nil {
 			t.Fatal(err)
 		}
-		if err := sb.AddRole(awsemu.RoleSpec{Account: id, Name: orggenRole, TrustedAccounts: []string{mgmt}}); err != nil {
-			t.Fatal(err)
+		for _, name := range []string{orggenRole, orggen.DefaultActRoleName} {
+			if err := sb.AddRole(awsemu.RoleSpec{Account: id, Name: name, TrustedAccounts: []string{mgmt}}); err != nil {
+				t.Fatal(err)
+			}
 		}
 		s.members = append(s.members, id)
 	}

@@ -121,7 +121,7 @@ func (j *job) connect(ctx context.Context, command string, af awsFlags, st store
 	if err != nil {
 		return err
 	}
-	hub, err := awsx.NewHub(ctx, cfg, awsx.HubOptions{Command: command, RoleName: j.role.RoleName,
+	hub, err := awsx.NewHub(ctx, cfg, awsx.HubOptions{Command: command, RoleName: j.role.RoleName, ActRoleName: j.role.ActRoleName,
 		ExternalID: j.role.ExternalID, HubViaRole: j.role.HubViaRole})
 	if err != nil {
 		return err

@@ -10,6 +10,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/smithy-go"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/keywarden/keywarden/internal/inventory"
 	"github.com/keywarden/keywarden/internal/remediate"
@@ -91,6 +93,15 @@ func (e *Engine) Apply(ctx context.Context, req ApplyRequest) (*ApplyResult, err
 	if len(res.Prepared.ToDo) == 0 && len(res.Prepared.Dropped) == 0 {
 		return res, ErrNothingToApply
 	}
+	var acting []string
+	for _, a := range res.Prepared.ToDo {
+		if a.Type != remediate.Notify {
+			acting = append(acting, a.AccountID)
+		}
+	}
+	if err := e.checkActRole(ctx, "apply", acting); err != nil {
+		return res, err
+	}
 	if req.Confirm != nil {
 		if err := req.Confirm(res.Prepared); err != nil {
 			return res, err
@@ -113,9 +124,9 @@ func (e *Engine) Apply(ctx context.Context, req ApplyRequest) (*ApplyResult, err
 func (e *Engine) applier(progress func(remediate.ActionResult), notifyDetail string) *remediate.Applier {
 	return &remediate.Applier{
 		Store: e.Store, Policy: e.Policy, Caller: e.Hub.CallerARN, CallerKeyID: e.Hub.KeyID, Now: e.Now, Log: e.log(),
-		ClientFor: func(accountID string) remediate.KeyAPI { return iam.NewFromConfig(e.Hub.Config(accountID, nil)) },
+		ClientFor: func(accountID string) remediate.KeyAPI { return iam.NewFromConfig(e.Hub.ActConfig(accountID, nil)) },
 		SecretsFor: func(accountID, region string) remediate.SecretsAPI {
-			cfg := e.Hub.Config(accountID, nil)
+			cfg := e.Hub.ActConfig(accountID, nil)
 			if region != "" {
 				cfg.Region = region
 			}
@@ -222,10 +233,66 @@ func (e *Engine) Undo(ctx context.Context, req UndoRequest) (*remediate.UndoRepo
 			return nil, fmt.Errorf("key %s is not one run %s deactivated and undo could reactivate", k, req.RunID)
 		}
 	}
+	var acting []string
+	for _, en := range up.Reactivate {
+		acting = append(acting, en.AccountID)
+	}
+	for _, c := range up.Changed {
+		if force[c.Entry.AccessKeyID] {
+			acting = append(acting, c.Entry.AccountID)
+		}
+	}
+	if err := e.checkActRole(ctx, "undo", acting); err != nil {
+		return nil, err
+	}
 	if req.Confirm != nil && (len(up.Reactivate) > 0 || len(req.Force) > 0) {
 		if err := req.Confirm(up); err != nil {
 			return nil, err
 		}
 	}
 	return e.applier(req.Progress, "").Undo(ctx, up, e.Hub.RunID, force)
+}
+
+// ErrNoActRole is wrapped by the error of an apply or undo refused because
+// the act role cannot be assumed in an account it would act in.
+var ErrNoActRole = errors.New("the act role cannot be assumed")
+
+// checkActRole assumes the act role in every account a job would change
+// keys in, before anything changes: a report-only installation has only
+// the read role, and an apply that could act in some accounts and not in
+// others is refused whole. The sessions are kept for the job.
+func (e *Engine) checkActRole(ctx context.Context, job string, accounts []string) error {
+	slices.Sort(accounts)
+	accounts = slices.Compact(accounts)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for _, id := range accounts {
+		if !e.Hub.ViaRole(id) {
+			continue
+		}
+		g.Go(func() error {
+			if _, err := e.Hub.ActConfig(id, nil).Credentials.Retrieve(gctx); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return fmt.Errorf("%w: %s refused: keywarden (%s) cannot assume %s in account %s (%s); "+
+					"deactivate, delete and rotate act through the act role (sts:AssumeRole on it, and iam:UpdateAccessKey, iam:DeleteAccessKey, "+
+					"iam:CreateAccessKey in it), which a report-only installation does not have: deploy the spoke's act role (docs/deploy.md) "+
+					"or name the role that may act with --act-role-name (accounts.act_role_name)",
+					ErrNoActRole, job, e.Hub.CallerARN, e.Hub.ActRoleARN(id), id, awsMessage(err))
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// awsMessage is an AWS error's code and message, without the SDK's
+// wrapping.
+func awsMessage(err error) string {
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		return api.ErrorCode() + ": " + api.ErrorMessage()
+	}
+	return err.Error()
 }

@@ -32,8 +32,9 @@ import (
 // The engine against the sandbox, as values: no command line, no output.
 
 const (
-	day      = 24 * time.Hour
-	roleName = "KeywardenSpoke"
+	day         = 24 * time.Hour
+	roleName    = "KeywardenSpoke"
+	actRoleName = "KeywardenSpokeAct"
 )
 
 // org is a management account holding the hub admin and member accounts
@@ -80,8 +81,10 @@ func newOrg(t *testing.T, members int) *org {
 		if err := sb.JoinOrganization(id, parent, time.Time{}); err != nil {
 			t.Fatal(err)
 		}
-		if err := sb.AddRole(awsemu.RoleSpec{Account: id, Name: roleName, TrustedAccounts: []string{o.mgmt}}); err != nil {
-			t.Fatal(err)
+		for _, name := range []string{roleName, actRoleName} {
+			if err := sb.AddRole(awsemu.RoleSpec{Account: id, Name: name, TrustedAccounts: []string{o.mgmt}}); err != nil {
+				t.Fatal(err)
+			}
 		}
 		o.members = append(o.members, id)
 	}
@@ -137,7 +140,7 @@ func (o *org) engine(pol *policy.Policy, command string) *engine.Engine {
 	if err != nil {
 		o.t.Fatal(err)
 	}
-	hub, err := awsx.NewHub(o.t.Context(), cfg, awsx.HubOptions{Command: command, RoleName: roleName})
+	hub, err := awsx.NewHub(o.t.Context(), cfg, awsx.HubOptions{Command: command, RoleName: roleName, ActRoleName: actRoleName})
 	if err != nil {
 		o.t.Fatal(err)
 	}

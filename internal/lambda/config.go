@@ -28,6 +28,10 @@ const (
 	EnvState = "KEYWARDEN_STATE"
 	// EnvExternalID is the external ID the spoke roles require, if any.
 	EnvExternalID = "KEYWARDEN_EXTERNAL_ID"
+	// EnvHubViaRole, "true", reads and acts in the function's own account
+	// through the spoke roles too, so that the function's role needs no
+	// IAM permissions of its own (the deploy templates set it).
+	EnvHubViaRole = "KEYWARDEN_HUB_VIA_ROLE"
 )
 
 // loadPolicy reads the policy EnvConfig names.

@@ -102,15 +102,19 @@ func Handle(ctx context.Context, o Options, raw json.RawMessage) (*Summary, erro
 		return nil, err
 	}
 	defer st.Close()
-	role := pol.Accounts.RoleName
+	role, actRole := pol.Accounts.RoleName, pol.Accounts.ActRoleName
 	if role == "" {
-		role = "KeywardenSpoke"
+		role = policy.DefaultRoleName
+	}
+	if actRole == "" {
+		actRole = policy.DefaultActRoleName
 	}
 	extEnv := pol.Accounts.ExternalIDEnv
 	if extEnv == "" {
 		extEnv = EnvExternalID
 	}
-	hub, err := awsx.NewHub(ctx, cfg, awsx.HubOptions{Command: "lambda", RoleName: role, ExternalID: o.Getenv(extEnv)})
+	hub, err := awsx.NewHub(ctx, cfg, awsx.HubOptions{Command: "lambda", RoleName: role, ActRoleName: actRole, ExternalID: o.Getenv(extEnv),
+		HubViaRole: o.Getenv(EnvHubViaRole) == "true"})
 	if err != nil {
 		return nil, err
 	}

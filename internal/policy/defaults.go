@@ -10,7 +10,7 @@ func Default() *Policy {
 	p := &Policy{
 		Version: 1,
 		Accounts: AccountsConfig{
-			RoleName:      "KeywardenSpoke",
+			RoleName:      DefaultRoleName,
 			ExternalIDEnv: "KEYWARDEN_EXTERNAL_ID",
 		},
 		Rules:         defaultRules(),

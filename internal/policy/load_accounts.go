@@ -7,7 +7,7 @@ import (
 )
 
 var (
-	accountsKeys    = []string{"organization", "ous", "accounts", "exclude", "role_name", "external_id_env"}
+	accountsKeys    = []string{"organization", "ous", "accounts", "exclude", "role_name", "act_role_name", "external_id_env"}
 	roleNamePattern = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
 	envNamePattern  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
@@ -27,13 +27,9 @@ func (l *loader) accounts(n *yaml.Node, field string, a *AccountsConfig) {
 		case "exclude":
 			a.Exclude = l.strings(v, f, false, checkAccountID)
 		case "role_name":
-			if s, ok := l.text(v, f); ok {
-				if roleNamePattern.MatchString(s) {
-					a.RoleName = s
-				} else {
-					l.problem(v, f, "%q is not an IAM role name: 1 to 64 letters, digits and +=,.@_-", s)
-				}
-			}
+			a.RoleName = l.roleName(v, f, a.RoleName)
+		case "act_role_name":
+			a.ActRoleName = l.roleName(v, f, a.ActRoleName)
 		case "external_id_env":
 			if s, ok := l.text(v, f); ok {
 				if envNamePattern.MatchString(s) {
@@ -46,4 +42,17 @@ func (l *loader) accounts(n *yaml.Node, field string, a *AccountsConfig) {
 			l.unknownKey(k, field, key, accountsKeys)
 		}
 	})
+}
+
+// roleName reads an IAM role name, keeping old when it is not one.
+func (l *loader) roleName(v *yaml.Node, field, old string) string {
+	s, ok := l.text(v, field)
+	if !ok {
+		return old
+	}
+	if !roleNamePattern.MatchString(s) {
+		l.problem(v, field, "%q is not an IAM role name: 1 to 64 letters, digits and +=,.@_-", s)
+		return old
+	}
+	return s
 }

@@ -80,7 +80,7 @@ func TestParseProblems(t *testing.T) {
 
 		// accounts
 		{"accounts unknown key", "version: 1\naccounts:\n  org: true\n", []string{
-			"p.yaml:3:3: accounts.org: unknown key; want one of organization, ous, accounts, exclude, role_name, external_id_env"}},
+			"p.yaml:3:3: accounts.org: unknown key; want one of organization, ous, accounts, exclude, role_name, act_role_name, external_id_env"}},
 		{"organization not a bool", "version: 1\naccounts:\n  organization: yes\n", []string{
 			`p.yaml:3:17: accounts.organization: want true or false, not "yes"`}},
 		{"account ID too short", "version: 1\naccounts:\n  accounts: [\"12345\"]\n", []string{
@@ -101,6 +101,8 @@ func TestParseProblems(t *testing.T) {
 			`p.yaml:3:14: accounts.role_name: "my role" is not an IAM role name: 1 to 64 letters, digits and +=,.@_-`}},
 		{"role name too long", "version: 1\naccounts:\n  role_name: " + strings.Repeat("r", 65) + "\n", []string{
 			`p.yaml:3:14: accounts.role_name: "` + strings.Repeat("r", 65) + `" is not an IAM role name: 1 to 64 letters, digits and +=,.@_-`}},
+		{"act role name", "version: 1\naccounts:\n  act_role_name: act/role\n", []string{
+			`p.yaml:3:18: accounts.act_role_name: "act/role" is not an IAM role name: 1 to 64 letters, digits and +=,.@_-`}},
 		{"role name empty", "version: 1\naccounts:\n  role_name:\n", []string{
 			"p.yaml:3:13: accounts.role_name: want text, not nothing"}},
 		{"external ID variable", "version: 1\naccounts:\n  external_id_env: 1-EXTERNAL\n", []string{

@@ -214,13 +214,24 @@ type Override struct {
 // AccountsConfig is the scan's selection of accounts, as in the scan flags
 // (which win over it).
 type AccountsConfig struct {
-	Organization  bool
-	OUs           []string
-	Accounts      []string
-	Exclude       []string
-	RoleName      string
+	Organization bool
+	OUs          []string
+	Accounts     []string
+	Exclude      []string
+	RoleName     string
+	// ActRoleName is the role apply, undo and rotation act through; empty
+	// means the CLI's default (DefaultActRoleName). Left out of the hash
+	// when empty, so that plans made before it existed stay valid.
+	ActRoleName   string `json:",omitempty"`
 	ExternalIDEnv string // the environment variable holding the external ID
 }
+
+// Default names of the spoke roles the deploy templates create: one that
+// only reads (scan) and one that acts (deactivate, delete, rotate).
+const (
+	DefaultRoleName    = "KeywardenSpoke"
+	DefaultActRoleName = "KeywardenSpokeAct"
+)
 
 // Safety holds the guards remediation honours.
 type Safety struct {

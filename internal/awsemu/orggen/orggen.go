@@ -56,11 +56,14 @@ import (
 
 // Names the generator uses that callers may rely on.
 const (
-	DefaultRoleName = "KeywardenSpoke"    // the spoke role when Options.RoleName is empty
-	AdminUser       = "keywarden-admin"   // the hub identity in the management account
-	BreakGlassUser  = "break-glass-admin" // one per account of at least 5 users
-	ExemptTag       = "keywarden-exempt"  // tag key, value "true", on the occasional exempt user
-	ManagementName  = company + "-management"
+	DefaultRoleName = "KeywardenSpoke" // the spoke role when Options.RoleName is empty
+	// DefaultActRoleName is the spoke's act role when Options.ActRoleName
+	// is empty.
+	DefaultActRoleName = "KeywardenSpokeAct"
+	AdminUser          = "keywarden-admin"   // the hub identity in the management account
+	BreakGlassUser     = "break-glass-admin" // one per account of at least 5 users
+	ExemptTag          = "keywarden-exempt"  // tag key, value "true", on the occasional exempt user
+	ManagementName     = company + "-management"
 
 	company = "acme"
 )
@@ -91,6 +94,10 @@ type Options struct {
 	// RoleName is the spoke role in every member account; "" means
 	// DefaultRoleName.
 	RoleName string
+	// ActRoleName is the spoke's second role, which changes keys; ""
+	// means DefaultActRoleName. The sandbox checks no permissions: both
+	// roles may do everything.
+	ActRoleName string
 	// ExternalID, when set, is required by the spoke roles' trust.
 	ExternalID string
 	// Now is the time all ages are counted back from; zero means the sandbox
@@ -121,6 +128,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.RoleName == "" {
 		o.RoleName = DefaultRoleName
+	}
+	if o.ActRoleName == "" {
+		o.ActRoleName = DefaultActRoleName
 	}
 	return o
 }
@@ -337,12 +347,14 @@ func (g *gen) run() error {
 		if err := g.sb.JoinOrganization(a.ID, a.ParentID, a.CreatedAt); err != nil {
 			return fmt.Errorf("join %s to the organization: %w", a.ID, err)
 		}
-		err := g.sb.AddRole(awsemu.RoleSpec{
-			Account: a.ID, Name: g.opts.RoleName, CreatedAt: g.at(p.age - day),
-			TrustedAccounts: g.trust, ExternalID: g.opts.ExternalID, MaxSession: time.Hour,
-		})
-		if err != nil {
-			return fmt.Errorf("add role %s to %s: %w", g.opts.RoleName, a.ID, err)
+		for _, name := range []string{g.opts.RoleName, g.opts.ActRoleName} {
+			err := g.sb.AddRole(awsemu.RoleSpec{
+				Account: a.ID, Name: name, CreatedAt: g.at(p.age - day),
+				TrustedAccounts: g.trust, ExternalID: g.opts.ExternalID, MaxSession: time.Hour,
+			})
+			if err != nil {
+				return fmt.Errorf("add role %s to %s: %w", name, a.ID, err)
+			}
 		}
 		g.begin(&a, p.age)
 		if p.rootKey {
