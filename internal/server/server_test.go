@@ -411,7 +411,7 @@ func TestNoTokenNoChanges(t *testing.T) {
 // token or a browser's Basic password; /healthz says only the status.
 func TestProtectReads(t *testing.T) {
 	w := newWorld(t, reportPolicy, func(o *server.Options) { o.ProtectReads = true })
-	for _, path := range []string{"/api/v1/runs", "/api/v1/findings", "/metrics"} {
+	for _, path := range []string{"/api/v1/runs", "/api/v1/findings", "/metrics", "/", "/findings"} {
 		resp, _ := w.do("GET", path, "")
 		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(strings.Join(resp.Header.Values("WWW-Authenticate"), " "), "Basic") {
 			t.Errorf("GET %s without the token: %s, want 401 with a Basic challenge", path, resp.Status)
