@@ -82,6 +82,7 @@ Start with 'keywarden demo', which needs no AWS account.`,
 		newHistoryCommand(),
 		newNotifyCommand(g),
 		newStateCommand(g),
+		newServeCommand(g),
 	)
 
 	finish(cmd)

@@ -59,8 +59,11 @@ type RunSummary struct {
 	SecurityHub        *ExportCounts  `json:"security_hub,omitempty"`
 	Reports            []string       `json:"reports,omitempty"`
 	APICalls           int            `json:"api_calls"`
-	DurationMS         int64          `json:"duration_ms"`
-	Problems           []string       `json:"problems,omitempty"`
+	// AccountErrors counts the accounts not read completely, by the AWS
+	// error code behind it.
+	AccountErrors map[string]int `json:"account_errors,omitempty"`
+	DurationMS    int64          `json:"duration_ms"`
+	Problems      []string       `json:"problems,omitempty"`
 }
 
 // NotifyCounts is what became of the notifications.
@@ -247,12 +250,9 @@ func SnapshotOf(sc *ScanResult, runID, trigger, mode, policyHash string) store.S
 				}
 			}
 		}
-		for _, k := range a.Root.Keys {
-			if k.Active() {
-				sa.KeysActive++
-			} else {
-				sa.KeysInactive++
-			}
+		sa.RootKeys = len(a.Root.Keys)
+		if sa.RootKeys == 0 && a.Root.KeysPresent {
+			sa.RootKeys = 1 // GetAccountSummary says only that there is one or more
 		}
 		snap.Accounts = append(snap.Accounts, sa)
 	}
@@ -274,8 +274,14 @@ func summarizeScan(sum *RunSummary, p *PlanResult) {
 	sum.AccountsIncomplete = len(inv.Incomplete())
 	if sum.AccountsIncomplete > 0 {
 		sum.Status = StatusPartial
+		sum.AccountErrors = map[string]int{}
 		for _, a := range inv.Incomplete() {
 			sum.Problems = append(sum.Problems, "account "+a.Account.ID+" ("+string(a.Status)+"): "+a.Error)
+			code := a.ErrorCode
+			if code == "" {
+				code = "unknown"
+			}
+			sum.AccountErrors[code]++
 		}
 	}
 	for _, a := range inv.Accounts {

@@ -39,9 +39,12 @@ type SnapshotAccount struct {
 	Status string `json:"status"`
 	Error  string `json:"error,omitempty"`
 
-	Users        int `json:"users"`
+	Users int `json:"users"`
+	// KeysActive and KeysInactive count the IAM users' access keys;
+	// RootKeys the root user's.
 	KeysActive   int `json:"keys_active"`
 	KeysInactive int `json:"keys_inactive"`
+	RootKeys     int `json:"root_keys,omitempty"`
 	// Findings counts the account's findings that are not exempt.
 	Findings int `json:"findings"`
 }

@@ -17,7 +17,7 @@ func snapshot(runID string, taken time.Time, findings ...store.SnapshotFinding) 
 	return store.Snapshot{
 		RunID: runID, At: taken, Trigger: "schedule", Mode: "report", PolicyHash: "sha256:abc",
 		Accounts: []store.SnapshotAccount{
-			{ID: "111111111111", Name: "prod", OUPath: "Root/Workloads", Status: "ok", Users: 3, KeysActive: 4, KeysInactive: 1, Findings: 2},
+			{ID: "111111111111", Name: "prod", OUPath: "Root/Workloads", Status: "ok", Users: 3, KeysActive: 4, KeysInactive: 1, RootKeys: 1, Findings: 2},
 			{ID: "222222222222", Status: "failed", Error: "AccessDenied: not authorized"},
 		},
 		Findings: findings,
