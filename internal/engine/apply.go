@@ -42,6 +42,10 @@ type ApplyRequest struct {
 	// starts unless ActionTime is left (remediate.Applier).
 	Deadline   time.Time
 	ActionTime time.Duration
+
+	// demand is the rotation asked for by hand the plan was made for
+	// (Rotate); every action is judged again with it.
+	demand *remediate.Demand
 }
 
 // ApplyResult is what an apply did.
@@ -71,7 +75,7 @@ func (e *Engine) Apply(ctx context.Context, req ApplyRequest) (*ApplyResult, err
 	nt := e.newNotifier()
 	ap := e.applier(req.Progress, nt.detail())
 	ap.UnsafeAllowBulk, ap.UnsafeAllowForecast, ap.Started = req.UnsafeAllowBulk, req.UnsafeAllowForecast, req.Started
-	ap.Deadline, ap.ActionTime = req.Deadline, req.ActionTime
+	ap.Deadline, ap.ActionTime, ap.Demand = req.Deadline, req.ActionTime, req.demand
 	if err := ap.Check(ctx, req.Plan); err != nil {
 		return nil, err
 	}
