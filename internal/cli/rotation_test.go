@@ -84,6 +84,31 @@ notifications:
 		t.Errorf("the stored key %s is %+v, want an active key of alice", v.AccessKeyId, ks)
 	}
 
+	// Where the rotation is: in the HTML report, in policy explain, and in
+	// the next plan.
+	report := s.path("report.html")
+	r = s.kw("scan", "--org", "--config", s.config, "--state", s.state, "--format", "html", "--output", report)
+	wantExit(t, "scan --format html --state", r, ExitOK)
+	page := readFile(t, report)
+	for _, want := range []string{`id="rotations"`, old, v.AccessKeyId, sec.ARN, "not yet", "once the new key is used"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the HTML report lacks %q in its rotations", want)
+		}
+	}
+	r = s.kw("policy", "explain", "--account", acct, "--user", "alice", "--config", s.config, "--state", s.state)
+	wantExit(t, "policy explain --state", r, ExitOK)
+	for _, want := range []string{"rotation of " + old, v.AccessKeyId + ", created", "secret stored", sec.ARN, "new key used", "not yet",
+		"old key quiet since", "cutover due", "once the new key is used", "deadline"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("policy explain lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = s.plan(s.path("plan-after.json"))
+	wantExit(t, "plan after the rotation", r, ExitOK)
+	if !strings.Contains(r.stdout, "Rotations") || !strings.Contains(r.stdout, old+" -> "+v.AccessKeyId+": waiting-for-use") {
+		t.Errorf("the plan does not show the rotation:\n%s", r.stdout)
+	}
+
 	r = s.kw("history", "--state", s.state, "--run", run)
 	wantExit(t, "history --run", r, ExitOK)
 	r = s.kw("history", "--state", s.state, "--run", run, "--format", "json")
