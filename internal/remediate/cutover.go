@@ -187,7 +187,13 @@ func rotationState(e store.Entry, newID, arn string, old inventory.Key, keys []i
 			rs.Deadline = &d
 		}
 	}
+	unread := false // a key of the user whose ID was not read may be the new key
+	for _, k := range keys {
+		unread = unread || k.ID == ""
+	}
 	switch {
+	case nk == nil && unread:
+		rs.Phase = PhaseWaitingForUse // not known: the old key is held back
 	case nk == nil:
 		rs.Phase = PhaseNewKeyGone
 	case !old.Active():
