@@ -207,6 +207,12 @@ func printPlanAs(w io.Writer, plan *remediate.Plan, compact bool) {
 		}
 		tw.Flush()
 	}
+	if len(plan.Rotations) > 0 {
+		fmt.Fprintf(w, "\nRotations (docs/rotation.md):\n")
+		for _, r := range plan.Rotations {
+			fmt.Fprintf(w, "  %s %s %s -> %s: %s: %s\n", r.AccountID, r.UserName, r.OldKeyID, r.NewKeyID, r.Phase, r.Describe())
+		}
+	}
 	var failed []string
 	for _, a := range plan.Accounts {
 		if a.Status != "ok" {

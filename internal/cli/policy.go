@@ -17,6 +17,7 @@ import (
 	"github.com/keywarden/keywarden/internal/inventory"
 	"github.com/keywarden/keywarden/internal/notify"
 	"github.com/keywarden/keywarden/internal/policy"
+	"github.com/keywarden/keywarden/internal/remediate"
 )
 
 // defaultPolicyFile is the policy file looked for in the working directory.
@@ -125,6 +126,7 @@ type PolicyExplainOptions struct {
 	read    readFlags
 	policy  policyFlags
 	aws     awsFlags
+	journal journalFlags
 }
 
 func newPolicyExplainCommand(g *GlobalOptions) *cobra.Command {
@@ -158,6 +160,7 @@ Use --user '<root_account>' for the root user's keys.`,
 	opts.read.KeyIDs, opts.read.Parallel, opts.read.AccountTimeout = string(engine.KeyIDsAll), 1, inventory.DefaultAccountTimeout
 	opts.role.add(cmd)
 	opts.aws.add(cmd)
+	opts.journal.add(cmd)
 	return cmd
 }
 
@@ -174,11 +177,21 @@ func runPolicyExplain(cmd *cobra.Command, o PolicyExplainOptions, log *slog.Logg
 	j.read.Selection = inventory.Selection{Accounts: []string{o.Account}}
 	j.read.Parallel = 1
 	j.read.KeyIDs = engine.KeyIDsAll
-	if err := j.connect(ctx, "explain", o.aws, nil, log, nil); err != nil {
+	st, err := o.journal.open(ctx, o.aws)
+	if err != nil {
+		return err
+	}
+	if st != nil {
+		defer st.Close()
+	}
+	if err := j.connect(ctx, "explain", o.aws, st, log, nil); err != nil {
 		return err
 	}
 	res, err := scanWithProgress(ctx, j.eng, j.read, stderr)
 	if err != nil {
+		return err
+	}
+	if err := j.eng.ReadRotations(ctx, res); err != nil {
 		return err
 	}
 	acct := res.Inventory.Accounts[0]
@@ -186,7 +199,45 @@ func runPolicyExplain(cmd *cobra.Command, o PolicyExplainOptions, log *slog.Logg
 	if err != nil {
 		return err
 	}
-	return renderExplanation(stdout, j.pol, acct, expl, res.AsOf)
+	if err := renderExplanation(stdout, j.pol, acct, expl, res.AsOf); err != nil {
+		return err
+	}
+	return renderRotations(stdout, res.Rotations, o.User, o.Key)
+}
+
+// renderRotations says where each rotation of the user's keys (or of the
+// one key) is: created, secret stored, new key used, old key quiet since,
+// cutover due.
+func renderRotations(w io.Writer, rs []remediate.RotationState, user, key string) error {
+	day := func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+	for _, r := range rs {
+		if r.UserName != user || key != "" && key != r.OldKeyID && key != r.NewKeyID {
+			continue
+		}
+		fmt.Fprintf(w, "\nrotation of %s (docs/rotation.md): %s\n", r.OldKeyID, r.Phase)
+		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+		fmt.Fprintf(tw, "  new key\t%s, created %s\n", r.NewKeyID, day(r.CreatedAt))
+		fmt.Fprintf(tw, "  secret stored\t%s in %s\n", day(r.StoredAt), r.SecretARN)
+		used := "not yet"
+		if r.NewKeyUsedAt != nil {
+			used = "last used " + day(*r.NewKeyUsedAt)
+		}
+		fmt.Fprintf(tw, "  new key used\t%s\n", used)
+		fmt.Fprintf(tw, "  old key quiet since\t%s\n", day(r.OldKeyQuietSince))
+		due := "once the new key is used"
+		if r.CutoverAt != nil {
+			due = day(*r.CutoverAt)
+		}
+		fmt.Fprintf(tw, "  cutover due\t%s\n", due)
+		if r.Deadline != nil {
+			fmt.Fprintf(tw, "  deadline\t%s (the old key's deactivate stage)\n", day(*r.Deadline))
+		}
+		fmt.Fprintf(tw, "  \t%s\n", r.Describe())
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // renderExplanation prints every rule's judgement of each key.

@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/spf13/cobra"
 
 	"github.com/keywarden/keywarden/internal/awsemu"
 	"github.com/keywarden/keywarden/internal/awsx"
@@ -80,6 +82,31 @@ notifications:
 	s.secrets = append(s.secrets, v.SecretAccessKey)
 	if ks, ok := s.sb.AccessKey(v.AccessKeyId); !ok || ks.User != "alice" || ks.Status != awsemu.StatusActive {
 		t.Errorf("the stored key %s is %+v, want an active key of alice", v.AccessKeyId, ks)
+	}
+
+	// Where the rotation is: in the HTML report, in policy explain, and in
+	// the next plan.
+	report := s.path("report.html")
+	r = s.kw("scan", "--org", "--config", s.config, "--state", s.state, "--format", "html", "--output", report)
+	wantExit(t, "scan --format html --state", r, ExitOK)
+	page := readFile(t, report)
+	for _, want := range []string{`id="rotations"`, old, v.AccessKeyId, sec.ARN, "not yet", "once the new key is used"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the HTML report lacks %q in its rotations", want)
+		}
+	}
+	r = s.kw("policy", "explain", "--account", acct, "--user", "alice", "--config", s.config, "--state", s.state)
+	wantExit(t, "policy explain --state", r, ExitOK)
+	for _, want := range []string{"rotation of " + old, v.AccessKeyId + ", created", "secret stored", sec.ARN, "new key used", "not yet",
+		"old key quiet since", "cutover due", "once the new key is used", "deadline"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("policy explain lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = s.plan(s.path("plan-after.json"))
+	wantExit(t, "plan after the rotation", r, ExitOK)
+	if !strings.Contains(r.stdout, "Rotations") || !strings.Contains(r.stdout, old+" -> "+v.AccessKeyId+": waiting-for-use") {
+		t.Errorf("the plan does not show the rotation:\n%s", r.stdout)
 	}
 
 	r = s.kw("history", "--state", s.state, "--run", run)
@@ -196,4 +223,110 @@ func TestRotateCommandMoto(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestRotateOnDemand: 'keywarden rotate' rotates one user's key whatever
+// its age, shown as a plan and confirmed like apply; --deactivate-now
+// deactivates the old key as soon as the new one is stored; undo
+// reactivates it and leaves the new key and its secret; the secret is
+// nowhere but in Secrets Manager.
+func TestRotateOnDemand(t *testing.T) {
+	s := newRemSandbox(t, 1, nil)
+	acct := s.members[0]
+	old := s.addKey(acct, "alice", 30*day, time.Hour, awsemu.StatusActive).AccessKeyID
+	bob := s.addKey(acct, "bob", 30*day, time.Hour, awsemu.StatusActive).AccessKeyID
+	var mu sync.Mutex
+	var bodies []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		mu.Unlock()
+	}))
+	t.Cleanup(hook.Close)
+	t.Setenv("KW_ROTATE_HOOK_SECRET", "whsec-rotate-cli")
+	// Rotation is not enabled: asking by hand is enough.
+	s.writePolicy(`version: 1
+notifications:
+  default: {contact: cloud-team@example.com, channel: hook}
+  channels:
+    hook: {type: webhook, url: "` + hook.URL + `", secret_env: KW_ROTATE_HOOK_SECRET}
+`)
+	base := []string{"rotate", "--account", acct, "--config", s.config, "--state", s.state}
+
+	t.Run("usage", func(t *testing.T) {
+		wantExit(t, "rotate without --user", s.kw("rotate", "--account", acct, "--config", s.config, "--state", s.state), ExitUsage)
+		wantExit(t, "rotate with a bad account", s.kw("rotate", "--account", "12", "--user", "alice", "--config", s.config), ExitUsage)
+		r := s.kw(append(base, "--user", "carol", "--auto-approve")...)
+		wantRefused(t, "rotate of an unknown user", r, "no user carol")
+		r = s.kw(append(base, "--user", "alice", "--key", bob, "--auto-approve")...)
+		wantRefused(t, "rotate of another user's key", r, "has no key "+bob)
+	})
+
+	t.Run("confirmation", func(t *testing.T) {
+		saved := confirmInput
+		defer func() { confirmInput = saved }()
+		confirmInput = func(*cobra.Command) (io.Reader, bool) { return strings.NewReader("wrong\n"), true }
+		r := s.kw(append(base, "--user", "bob")...)
+		if r.err == nil || !strings.Contains(r.err.Error(), "cancelled") || !strings.Contains(r.stdout, "type the plan's ID") {
+			t.Errorf("rotate with the wrong ID typed: %v\n%s", r.err, r.stdout)
+		}
+		confirmInput = func(*cobra.Command) (io.Reader, bool) { return strings.NewReader(""), false }
+		r = s.kw(append(base, "--user", "bob")...)
+		if r.err == nil || !strings.Contains(r.err.Error(), "without a terminal") {
+			t.Errorf("rotate without a terminal: %v", r.err)
+		}
+		if ks, _ := s.sb.AccessKey(bob); ks.Status != awsemu.StatusActive || len(s.sb.Secrets(acct)) != 0 {
+			t.Errorf("after cancelled rotations: bob's key %s, %d secrets; want nothing changed", ks.Status, len(s.sb.Secrets(acct)))
+		}
+	})
+
+	r := s.kw(append(base, "--user", "alice", "--deactivate-now", "--auto-approve")...)
+	wantExit(t, "rotate --deactivate-now", r, ExitOK)
+	for _, want := range []string{"rotate", old, "on_demand", "stored in secret arn:aws:secretsmanager:", remediate.StageDeactivateNow} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("rotate's output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	run := runIDOf(t, r.stdout)
+	sec, ok := s.sb.Secret(acct, awsemu.DefaultRegion, "keywarden/iam-user/alice")
+	if !ok {
+		t.Fatal("no secret keywarden/iam-user/alice")
+	}
+	cur, _ := sec.Current()
+	var v struct{ AccessKeyId, SecretAccessKey string }
+	if err := json.Unmarshal([]byte(cur.SecretString), &v); err != nil || v.SecretAccessKey == "" {
+		t.Fatalf("secret value: %v", err)
+	}
+	s.secrets = append(s.secrets, v.SecretAccessKey)
+	if ks, _ := s.sb.AccessKey(old); ks.Status != awsemu.StatusInactive {
+		t.Errorf("the old key is %s, want Inactive (--deactivate-now)", ks.Status)
+	}
+	// The stored key works, as alice: the sandbox checks its signature.
+	who, err := sts.NewFromConfig(s.configFor(awsemu.Key{AccessKeyID: v.AccessKeyId, SecretAccessKey: v.SecretAccessKey})).
+		GetCallerIdentity(t.Context(), &sts.GetCallerIdentityInput{})
+	if err != nil || !strings.HasSuffix(aws.ToString(who.Arn), ":user/alice") {
+		t.Errorf("the stored key signs as %v (%v), want alice", who, err)
+	}
+
+	r = s.kw("undo", run, "--auto-approve", "--config", s.config, "--state", s.state)
+	wantExit(t, "undo", r, ExitOK)
+	if !strings.Contains(r.stdout, "left in place") || !strings.Contains(r.stdout, v.AccessKeyId) {
+		t.Errorf("undo does not say the new key is left in place:\n%s", r.stdout)
+	}
+	if ks, _ := s.sb.AccessKey(old); ks.Status != awsemu.StatusActive {
+		t.Errorf("after undo the old key is %s, want Active", ks.Status)
+	}
+	if ks, _ := s.sb.AccessKey(v.AccessKeyId); ks.Status != awsemu.StatusActive || len(s.sb.Secrets(acct)) != 1 {
+		t.Errorf("after undo the new key is %s with %d secrets, want it active in its secret", ks.Status, len(s.sb.Secrets(acct)))
+	}
+
+	// A second rotation of alice: she holds two active keys now.
+	r = s.kw(append(base, "--user", "alice", "--key", old, "--auto-approve")...)
+	wantRefused(t, "a second rotation", r, "not rotated", "key-quota")
+
+	mu.Lock()
+	s.written = append(s.written, bodies...)
+	mu.Unlock()
+	s.checkNoSecrets()
 }

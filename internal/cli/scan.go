@@ -21,17 +21,19 @@ import (
 	"github.com/keywarden/keywarden/internal/policy"
 	"github.com/keywarden/keywarden/internal/report"
 	"github.com/keywarden/keywarden/internal/store"
+	"github.com/keywarden/keywarden/internal/store/sqlite"
 )
 
 // scanFlags are the flags of "keywarden scan".
 type scanFlags struct {
-	sel    selectionFlags
-	role   roleFlags
-	read   readFlags
-	policy policyFlags
-	aws    awsFlags
-	out    outputFlags
-	FailOn string
+	sel     selectionFlags
+	role    roleFlags
+	read    readFlags
+	policy  policyFlags
+	aws     awsFlags
+	out     outputFlags
+	journal journalFlags
+	FailOn  string
 }
 
 func newScanCommand(g *GlobalOptions) *cobra.Command {
@@ -76,6 +78,7 @@ profiles, SSO, environment variables, AWS_ENDPOINT_URL.`,
 	o.policy.add(cmd)
 	o.aws.add(cmd)
 	o.out.add(cmd, "table, json, csv, html (one self-contained page), markdown (for CI summaries), asff (AWS Security Hub) or ocsf (OCSF events, one per line)")
+	o.journal.add(cmd)
 	cmd.Flags().StringVar(&o.FailOn, "fail-on", "none", "exit 4 when a finding not exempt is at or above this `level`: none, warn (any), info, low, medium, high, critical")
 	return cmd
 }
@@ -150,11 +153,21 @@ func runScan(cmd *cobra.Command, o scanFlags, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if err := j.connect(ctx, "scan", o.aws, nil, log, nil); err != nil {
+	st, err := o.journal.open(ctx, o.aws)
+	if err != nil {
+		return err
+	}
+	if st != nil {
+		defer st.Close()
+	}
+	if err := j.connect(ctx, "scan", o.aws, st, log, nil); err != nil {
 		return err
 	}
 	res, err := scanWithProgress(ctx, j.eng, j.read, stderr)
 	if err != nil {
+		return err
+	}
+	if err := j.eng.ReadRotations(ctx, res); err != nil {
 		return err
 	}
 	return writeScan(res, j.read.AsOf, format, o.out.Output, j.eng.Hub.Base.Region, o.FailOn, stdout)
@@ -298,4 +311,24 @@ func planWithProgress(ctx context.Context, j *job, stderr io.Writer) (*engine.Pl
 		fmt.Fprintf(stderr, "keywarden: skipping account %s (%s): it is %s\n", a.ID, a.Name, a.State)
 	}
 	return res, nil
+}
+
+// journalFlags name a state store that a read-only command reads, never
+// writes: where the rotations under way are.
+type journalFlags struct{ State string }
+
+func (f *journalFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.State, "state", "", "read the rotations under way from this state `store` (a SQLite file or dynamodb://TABLE; default $KEYWARDEN_STATE if set); nothing is written to it")
+}
+
+// open opens the state store named, which must exist; nil when none is.
+func (f journalFlags) open(ctx context.Context, af awsFlags) (store.Store, error) {
+	path := f.State
+	if path == "" {
+		path = os.Getenv(sqlite.EnvState)
+	}
+	if path == "" {
+		return nil, nil
+	}
+	return openExistingState(ctx, path, af)
 }

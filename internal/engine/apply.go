@@ -48,6 +48,10 @@ type ApplyRequest struct {
 	// that; the one in progress finishes and is journaled
 	// (remediate.ErrStopped).
 	Stop <-chan struct{}
+
+	// demand is the rotation asked for by hand the plan was made for
+	// (Rotate); every action is judged again with it.
+	demand *remediate.Demand
 }
 
 // ApplyResult is what an apply did.
@@ -77,7 +81,7 @@ func (e *Engine) Apply(ctx context.Context, req ApplyRequest) (*ApplyResult, err
 	nt := e.newNotifier()
 	ap := e.applier(req.Progress, nt.detail())
 	ap.UnsafeAllowBulk, ap.UnsafeAllowForecast, ap.Started = req.UnsafeAllowBulk, req.UnsafeAllowForecast, req.Started
-	ap.Deadline, ap.ActionTime, ap.Stop = req.Deadline, req.ActionTime, req.Stop
+	ap.Deadline, ap.ActionTime, ap.Stop, ap.Demand = req.Deadline, req.ActionTime, req.Stop, req.demand
 	if err := ap.Check(ctx, req.Plan); err != nil {
 		return nil, err
 	}

@@ -390,3 +390,28 @@ func TestRotationQuotaDeletesInactiveFirst(t *testing.T) {
 		t.Errorf("bob: %d rotations withheld by key-quota (want 2), keys %v", quota, keysOf(t, o2, o2.prod, "bob"))
 	}
 }
+
+// TestRotationMultipleActive: during a rotation the user holds two active
+// keys on purpose; multiple_active, even set to deactivate the less used
+// key, neither warns about them nor deactivates the new key.
+func TestRotationMultipleActive(t *testing.T) {
+	o := newOrg(t, 1)
+	pol := mustPolicy(t, strings.Replace(rotationYAML, "multiple_active: {enabled: false}", "multiple_active: {action: deactivate_less_used}", 1))
+	old, nk, _ := rotateAlice(t, o, pol)
+	p, _ := o.planApply(pol)
+	for _, a := range p.Actions {
+		if a.UserName == "alice" {
+			t.Errorf("during the rotation the plan has %s %s (%v)", a.Type, a.AccessKeyID, a.Rules)
+		}
+	}
+	if o.status(old.AccessKeyID) != awsemu.StatusActive || o.status(nk.AccessKeyID) != awsemu.StatusActive {
+		t.Errorf("old %s, new %s; want both active", o.status(old.AccessKeyID), o.status(nk.AccessKeyID))
+	}
+	held := false
+	for _, w := range p.Withheld {
+		held = held || (w.AccessKeyID == nk.AccessKeyID && w.Guard == remediate.GuardCutover)
+	}
+	if !held {
+		t.Errorf("withheld %+v, want the new key's deactivation withheld by %s", p.Withheld, remediate.GuardCutover)
+	}
+}

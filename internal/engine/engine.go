@@ -20,6 +20,7 @@ import (
 	"github.com/keywarden/keywarden/internal/awsx"
 	"github.com/keywarden/keywarden/internal/inventory"
 	"github.com/keywarden/keywarden/internal/policy"
+	"github.com/keywarden/keywarden/internal/remediate"
 	"github.com/keywarden/keywarden/internal/store"
 )
 
@@ -94,6 +95,9 @@ type ScanResult struct {
 	Skipped  []inventory.Account
 	AsOf     time.Time
 	Findings []policy.Finding
+	// Rotations are the rotations under way in the accounts read, when
+	// asked for (Engine.ReadRotations).
+	Rotations []remediate.RotationState
 }
 
 // Errors a caller may branch on.

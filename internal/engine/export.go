@@ -9,13 +9,26 @@ import (
 
 	"github.com/keywarden/keywarden/internal/inventory"
 	"github.com/keywarden/keywarden/internal/policy"
+	"github.com/keywarden/keywarden/internal/remediate"
 	"github.com/keywarden/keywarden/internal/report"
 	"github.com/keywarden/keywarden/internal/securityhub"
 )
 
 // Document is the report of a scan, with its findings, for the renderers.
 func (r *ScanResult) Document(asOf time.Time) *report.Document {
-	return report.Build(r.Inventory, report.BuildOptions{GeneratedAt: r.Inventory.FinishedAt, AsOf: asOf, Findings: ReportFindings(r.Findings)})
+	return report.Build(r.Inventory, report.BuildOptions{GeneratedAt: r.Inventory.FinishedAt, AsOf: asOf, Findings: ReportFindings(r.Findings),
+		Rotations: reportRotations(r.Rotations)})
+}
+
+// reportRotations carries the rotations under way into the report.
+func reportRotations(rs []remediate.RotationState) []report.Rotation {
+	var out []report.Rotation
+	for _, r := range rs {
+		out = append(out, report.Rotation{AccountID: r.AccountID, UserName: r.UserName, OldKeyID: r.OldKeyID, NewKeyID: r.NewKeyID,
+			SecretARN: r.SecretARN, CreatedAt: r.CreatedAt, StoredAt: r.StoredAt, NewKeyUsedAt: r.NewKeyUsedAt,
+			OldKeyQuietSince: r.OldKeyQuietSince, CutoverAt: r.CutoverAt, Deadline: r.Deadline, Phase: r.Phase, Summary: r.Describe()})
+	}
+	return out
 }
 
 // ReportFindings carries the policy's findings into the report.

@@ -368,6 +368,12 @@ func notifyEvents(ctx context.Context, e *Engine, plan *remediate.Plan, out *rem
 			if f, ok := next[a.AccountID+"/"+a.AccessKeyID]; ok {
 				it.NextStage, it.NextAt = string(f.NextStage), f.NextStageAt
 			}
+			// A rotation held at its deadline: say where the new key is.
+			for _, r := range plan.Rotations {
+				if r.AccountID == a.AccountID && r.OldKeyID == a.AccessKeyID && r.Phase == remediate.PhaseHeld {
+					it.NewAccessKeyID, it.SecretARN, it.SecretRegion = r.NewKeyID, r.SecretARN, remediate.SecretRegion(r.SecretARN)
+				}
+			}
 		case a.Type == remediate.Rotate:
 			// Where the new key is, and the deadline: the old key's next
 			// stage. Never the secret: keywarden no longer holds it.

@@ -57,3 +57,20 @@ func (e *Engine) deactivatedAt(ctx context.Context, account, key string) (time.T
 	}
 	return e.Store.DeactivatedAt(ctx, account, key)
 }
+
+// ReadRotations reads from the journal where each rotation under way in a
+// scan's accounts is (remediate.RotationState), into sc.Rotations: what
+// the report and 'policy explain' show. Without a state store there are
+// none.
+func (e *Engine) ReadRotations(ctx context.Context, sc *ScanResult) error {
+	if e.Store == nil {
+		return nil
+	}
+	rs, err := remediate.RotationStates(ctx, remediate.Inputs{Inventory: sc.Inventory, Findings: sc.Findings, Policy: e.Policy,
+		AsOf: sc.AsOf, LastRotation: e.lastRotation})
+	if err != nil {
+		return err
+	}
+	sc.Rotations = rs
+	return nil
+}

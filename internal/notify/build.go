@@ -179,10 +179,13 @@ func (it Item) Outlook() string {
 	case it.Done && it.Action == ActionRotated:
 		s := fmt.Sprintf("A new key %s was created for the user and stored in AWS Secrets Manager: account %s, region %s, secret %s. The old key %s stays active",
 			it.NewAccessKeyID, it.AccountID, it.SecretRegion, it.SecretARN, it.AccessKeyID)
+		s += " until the new key is in use and the old one has gone quiet; then keywarden deactivates it"
 		if it.NextStage != "" && !it.NextAt.IsZero() {
-			s += fmt.Sprintf(" until its %s stage, on or after %s", it.NextStage, it.NextAt.UTC().Format("2006-01-02"))
+			s += fmt.Sprintf(". The deadline is its %s stage, on or after %s", it.NextStage, it.NextAt.UTC().Format("2006-01-02"))
 		}
 		return s + "."
+	case !it.Done && it.SecretARN != "":
+		return fmt.Sprintf("It stays active: keywarden holds it until the new key %s is in use, and tells you and the security team at every run.", it.NewAccessKeyID)
 	case it.Done:
 		return "The key was deactivated: requests signed with it now fail."
 	case it.NextStage == "" || it.NextAt.IsZero():
@@ -222,6 +225,16 @@ func Remedy(it Item, runID string) string {
 			fmt.Sprintf("  aws secretsmanager get-secret-value --secret-id %s --region %s", it.SecretARN, it.SecretRegion),
 			"The secret's value is JSON with AccessKeyId and SecretAccessKey; later rotations put a new version in the same secret.",
 			"Once the application uses the new key, stop using "+key+": keywarden deactivates it later, once it is quiet (a key still in use is not deactivated).")
+	case !it.Done && it.SecretARN != "":
+		// A rotation held at its deadline: the new key was never used.
+		return lines("The new key "+it.NewAccessKeyID+" has never been used, and "+key+" is past its deadline; keywarden keeps "+key+" active until the application uses the new key. Read it as IAM user "+user+":",
+			fmt.Sprintf("  aws secretsmanager get-secret-value --secret-id %s --region %s", it.SecretARN, it.SecretRegion),
+			"Move the application to it; once it is in use and "+key+" is quiet, keywarden deactivates "+key+".")
+	case !it.Done && it.SecretARN != "":
+		// A rotation held at its deadline: the new key was never used.
+		return lines("The new key "+it.NewAccessKeyID+" has never been used, and "+key+" is past its deadline; keywarden keeps "+key+" active until the application uses the new key. Read it as IAM user "+user+":",
+			fmt.Sprintf("  aws secretsmanager get-secret-value --secret-id %s --region %s", it.SecretARN, it.SecretRegion),
+			"Move the application to it; once it is in use and "+key+" is quiet, keywarden deactivates "+key+".")
 	case it.Done && it.Action == ActionDeleted:
 		return lines("The key cannot be restored. If it is still needed, create a new one:", "  "+create, console)
 	case it.Done:

@@ -303,6 +303,15 @@ func (ap *Applier) Execute(ctx context.Context, prep *Prepared, runID string) (*
 		} else {
 			res, err = ap.applyOne(ctx, lease, prep, runID, a, pending[a.ID], unknown[a.ID], firstIntent[a.ID])
 		}
+		if err == nil {
+			ap.report(out, res)
+			if a.Type == Rotate && a.DeactivateOld && res.Outcome == store.OutcomeDone {
+				res, err = ap.deactivateOld(ctx, lease, p, runID, a)
+				if err == nil {
+					ap.report(out, res)
+				}
+			}
+		}
 		if err != nil {
 			out.Status = store.RunInterrupted
 			if !errors.Is(err, store.ErrLockLost) { // the new holder owns the run now
@@ -310,13 +319,12 @@ func (ap *Applier) Execute(ctx context.Context, prep *Prepared, runID string) (*
 			}
 			return out, err
 		}
-		ap.report(out, res)
 	}
 	if cause := context.Cause(ctx); errors.Is(cause, store.ErrLockLost) {
 		out.Status = store.RunInterrupted
 		return out, fmt.Errorf("stopped: %w", cause)
 	}
-	out.Status = runStatus(ctx, out, len(p.Actions))
+	out.Status = runStatus(ctx, out, len(p.Actions)+extraResults(out))
 	if err := lease.FinishRun(context.WithoutCancel(ctx), runID, out.Status, ap.now()); err != nil {
 		return out, fmt.Errorf("record the run's end: %w", err)
 	}
@@ -595,4 +603,68 @@ func requestIDOf(err error) string {
 		return re.ServiceRequestID()
 	}
 	return ""
+}
+
+// extraResults counts the results of an outcome that are not the plan's
+// own actions: the deactivations of old keys right after their rotation.
+func extraResults(out *Outcome) int {
+	n := 0
+	for _, r := range out.Results {
+		if r.Action.Stage == StageDeactivateNow {
+			n++
+		}
+	}
+	return n
+}
+
+// StageDeactivateNow is the stage of the deactivation of a rotated key right
+// after its successor was stored ('keywarden rotate --deactivate-now').
+const StageDeactivateNow = "deactivate-now"
+
+// deactivateOld deactivates the old key of rotation rot, just stored: a
+// leaked key must stop working as soon as its successor exists. It is
+// journaled as a deactivation of its own, which undo reverses.
+func (ap *Applier) deactivateOld(ctx context.Context, lease store.Lease, p *Plan, runID string, rot Action) (ActionResult, error) {
+	a := rot
+	a.Type, a.Stage, a.DeactivateOld = Deactivate, StageDeactivateNow, false
+	a.Reason = "deactivated as soon as its successor was stored ('keywarden rotate --deactivate-now')"
+	a.ID = ActionID(p.PolicyHash, a)
+	id, err := lease.RecordIntent(ctx, ap.entry(p, runID, a))
+	if err != nil {
+		return ActionResult{}, fmt.Errorf("journal the intent to deactivate %s: %w", a.AccessKeyID, err)
+	}
+	res := ActionResult{Action: a}
+	client := ap.ClientFor(a.AccountID)
+	lk, err := liveKey(ctx, client, a.UserName, a.AccessKeyID)
+	var noUser *types.NoSuchEntityException
+	switch {
+	case errors.As(err, &noUser) || (err == nil && lk == nil):
+		res.Outcome, res.Detail = store.OutcomeSkipped, "the key no longer exists"
+	case err != nil:
+		res.Outcome, res.Detail = store.OutcomeFailed, "re-read the key: "+apiMessage(err)
+	case !lk.created.Equal(a.Key.CreatedAt.Truncate(time.Second)):
+		res.Outcome, res.Detail = store.OutcomeSkipped, "not the key the plan saw (its creation date differs)"
+	case lk.status == StatusInactive:
+		res.Outcome, res.Detail = store.OutcomeAlreadyDone, "the key was already inactive"
+	default:
+		if err := lease.Check(ctx); err != nil {
+			return res, fmt.Errorf("stopped before deactivating %s: %w", a.AccessKeyID, err)
+		}
+		out, err := client.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String(a.UserName),
+			AccessKeyId: aws.String(a.AccessKeyID), Status: types.StatusTypeInactive})
+		switch {
+		case err != nil && ctx.Err() != nil:
+			res.Outcome, res.Detail, res.RequestID = store.OutcomeFailed, DetailOutcomeUnknown, requestIDOf(err)
+		case err != nil:
+			res.Outcome, res.Detail, res.RequestID = store.OutcomeFailed, apiMessage(err)+"; the new key is stored: deactivate the old one by hand with 'aws iam update-access-key --status Inactive --user-name "+a.UserName+" --access-key-id "+a.AccessKeyID+"'", requestIDOf(err)
+		default:
+			res.Outcome, res.Detail, res.RequestID = store.OutcomeDone, "deactivated as soon as its successor was stored ("+StageDeactivateNow+")", requestIDFrom(out.ResultMetadata)
+		}
+	}
+	if err := lease.RecordResult(context.WithoutCancel(ctx), id, store.Result{Outcome: res.Outcome, Detail: res.Detail, RequestID: res.RequestID, At: ap.now()}); err != nil {
+		return res, fmt.Errorf("journal the result of deactivating %s: %w", a.AccessKeyID, err)
+	}
+	ap.log().Info("action", "type", a.Type, "account", a.AccountID, "user", a.UserName, "key", a.AccessKeyID,
+		"outcome", res.Outcome, "detail", res.Detail, "request_id", res.RequestID)
+	return res, nil
 }

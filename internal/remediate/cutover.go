@@ -127,6 +127,27 @@ func rotations(ctx context.Context, in Inputs, findings map[keyRef][]policy.Find
 	return out, nil
 }
 
+// RotationStates are the rotations keywarden did (the journal, through
+// in.LastRotation) whose old key the inventory still holds, and where
+// each one is as of in.AsOf, in order of account, user and old key.
+func RotationStates(ctx context.Context, in Inputs) ([]RotationState, error) {
+	byFinding := map[keyRef][]policy.Finding{}
+	for _, f := range in.Findings {
+		ref := keyRef{f.AccountID, f.UserName, f.AccessKeyID}
+		byFinding[ref] = append(byFinding[ref], f)
+	}
+	rots, err := rotations(ctx, in, byFinding)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]RotationState, 0, len(rots))
+	for _, rs := range rots {
+		out = append(out, *rs)
+	}
+	sortRotations(out)
+	return out, nil
+}
+
 // rotationState judges one rotation as of asOf.
 func rotationState(e store.Entry, newID, arn string, old inventory.Key, keys []inventory.Key, findings []policy.Finding,
 	asOf time.Time, window time.Duration, onDeadline string) *RotationState {
@@ -166,7 +187,13 @@ func rotationState(e store.Entry, newID, arn string, old inventory.Key, keys []i
 			rs.Deadline = &d
 		}
 	}
+	unread := false // a key of the user whose ID was not read may be the new key
+	for _, k := range keys {
+		unread = unread || k.ID == ""
+	}
 	switch {
+	case nk == nil && unread:
+		rs.Phase = PhaseWaitingForUse // not known: the old key is held back
 	case nk == nil:
 		rs.Phase = PhaseNewKeyGone
 	case !old.Active():

@@ -281,6 +281,12 @@ func Make(ctx context.Context, in Inputs) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	successorOf := map[keyRef]*RotationState{} // new key: its rotation, while under way
+	for ref, rs := range rots {
+		if rs.holdsBack() {
+			successorOf[keyRef{ref.account, ref.user, rs.NewKeyID}] = rs
+		}
+	}
 
 	byKey := map[keyRef]*Action{}
 	var order []keyRef
@@ -322,6 +328,14 @@ func Make(ctx context.Context, in Inputs) (*Plan, error) {
 		}
 		k := keys[keyRef{f.AccountID, f.UserName, f.AccessKeyID}]
 		reason := f.Message
+		if rs := successorOf[keyRef{f.AccountID, f.UserName, f.AccessKeyID}]; rs != nil && f.Rule == policy.MultipleActive {
+			// The user's two keys are the rotation's own: the new key is
+			// never the one to go.
+			if typ != Notify {
+				withhold(f, typ, GuardCutover, fmt.Sprintf("the key is the new key of a rotation under way (it replaces %s): the old key goes at the cutover", rs.OldKeyID))
+			}
+			continue
+		}
 		if rs := rots[keyRef{f.AccountID, f.UserName, f.AccessKeyID}]; rs != nil && rs.holdsBack() && f.Rule != RuleOnDemand {
 			var why string
 			typ, reason, why = cutoverJudge(pol, f, rs, typ, reason)
@@ -704,9 +718,13 @@ func whyGuard(rs *RotationState) string {
 // ("" for none), its reason, and why a deactivation is withheld ("" if it
 // is not).
 func cutoverJudge(pol *policy.Policy, f policy.Finding, rs *RotationState, typ, reason string) (string, string, string) {
-	switch typ {
-	case Rotate:
+	switch {
+	case typ == Rotate:
 		return "", reason, "" // rotated already: the cutover is what comes next
+	case f.Rule == policy.MultipleActive && typ == Notify:
+		return "", reason, "" // the two keys are the rotation's own, until the cutover
+	}
+	switch typ {
 	case Deactivate, Delete:
 	default:
 		return typ, reason, ""

@@ -159,6 +159,9 @@ func (ap *Applier) rotate(ctx context.Context, live *LiveView, a Action, since t
 		return note(store.OutcomeFailed, fmt.Sprintf("the new key could not be stored in secret %s in %s (%s): the new key %s was deleted at once; the old key is unchanged", name, region, why, newID), rid)
 	}
 	d := fmt.Sprintf("new key %s stored in secret %s; the old key stays active", newID, arn)
+	if a.DeactivateOld {
+		d = fmt.Sprintf("new key %s stored in secret %s; the old key is deactivated next (--deactivate-now)", newID, arn)
+	}
 	if storeNote != "" {
 		d += " (" + redact(storeNote, secret) + ")"
 	}

@@ -272,6 +272,7 @@ type htmlView struct {
 	FindingCount int
 	Keys         iter.Seq[htmlKey]
 	KeyCount     int
+	Rotations    []htmlRotation
 	Failed       []htmlFailed
 	Partial      []htmlFailed // accounts read in part
 	Notes        []string
@@ -313,6 +314,35 @@ type htmlKey struct {
 	Service                string
 }
 
+// htmlRotation is the row of one rotation under way.
+type htmlRotation struct {
+	AccountID, User    string
+	OldKey, NewKey     string
+	SecretARN          string
+	Stored, StoredSort string
+	NewUsed, NewSort   string
+	Quiet, QuietSort   string
+	Cutover, CutSort   string
+	Phase, Summary     string
+}
+
+func newHTMLRotation(r Rotation) htmlRotation {
+	day := func(t *time.Time) (string, string) {
+		if t == nil || t.IsZero() {
+			return "", ""
+		}
+		u := stamp(*t)
+		return u.Format("2006-01-02 15:04"), u.Format(time.RFC3339)
+	}
+	h := htmlRotation{AccountID: r.AccountID, User: clean(r.UserName), OldKey: r.OldKeyID, NewKey: r.NewKeyID,
+		SecretARN: clean(r.SecretARN), Phase: r.Phase, Summary: clean(r.Summary)}
+	h.Stored, h.StoredSort = day(&r.StoredAt)
+	h.NewUsed, h.NewSort = day(r.NewKeyUsedAt)
+	h.Quiet, h.QuietSort = day(&r.OldKeyQuietSince)
+	h.Cutover, h.CutSort = day(r.CutoverAt)
+	return h
+}
+
 type htmlFailed struct {
 	ID, Name, Code, Error string
 }
@@ -345,6 +375,9 @@ func newHTMLView(doc *Document) htmlView {
 		}
 	}
 
+	for _, r := range doc.Rotations {
+		v.Rotations = append(v.Rotations, newHTMLRotation(r))
+	}
 	for _, a := range failedAccounts(doc) {
 		v.Failed = append(v.Failed, htmlFailed{ID: a.ID, Name: clean(a.Name), Code: clean(deref(a.ErrorCode)), Error: clean(deref(a.Error))})
 	}

@@ -621,3 +621,61 @@ func TestHTMLChecker(t *testing.T) {
 		})
 	}
 }
+
+// TestHTMLRotations: the rotations under way get a table of their own,
+// one row each, saying where each one is; names are escaped.
+func TestHTMLRotations(t *testing.T) {
+	doc := fixtureFindingsDoc()
+	used := fixtureAsOf.Add(-2 * time.Hour)
+	cut := fixtureAsOf.Add(22 * time.Hour)
+	doc.Rotations = []Rotation{
+		{AccountID: "111111111111", UserName: "alice", OldKeyID: "AKIAOLDKEY0000000001", NewKeyID: "AKIANEWKEY0000000001",
+			SecretARN: "arn:aws:secretsmanager:eu-west-1:111111111111:secret:keywarden/iam-user/alice-AbCdEf",
+			CreatedAt: fixtureAsOf.Add(-5 * time.Hour), StoredAt: fixtureAsOf.Add(-5 * time.Hour), NewKeyUsedAt: &used,
+			OldKeyQuietSince: fixtureAsOf.Add(-2 * time.Hour), CutoverAt: &cut, Phase: "waiting-for-quiet", Summary: "in use"},
+		{AccountID: "111111111111", UserName: `<script>alert(1)</script>`, OldKeyID: "AKIAOLDKEY0000000002", NewKeyID: "AKIANEWKEY0000000002",
+			SecretARN: "arn:aws:secretsmanager:eu-west-1:111111111111:secret:x", StoredAt: fixtureAsOf.Add(-time.Hour),
+			OldKeyQuietSince: fixtureAsOf.Add(-time.Hour), Phase: "waiting-for-use", Summary: "not used yet"},
+	}
+	var buf bytes.Buffer
+	if err := Render(&buf, doc, FormatHTML); err != nil {
+		t.Fatal(err)
+	}
+	checkHTML(t, buf.Bytes())
+	root, err := html.Parse(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	for n := range root.Descendants() {
+		if n.Type == html.ElementNode && n.Data == "section" && attr(n, "id") == "rotations" {
+			for tr := range n.Descendants() {
+				if tr.Type == html.ElementNode && tr.Data == "tr" && tr.Parent.Data == "tbody" {
+					rows = append(rows, text(tr))
+				}
+			}
+		}
+	}
+	if len(rows) != 2 {
+		t.Fatalf("rotation rows %q, want 2", rows)
+	}
+	for _, want := range []string{"alice", "AKIAOLDKEY0000000001", "AKIANEWKEY0000000001", "keywarden/iam-user/alice-AbCdEf", "waiting-for-quiet", cut.Format("2006-01-02 15:04")} {
+		if !strings.Contains(rows[0], want) {
+			t.Errorf("row %q lacks %q", rows[0], want)
+		}
+	}
+	if !strings.Contains(rows[1], "not yet") || !strings.Contains(rows[1], "once the new key is used") {
+		t.Errorf("row %q: want the new key not used yet and no cutover date", rows[1])
+	}
+	if strings.Contains(buf.String(), "<script>alert(1)") {
+		t.Error("a user name was not escaped")
+	}
+	// Without rotations the section is not there.
+	buf.Reset()
+	if err := Render(&buf, fixtureFindingsDoc(), FormatHTML); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), `id="rotations"`) {
+		t.Error("a report without rotations has a Rotations section")
+	}
+}

@@ -47,6 +47,32 @@ type Document struct {
 	Accounts []Account `json:"accounts"` // by ID
 	Keys     []Key     `json:"keys"`     // by account ID, user name, creation
 	Findings []Finding `json:"findings"` // never nil
+	// Rotations are keywarden's rotations whose old key is still there,
+	// and where each one is; only when the scan read the state store.
+	Rotations []Rotation `json:"rotations,omitempty"`
+}
+
+// Rotation is where one rotation is: the old key, its successor and the
+// secret holding it, and what decides the cutover (docs/rotation.md).
+type Rotation struct {
+	AccountID    string     `json:"account_id"`
+	UserName     string     `json:"user_name"`
+	OldKeyID     string     `json:"old_key_id"`
+	NewKeyID     string     `json:"new_key_id"`
+	SecretARN    string     `json:"secret_arn"`
+	CreatedAt    time.Time  `json:"created_at"`
+	StoredAt     time.Time  `json:"stored_at"`
+	NewKeyUsedAt *time.Time `json:"new_key_used_at"`
+	// OldKeyQuietSince: the old key has not been used since, as IAM shows.
+	OldKeyQuietSince time.Time `json:"old_key_quiet_since"`
+	// CutoverAt: when the old key may be deactivated; null until the new
+	// key is in use.
+	CutoverAt *time.Time `json:"cutover_at"`
+	// Deadline: the old key's deactivate stage; null when none.
+	Deadline *time.Time `json:"deadline"`
+	Phase    string     `json:"phase"`
+	// Summary says the same for people.
+	Summary string `json:"summary"`
 }
 
 // Summary counts what the Document holds.
@@ -132,6 +158,8 @@ type BuildOptions struct {
 	AsOf time.Time
 	// Findings are the policy's findings, output as given (in that order).
 	Findings []Finding
+	// Rotations are the rotations under way, output as given.
+	Rotations []Rotation
 }
 
 // Build makes the Document of an inventory. inv may be nil (an empty scan).
@@ -161,6 +189,7 @@ func Build(inv *inventory.Inventory, opts BuildOptions) *Document {
 		Accounts:      []Account{},
 		Keys:          []Key{},
 		Findings:      slices.Clone(opts.Findings),
+		Rotations:     slices.Clone(opts.Rotations),
 	}
 	if doc.Findings == nil {
 		doc.Findings = []Finding{}
