@@ -81,7 +81,8 @@ func TestCloudFormationActionsCanFail(t *testing.T) {
 	}
 }
 
-// cfnActions are the actions of a role resource's inline policies.
+// cfnActions are the actions of a role resource's inline policies and of
+// the managed policies attached to it in the template.
 func cfnActions(path, resource string) ([]string, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
@@ -91,10 +92,27 @@ func cfnActions(path, resource string) ([]string, error) {
 	if err := yaml.Unmarshal(src, &doc); err != nil {
 		return nil, errors.New(path + ": " + err.Error())
 	}
-	res := lookup(lookup(lookup(doc.Content[0], "Resources"), resource), "Properties")
-	policies := lookup(res, "Policies")
-	if policies == nil {
-		return nil, errors.New(path + ": " + resource + " has no Policies")
+	resources := lookup(doc.Content[0], "Resources")
+	if lookup(resources, resource) == nil {
+		return nil, errors.New(path + ": no resource " + resource)
+	}
+	var policies []*yaml.Node
+	if p := lookup(lookup(lookup(resources, resource), "Properties"), "Policies"); p != nil {
+		policies = append(policies, p)
+	}
+	for i := 0; i+1 < len(resources.Content); i += 2 {
+		r := resources.Content[i+1]
+		if t := lookup(r, "Type"); t == nil || t.Value != "AWS::IAM::ManagedPolicy" {
+			continue
+		}
+		props := lookup(r, "Properties")
+		roles := lookup(props, "Roles")
+		if roles != nil && slices.ContainsFunc(roles.Content, func(n *yaml.Node) bool { return n.Tag == "!Ref" && n.Value == resource }) {
+			policies = append(policies, lookup(props, "PolicyDocument"))
+		}
+	}
+	if len(policies) == 0 {
+		return nil, errors.New(path + ": " + resource + " has no policies")
 	}
 	var out []string
 	var walk func(n *yaml.Node)
@@ -119,7 +137,9 @@ func cfnActions(path, resource string) ([]string, error) {
 			walk(c)
 		}
 	}
-	walk(policies)
+	for _, p := range policies {
+		walk(p)
+	}
 	slices.Sort(out)
 	return slices.Compact(out), nil
 }
