@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/keywarden/keywarden/internal/awsx"
 	"github.com/keywarden/keywarden/internal/engine"
@@ -148,7 +150,8 @@ func newDeployment(t *testing.T, srv *moto.Server, opts deployOptions) *deployme
 			StackName: aws.String("keywarden-spoke"), TemplateBody: aws.String(template),
 			Capabilities: []cfntypes.Capability{cfntypes.CapabilityCapabilityNamedIam},
 			Parameters: []cfntypes.Parameter{param("HubAccountId", mgmt), param("OrganizationId", aws.ToString(org.Organization.Id)),
-				param("ExternalId", motoExternalID), param("EnableAct", fmt.Sprint(opts.act)), param("EnableRotation", "true")},
+				param("ExternalId", motoExternalID), param("EnableAct", fmt.Sprint(opts.act)), param("EnableRotation", "true"),
+				param("EnableSecurityHub", "true")},
 		}); err != nil {
 			t.Fatalf("deploy the spoke template in %s: %v", id, err)
 		}
@@ -157,9 +160,16 @@ func newDeployment(t *testing.T, srv *moto.Server, opts deployOptions) *deployme
 			t.Fatalf("spoke stack in %s: %+v, %v", id, st, err)
 		}
 		ic := iam.NewFromConfig(member)
-		for _, user := range []string{"alice", "carol"} {
-			if _, err := ic.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(user)}); err != nil {
-				t.Fatal(err)
+		users := []string{"alice", "carol"}
+		if i == 0 {
+			// dave's two active keys are a finding today, for Security Hub.
+			users = append(users, "dave", "dave")
+		}
+		for j, user := range users {
+			if j == 0 || users[j-1] != user {
+				if _, err := ic.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(user)}); err != nil {
+					t.Fatal(err)
+				}
 			}
 			if _, err := ic.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(user)}); err != nil {
 				t.Fatal(err)
@@ -214,21 +224,22 @@ func (d *deployment) engine(command string, rec *permissions.Recorder) *engine.E
 	return &engine.Engine{Hub: hub, Policy: mustPolicy(d.t, deployPolicy), Store: d.st}
 }
 
-// deployPolicy rotates keys at 90 days and deactivates them at 120.
+// deployPolicy rotates keys at 90 days and deactivates them at 120; a
+// user's two active keys are a finding, but dave is left alone.
 const deployPolicy = `version: 1
 rules:
   max_age: {severity: medium, warn: 80d, rotate: 90d, deactivate: 120d}
   unused: {enabled: false}
   unused_initial: {enabled: false}
-  multiple_active: {enabled: false}
 safety:
+  protected_users: ["dave"]
   max_actions: 50
   max_account_fraction: 1.0
 rotation:
   enabled: true
 `
 
-// run scans (both sources), then plans and applies as if 95 days had
+// run scans (both sources), exports to Security Hub, then plans and applies as if 95 days had
 // passed (rotation) and 125 days (deactivation), then undoes the last
 // apply: what each action came to, and the first error.
 func (d *deployment) run(rec *permissions.Recorder) (done map[string]int, results []remediate.ActionResult, err error) {
@@ -249,6 +260,9 @@ func (d *deployment) run(rec *permissions.Recorder) (done map[string]int, result
 				return nil, nil, fmt.Errorf("scan (%s): account %s fell back to the API: %s", src, a.Account.ID, a.Fallback)
 			}
 		}
+	}
+	if _, err := d.engine("export", rec).ExportSecurityHub(ctx, engine.ExportRequest{Read: read, ProductVersion: "test"}); err != nil {
+		return nil, nil, fmt.Errorf("export securityhub: %w", err)
 	}
 	done = map[string]int{}
 	var last string
@@ -297,6 +311,7 @@ func TestDeployedRolesSuffice(t *testing.T) {
 		{"without iam:GetCredentialReport", "iam:GetCredentialReport"},
 		{"without iam:UpdateAccessKey", "iam:UpdateAccessKey"},
 		{"without secretsmanager:CreateSecret", "secretsmanager:CreateSecret"},
+		{"without securityhub:BatchImportFindings", "securityhub:BatchImportFindings"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -316,6 +331,31 @@ func TestDeployedRolesSuffice(t *testing.T) {
 				for _, kind := range []string{"rotate", "deactivate", "reactivate"} {
 					if done[kind] == 0 {
 						t.Errorf("done %v: want at least one %s", done, kind)
+					}
+				}
+				// Every role called what the list has for it, and nothing else.
+				for _, tt := range []struct {
+					role   awsx.Role
+					groups []string
+				}{
+					{awsx.RoleRead, []string{permissions.Scan, permissions.SecurityHub}},
+					{awsx.RoleAct, []string{permissions.Act, permissions.Rotate}},
+				} {
+					var gs []permissions.Group
+					for _, n := range tt.groups {
+						g, _ := permissions.Find(n)
+						gs = append(gs, g)
+					}
+					want := permissions.Operations(gs...)
+					if tt.role == awsx.RoleAct {
+						// Deletion and storing into an existing secret are
+						// proven against the sandbox (TestOperationsArePermissionsList).
+						want = slices.DeleteFunc(want, func(o permissions.Operation) bool {
+							return o.Name == "DeleteAccessKey" || o.Name == "PutSecretValue" || o.Name == "TagResource"
+						})
+					}
+					if diff := cmp.Diff(want, rec.Calls(tt.role)); diff != "" {
+						t.Errorf("%s role: the list (-) and the calls (+) differ:\n%s", tt.role, diff)
 					}
 				}
 				return
