@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/logging"
+	"github.com/aws/smithy-go/middleware"
 )
 
 // DefaultRegion is used when no region is configured: IAM, STS and
@@ -46,6 +47,9 @@ type Options struct {
 	// Logger receives the SDK's own log lines at debug level; nil drops
 	// them. They never go to stderr raw: they are not for users.
 	Logger *slog.Logger
+	// APIOptions are added to every client made from the configuration
+	// (tests record the calls).
+	APIOptions []func(*middleware.Stack) error
 }
 
 // DefaultMaxAttempts is higher than the SDK's 3: IAM throttles accounts
@@ -81,6 +85,7 @@ func Load(ctx context.Context, opts Options) (aws.Config, error) {
 	if cfg.Region == "" {
 		cfg.Region = DefaultRegion
 	}
+	cfg.APIOptions = append(cfg.APIOptions, opts.APIOptions...)
 	return cfg, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/keywarden/keywarden/internal/inventory"
@@ -295,6 +296,10 @@ func (e *Engine) checkActRole(ctx context.Context, job string, accounts []string
 // wrapping.
 func awsMessage(err error) string {
 	var api smithy.APIError
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &api) && api.ErrorCode() == "UnknownError" && errors.As(err, &re) && re.HTTPStatusCode() == 403 {
+		return "HTTP 403: access denied"
+	}
 	if errors.As(err, &api) {
 		return api.ErrorCode() + ": " + api.ErrorMessage()
 	}

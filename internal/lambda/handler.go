@@ -15,6 +15,7 @@ import (
 	"time"
 
 	awslambda "github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/keywarden/keywarden/internal/awsx"
 	"github.com/keywarden/keywarden/internal/engine"
@@ -42,6 +43,8 @@ type Options struct {
 	AWS            awsx.Options
 	Log            *slog.Logger
 	ProductVersion string
+	// Instrument is given to the run's hub (awsx.HubOptions.Instrument).
+	Instrument func(awsx.Role) func(*middleware.Stack) error
 	// Reserve is the time kept before the deadline for the notifications
 	// and the summary; zero means a minute, or a fifth of the time when
 	// less than five minutes are given.
@@ -114,7 +117,7 @@ func Handle(ctx context.Context, o Options, raw json.RawMessage) (*Summary, erro
 		extEnv = EnvExternalID
 	}
 	hub, err := awsx.NewHub(ctx, cfg, awsx.HubOptions{Command: "lambda", RoleName: role, ActRoleName: actRole, ExternalID: o.Getenv(extEnv),
-		HubViaRole: o.Getenv(EnvHubViaRole) == "true"})
+		HubViaRole: o.Getenv(EnvHubViaRole) == "true", Instrument: o.Instrument})
 	if err != nil {
 		return nil, err
 	}

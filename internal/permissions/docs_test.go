@@ -1,9 +1,11 @@
 package permissions_test
 
 import (
+	"flag"
 	"os"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -79,5 +81,34 @@ func TestEveryCallHasAnAction(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the permissions table in docs/deploy.md")
+
+// TestDeployDocTable: docs/deploy.md's permissions table is the list's
+// (go test ./internal/permissions -run TestDeployDocTable -update rewrites
+// it).
+func TestDeployDocTable(t *testing.T) {
+	const path = "../../docs/deploy.md"
+	const begin, end = "<!-- permissions table: go test ./internal/permissions -run TestDeployDocTable -update -->\n", "<!-- end of permissions table -->"
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(doc)
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i < 0 || j < i {
+		t.Fatalf("%s: no permissions table between %q and %q", path, begin, end)
+	}
+	want := permissions.Table()
+	if got := s[i+len(begin) : j]; got != want {
+		if *update {
+			if err := os.WriteFile(path, []byte(s[:i+len(begin)]+want+s[j:]), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		t.Errorf("%s: the permissions table is not the list's (run with -update):\n%s", path, cmp.Diff(want, got))
 	}
 }

@@ -172,3 +172,34 @@ func sortOps(ops []Operation) []Operation {
 	slices.SortFunc(ops, func(a, b Operation) int { return strings.Compare(a.String(), b.String()) })
 	return slices.Compact(ops)
 }
+
+// roleTitles name the identities in the documentation.
+var roleTitles = map[awsx.Role]string{
+	awsx.RoleHub:  "hub",
+	awsx.RoleRead: "read role",
+	awsx.RoleAct:  "act role",
+}
+
+// Table renders the list as the Markdown table of docs/deploy.md.
+func Table() string {
+	var b strings.Builder
+	b.WriteString("| identity | group | IAM actions | needed for |\n|---|---|---|---|\n")
+	for _, g := range Groups {
+		var acts []string
+		for _, a := range Actions(Group{Calls: g.Calls}) {
+			acts = append(acts, "`"+a+"`")
+		}
+		for _, a := range g.Indirect {
+			acts = append(acts, "`"+a+"`"+" (by AWS)")
+		}
+		if len(acts) == 0 {
+			acts = []string{"none"}
+		}
+		about := g.About
+		if g.Optional {
+			about += " (optional)"
+		}
+		b.WriteString("| " + roleTitles[g.Role] + " | `" + g.Name + "` | " + strings.Join(acts, ", ") + " | " + strings.ReplaceAll(about, "|", "\\|") + " |\n")
+	}
+	return b.String()
+}

@@ -9,6 +9,7 @@ import (
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/keywarden/keywarden/internal/awsx"
 )
@@ -82,8 +83,14 @@ func (r *Recorder) Denied() []string {
 	return append([]string(nil), r.denied...)
 }
 
-// isDenied says whether err is AWS refusing a call for lack of permission.
+// isDenied says whether err is AWS refusing a call for lack of permission:
+// its code, or HTTP 403 (moto's refusals of IAM and STS calls reach the
+// SDK without a code it can read).
 func isDenied(err error) bool {
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) && re.HTTPStatusCode() == 403 {
+		return true
+	}
 	var api smithy.APIError
 	if !errors.As(err, &api) {
 		return false

@@ -1,0 +1,417 @@
+package permissions_test
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/keywarden/keywarden/internal/awsx"
+	"github.com/keywarden/keywarden/internal/permissions"
+)
+
+const deployDir = "../../deploy"
+
+// roleActions are the actions the list has for a role, leaving out the
+// groups a template does not grant.
+func roleActions(role awsx.Role, without ...string) []string {
+	var gs []permissions.Group
+	for _, g := range permissions.Of(role) {
+		if !slices.Contains(without, g.Name) {
+			gs = append(gs, g)
+		}
+	}
+	return permissions.Actions(gs...)
+}
+
+// hubWithout: the templates create the state table themselves (no
+// state-init); CloudFormation keeps the policy in SSM only.
+var (
+	cfnHub = roleActions(awsx.RoleHub, permissions.StateInit, permissions.ConfigS3)
+	tfHub  = roleActions(awsx.RoleHub, permissions.StateInit)
+)
+
+// TestCloudFormationActions: the IAM actions of each role in each
+// CloudFormation template, optional statements included, are the list's.
+func TestCloudFormationActions(t *testing.T) {
+	tests := []struct {
+		file, resource string
+		want           []string
+	}{
+		{"spoke-roles.yaml", "ReadRole", roleActions(awsx.RoleRead)},
+		{"spoke-roles.yaml", "ActRole", roleActions(awsx.RoleAct)},
+		{"hub.yaml", "HubRole", cfnHub},
+	}
+	for _, tt := range tests {
+		got, err := cfnActions(filepath.Join(deployDir, "cloudformation", tt.file), tt.resource)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("%s %s: the list (-) and the template (+) differ:\n%s", tt.file, tt.resource, diff)
+		}
+	}
+}
+
+// TestCloudFormationActionsCanFail: the comparison sees one action gone.
+func TestCloudFormationActionsCanFail(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(deployDir, "cloudformation", "spoke-roles.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "spoke-roles.yaml")
+	if err := os.WriteFile(path, []byte(strings.Replace(string(src), "- iam:UpdateAccessKey\n", "", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := cfnActions(path, "ActRole")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(got, "iam:UpdateAccessKey") || slices.Equal(got, roleActions(awsx.RoleAct)) {
+		t.Fatalf("with iam:UpdateAccessKey removed, the template's act role has %v", got)
+	}
+}
+
+// cfnActions are the actions of a role resource's inline policies and of
+// the managed policies attached to it in the template.
+func cfnActions(path, resource string) ([]string, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		return nil, errors.New(path + ": " + err.Error())
+	}
+	resources := lookup(doc.Content[0], "Resources")
+	if lookup(resources, resource) == nil {
+		return nil, errors.New(path + ": no resource " + resource)
+	}
+	var policies []*yaml.Node
+	if p := lookup(lookup(lookup(resources, resource), "Properties"), "Policies"); p != nil {
+		policies = append(policies, p)
+	}
+	for i := 0; i+1 < len(resources.Content); i += 2 {
+		r := resources.Content[i+1]
+		if t := lookup(r, "Type"); t == nil || t.Value != "AWS::IAM::ManagedPolicy" {
+			continue
+		}
+		props := lookup(r, "Properties")
+		roles := lookup(props, "Roles")
+		if roles != nil && slices.ContainsFunc(roles.Content, func(n *yaml.Node) bool { return n.Tag == "!Ref" && n.Value == resource }) {
+			policies = append(policies, lookup(props, "PolicyDocument"))
+		}
+	}
+	if len(policies) == 0 {
+		return nil, errors.New(path + ": " + resource + " has no policies")
+	}
+	var out []string
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == "Action" {
+					v := n.Content[i+1]
+					if v.Kind == yaml.ScalarNode {
+						out = append(out, v.Value)
+					}
+					for _, a := range v.Content {
+						out = append(out, a.Value)
+					}
+					continue
+				}
+				walk(n.Content[i+1])
+			}
+			return
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	for _, p := range policies {
+		walk(p)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+func lookup(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// TestTerraformActions: the actions of each policy document of the
+// modules, dynamic statements included, are the list's.
+func TestTerraformActions(t *testing.T) {
+	tests := []struct {
+		module, document string
+		want             []string
+	}{
+		{"spoke", "read", roleActions(awsx.RoleRead)},
+		{"spoke", "act", roleActions(awsx.RoleAct)},
+		{"hub", "hub", tfHub},
+	}
+	for _, tt := range tests {
+		m := parseModule(t, filepath.Join(deployDir, "terraform", "modules", tt.module))
+		doc := m.data["aws_iam_policy_document."+tt.document]
+		if doc == nil {
+			t.Fatalf("module %s has no aws_iam_policy_document.%s", tt.module, tt.document)
+		}
+		var got []string
+		var walk func(b *hclsyntax.Body)
+		walk = func(b *hclsyntax.Body) {
+			if a, ok := b.Attributes["actions"]; ok {
+				v, diags := a.Expr.Value(nil)
+				if diags.HasErrors() || !v.CanIterateElements() {
+					t.Errorf("%s: actions are not a literal list: %s", a.SrcRange, diags.Error())
+				} else {
+					for it := v.ElementIterator(); it.Next(); {
+						_, s := it.Element()
+						if s.Type() == cty.String {
+							got = append(got, s.AsString())
+						}
+					}
+				}
+			}
+			for _, blk := range b.Blocks {
+				walk(blk.Body)
+			}
+		}
+		walk(doc)
+		slices.Sort(got)
+		got = slices.Compact(got)
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("module %s, document %s: the list (-) and the module (+) differ:\n%s", tt.module, tt.document, diff)
+		}
+	}
+}
+
+// module is what a Terraform module declares.
+type module struct {
+	dir       string
+	variables map[string]*hclsyntax.Block
+	outputs   map[string]*hclsyntax.Block
+	locals    map[string]bool
+	resources map[string]*hclsyntax.Body // TYPE.NAME
+	data      map[string]*hclsyntax.Body // TYPE.NAME
+	modules   map[string]*hclsyntax.Block
+	bodies    []*hclsyntax.Body
+}
+
+func parseModule(t *testing.T, dir string) *module {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.tf"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("%s: no .tf files (%v)", dir, err)
+	}
+	m := &module{dir: dir, variables: map[string]*hclsyntax.Block{}, outputs: map[string]*hclsyntax.Block{}, locals: map[string]bool{},
+		resources: map[string]*hclsyntax.Body{}, data: map[string]*hclsyntax.Body{}, modules: map[string]*hclsyntax.Block{}}
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		file, diags := hclsyntax.ParseConfig(src, f, hcl.InitialPos)
+		if diags.HasErrors() {
+			t.Fatalf("%s", diags.Error())
+		}
+		body := file.Body.(*hclsyntax.Body)
+		m.bodies = append(m.bodies, body)
+		for _, b := range body.Blocks {
+			switch b.Type {
+			case "variable":
+				m.variables[b.Labels[0]] = b
+			case "output":
+				m.outputs[b.Labels[0]] = b
+			case "locals":
+				for name := range b.Body.Attributes {
+					m.locals[name] = true
+				}
+			case "resource":
+				m.resources[b.Labels[0]+"."+b.Labels[1]] = b.Body
+			case "data":
+				m.data[b.Labels[0]+"."+b.Labels[1]] = b.Body
+			case "module":
+				m.modules[b.Labels[0]] = b
+			}
+		}
+	}
+	return m
+}
+
+// references are every traversal in the module's expressions, but for
+// variables' types and lifecycle's ignore_changes, which name no values.
+func (m *module) references() []hcl.Traversal {
+	var out []hcl.Traversal
+	var walk func(b *hclsyntax.Body, blockType string)
+	walk = func(b *hclsyntax.Body, blockType string) {
+		for name, a := range b.Attributes {
+			if (blockType == "variable" && name == "type") || name == "ignore_changes" {
+				continue
+			}
+			out = append(out, a.Expr.Variables()...)
+		}
+		for _, blk := range b.Blocks {
+			walk(blk.Body, blk.Type)
+		}
+	}
+	for _, b := range m.bodies {
+		walk(b, "")
+	}
+	return out
+}
+
+// TestTerraformModules: every module and example parses; every reference
+// names something declared (a variable, local, resource, data source,
+// module, or a module's output); every variable is used and described;
+// every module call passes the module's required variables and only
+// variables it declares.
+func TestTerraformModules(t *testing.T) {
+	dirs, err := filepath.Glob(filepath.Join(deployDir, "terraform", "*", "*"))
+	if err != nil || len(dirs) < 4 {
+		t.Fatalf("terraform directories %v (%v), want the two modules and two examples", dirs, err)
+	}
+	for _, dir := range dirs {
+		m := parseModule(t, dir)
+		used := map[string]bool{}
+		dynamic := map[string]bool{"each": true, "count": true, "path": true, "self": true, "terraform": true}
+		for _, tr := range m.references() {
+			root := tr.RootName()
+			attr := func(i int) string {
+				if i < len(tr) {
+					if a, ok := tr[i].(hcl.TraverseAttr); ok {
+						return a.Name
+					}
+				}
+				return ""
+			}
+			switch {
+			case root == "var":
+				used[attr(1)] = true
+				if m.variables[attr(1)] == nil {
+					t.Errorf("%s: var.%s is not declared", tr.SourceRange(), attr(1))
+				}
+			case root == "local":
+				if !m.locals[attr(1)] {
+					t.Errorf("%s: local.%s is not declared", tr.SourceRange(), attr(1))
+				}
+			case root == "data":
+				if m.data[attr(1)+"."+attr(2)] == nil {
+					t.Errorf("%s: data.%s.%s is not declared", tr.SourceRange(), attr(1), attr(2))
+				}
+			case root == "module":
+				call := m.modules[attr(1)]
+				if call == nil {
+					t.Errorf("%s: module.%s is not declared", tr.SourceRange(), attr(1))
+					continue
+				}
+				if sub := m.submodule(t, call); sub != nil && sub.outputs[attr(2)] == nil {
+					t.Errorf("%s: module.%s has no output %s", tr.SourceRange(), attr(1), attr(2))
+				}
+			case dynamic[root] || strings.HasSuffix(root, "statement") || root == "condition":
+				// for_each iterators of dynamic blocks and meta-arguments
+			case strings.HasPrefix(root, "aws_"):
+				if m.resources[root+"."+attr(1)] == nil {
+					t.Errorf("%s: resource %s.%s is not declared", tr.SourceRange(), root, attr(1))
+				}
+			default:
+				t.Errorf("%s: unknown reference %s", tr.SourceRange(), root)
+			}
+		}
+		for name, v := range m.variables {
+			if !used[name] {
+				t.Errorf("%s: variable %s is never used", v.Range(), name)
+			}
+			if _, ok := v.Body.Attributes["description"]; !ok {
+				t.Errorf("%s: variable %s has no description", v.Range(), name)
+			}
+		}
+		for _, call := range m.modules {
+			sub := m.submodule(t, call)
+			if sub == nil {
+				continue
+			}
+			for name := range call.Body.Attributes {
+				if name != "source" && sub.variables[name] == nil {
+					t.Errorf("%s: module %s has no variable %s", call.Range(), call.Labels[0], name)
+				}
+			}
+			for name, v := range sub.variables {
+				if _, hasDefault := v.Body.Attributes["default"]; !hasDefault {
+					if _, passed := call.Body.Attributes[name]; !passed {
+						t.Errorf("%s: module %s needs variable %s", call.Range(), call.Labels[0], name)
+					}
+				}
+			}
+		}
+	}
+}
+
+// submodule parses the module a local module call names.
+func (m *module) submodule(t *testing.T, call *hclsyntax.Block) *module {
+	t.Helper()
+	src, ok := call.Body.Attributes["source"]
+	if !ok {
+		t.Errorf("%s: module %s has no source", call.Range(), call.Labels[0])
+		return nil
+	}
+	v, diags := src.Expr.Value(nil)
+	if diags.HasErrors() || v.Type() != cty.String || !strings.HasPrefix(v.AsString(), "../") {
+		t.Errorf("%s: module %s: want a local source", call.Range(), call.Labels[0])
+		return nil
+	}
+	return parseModule(t, filepath.Join(m.dir, v.AsString()))
+}
+
+// requireTool finds a tool, failing the test when env is 1 and skipping it
+// otherwise.
+func requireTool(t *testing.T, name, env string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv(env) == "1" {
+			t.Fatalf("%s not found on PATH", name)
+		}
+		t.Skipf("%s not found on PATH (set %s=1 to make this a failure)", name, env)
+	}
+	return path
+}
+
+// TestCfnLint: cfn-lint (installed with moto) passes on every template.
+func TestCfnLint(t *testing.T) {
+	lint := requireTool(t, "cfn-lint", "KEYWARDEN_REQUIRE_MOTO")
+	files, _ := filepath.Glob(filepath.Join(deployDir, "cloudformation", "*.yaml"))
+	if len(files) < 2 {
+		t.Fatalf("templates %v, want the hub and the spoke roles", files)
+	}
+	out, err := exec.Command(lint, files...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("cfn-lint %v: %v\n%s", files, err, out)
+	}
+}
+
+// TestTerraformFmt: terraform fmt has nothing to change.
+func TestTerraformFmt(t *testing.T) {
+	tf := requireTool(t, "terraform", "KEYWARDEN_REQUIRE_TERRAFORM")
+	cmd := exec.Command(tf, "fmt", "-check", "-recursive", "-diff", filepath.Join(deployDir, "terraform"))
+	cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE=/dev/null", "CHECKPOINT_DISABLE=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("terraform fmt -check: %v\n%s", err, out)
+	}
+}
