@@ -33,6 +33,7 @@ type Hub struct {
 
 	hubViaRole bool
 	assumer    *Assumer
+	limits     *accountLimits
 }
 
 // HubOptions configure a Hub.
@@ -63,6 +64,7 @@ func NewHub(ctx context.Context, base aws.Config, opts HubOptions) (*Hub, error)
 	h := &Hub{
 		Base: base, CallerARN: aws.ToString(who.Arn), Account: aws.ToString(who.Account),
 		KeyID: creds.AccessKeyID, RunID: opts.RunID, hubViaRole: opts.HubViaRole,
+		limits: newAccountLimits(),
 	}
 	h.Partition = PartitionOf(h.CallerARN)
 	if h.RunID == "" {
@@ -77,16 +79,23 @@ func NewHub(ctx context.Context, base aws.Config, opts HubOptions) (*Hub, error)
 
 // Config returns the configuration that reads and acts in an account: the
 // caller's own for its account (unless HubViaRole), else the role's. When
-// counter is not nil it counts the calls made with it.
+// counter is not nil it counts the calls made with it. Every configuration
+// of an account shares one adaptive rate limit per service, which learns
+// from the account's throttling errors (accountLimits).
 func (h *Hub) Config(accountID string, counter *CallCounter) aws.Config {
+	var cfg aws.Config
 	if accountID == h.Account && !h.hubViaRole {
-		cfg := h.Base.Copy()
+		cfg = h.Base.Copy()
 		if counter != nil {
 			cfg.APIOptions = append(cfg.APIOptions, counter.APIOption)
 		}
-		return cfg
+	} else {
+		cfg = h.assumer.Config(accountID, counter)
 	}
-	return h.assumer.Config(accountID, counter)
+	if h.limits != nil {
+		cfg.APIOptions = append(cfg.APIOptions, h.limits.apiOption(accountID))
+	}
+	return cfg
 }
 
 // RoleARN is the role assumed in an account.
