@@ -262,6 +262,13 @@ type Reading struct {
 	KeyIDs       string
 	Parallel     int // accounts at once; zero: inventory.DefaultParallel
 	UserParallel int // per-user calls at once; zero: inventory.DefaultUserParallel
+	// ReportPolls is the sandbox's ReportInProgressPolls: how many more
+	// GenerateCredentialReport calls answer INPROGRESS after STARTED.
+	ReportPolls int
+	// ThrottleRate and ThrottleBurst are the sandbox's per-account token
+	// bucket (calls a second, calls at once); zero rate: none.
+	ThrottleRate  float64
+	ThrottleBurst int
 }
 
 // management is what the management account holds: the admin and its key,
@@ -292,7 +299,7 @@ func (w AccountWork) keyIDsRead(keyIDs string) int {
 //
 //	report: [AssumeRole]
 //	        + max(GetAccountAuthorizationDetails pages,
-//	              GenerateCredentialReport + GetCredentialReport,
+//	              the report's calls,
 //	              GetAccountSummary)
 //	        + ⌈users whose key IDs are read / user-parallel⌉ rounds of ListAccessKeys
 //	api:    [AssumeRole]
@@ -304,18 +311,18 @@ func (w AccountWork) keyIDsRead(keyIDs string) int {
 // summary at the same time (inventory's reader.read), so only the longest
 // of the three counts; the API path reads the summary beside everything
 // else. All wait for the one AssumeRole the credentials cache makes for
-// them. The report's last uses match the live keys, so the report path
+// them. The report's calls are GenerateCredentialReport and
+// GetCredentialReport when it is ready at once; with rd.ReportPolls = P > 0,
+// STARTED then a GetCredentialReport that finds it not ready, P
+// GenerateCredentialReport answering INPROGRESS, then COMPLETE and
+// GetCredentialReport: P + 4 (and the waits of ReportWait between them).
+// The report's last uses match the live keys, so the report path
 // calls no GetAccessKeyLastUsed. The API path lists a user's keys before it
 // reads their last uses, one after another: a user with k keys is a chain
 // of 1 + k calls, and every user's calls share the user-parallel slots.
-// AssumeRole counts only when viaRole. Both listings page at 1,000 users;
-// the sandbox has the report ready at once.
+// AssumeRole counts only when viaRole. Both listings page at 1,000 users.
 func Chain(rd Reading, w AccountWork, viaRole bool) int {
-	up := rd.UserParallel
-	if up < 1 {
-		up = inventory.DefaultUserParallel
-	}
-	ceil := func(a, b int) int { return (a + b - 1) / b }
+	up := userParallel(rd)
 	pages := max(1, ceil(w.Users, 1000))
 	const summary = 1 // GetAccountSummary, beside the other reads
 	c := 0
@@ -330,22 +337,84 @@ func Chain(rd Reading, w AccountWork, viaRole bool) int {
 		}
 		c += max(reads, summary)
 	default:
-		c += max(pages, 2, summary) + ceil(w.keyIDsRead(rd.KeyIDs), up)
+		c += max(pages, reportCalls(rd), summary) + ceil(w.keyIDsRead(rd.KeyIDs), up)
 	}
 	return c
 }
 
+// Calls is how many calls reading one account makes in all (what a
+// per-account throttle counts), as Chain describes them.
+func Calls(rd Reading, w AccountWork, viaRole bool) int {
+	pages := max(1, ceil(w.Users, 1000))
+	c := 1 // GetAccountSummary
+	if viaRole {
+		c++
+	}
+	switch rd.Source {
+	case inventory.SourceAPI:
+		c += 2*pages + w.Users + w.Keys
+	default:
+		c += pages + reportCalls(rd) + w.keyIDsRead(rd.KeyIDs)
+	}
+	return c
+}
+
+func reportCalls(rd Reading) int {
+	if rd.ReportPolls > 0 {
+		return rd.ReportPolls + 4
+	}
+	return 2
+}
+
+// ReportWait is the least time an account waits between its polls of a
+// report that stays in progress for polls more GenerateCredentialReport
+// calls: polls + 1 waits of at least half of 250 ms, doubling up to 4 s
+// (the inventory's jittered backoff).
+func ReportWait(polls int) time.Duration {
+	if polls <= 0 {
+		return 0
+	}
+	var w time.Duration
+	d := 250 * time.Millisecond
+	for range polls + 1 {
+		w += d / 2
+		d = min(2*d, 4*time.Second)
+	}
+	return w
+}
+
+func userParallel(rd Reading) int {
+	if rd.UserParallel < 1 {
+		return inventory.DefaultUserParallel
+	}
+	return rd.UserParallel
+}
+
+func ceil(a, b int) int { return (a + b - 1) / b }
+
 // Bound is the least time a scan can take when every call takes the same
-// latency: no account finishes before its chain of calls, and parallel
-// accounts at a time share the total of the chains,
+// latency: no account is read faster than its chain of calls (plus its
+// waits for the report) nor, under a per-account throttle of rate calls a
+// second with a burst of b, faster than (its calls − b) / rate; and
+// parallel accounts at a time share the time each holds a slot (an
+// account waiting for its report holds none):
 //
-//	max( max chain, Σ chains / parallel ) × latency.
+//	busy      = max( chain × latency, (calls − burst) / rate )
+//	account   = max( chain × latency + report waits, (calls − burst) / rate )
+//	bound     = max( max account, Σ busy / parallel ).
+//
+// Without waits or throttle that is max( max chain, Σ chains / parallel ) × latency.
 type Bound struct {
 	MaxChain   int     // the longest chain, in calls
 	SumChains  int     // all the chains added up, in calls
 	Parallel   int     // accounts read at once
 	Calls      float64 // max(MaxChain, SumChains/Parallel)
 	Latency    time.Duration
+	ReportWait time.Duration // each account's least wait for its report
+	// MemberTime is the least time one member account takes, its waits
+	// and throttle included; Throttled says the throttle sets it.
+	MemberTime time.Duration
+	Throttled  bool
 	LowerBound time.Duration
 }
 
@@ -363,6 +432,27 @@ func ScanBound(org *Org, rd Reading, latency time.Duration) Bound {
 		b.MaxChain = max(b.MaxChain, member)
 	}
 	b.Calls = max(float64(b.MaxChain), float64(b.SumChains)/float64(parallel))
-	b.LowerBound = time.Duration(b.Calls * float64(latency))
+	if rd.Source != inventory.SourceAPI {
+		b.ReportWait = ReportWait(rd.ReportPolls)
+	}
+	// An account's least time is its chain's, or its throttle's; it holds
+	// its slot all that time but while it waits for its report.
+	times := func(w AccountWork, viaRole bool) (busy, whole time.Duration, throttled bool) {
+		chain := time.Duration(Chain(rd, w, viaRole)) * latency
+		var th time.Duration
+		if rd.ThrottleRate > 0 {
+			over := max(0, Calls(rd, w, viaRole)-max(1, rd.ThrottleBurst))
+			th = time.Duration(float64(over) / rd.ThrottleRate * float64(time.Second))
+		}
+		return max(chain, th), max(chain+b.ReportWait, th), th > chain+b.ReportWait
+	}
+	sum, longest, _ := times(management, false)
+	if len(org.Members) > 0 {
+		busy, whole, throttled := times(org.Shape, true)
+		b.MemberTime, b.Throttled = whole, throttled
+		longest = max(longest, whole)
+		sum += busy * time.Duration(len(org.Members))
+	}
+	b.LowerBound = max(longest, sum/time.Duration(parallel))
 	return b
 }

@@ -75,6 +75,9 @@ type options struct {
 	memProfile      string
 	format          string
 	output          string
+	reportPolls     int
+	throttleRate    float64
+	throttleBurst   int
 }
 
 func main() {
@@ -99,6 +102,9 @@ func main() {
 	flag.StringVar(&o.memProfile, "memprofile", "", "write a heap profile, taken while the inventory is held, to `file`")
 	flag.StringVar(&o.format, "format", "", "after the scan, judge it by the default policy and render it in this `format` (table, json, csv, html, markdown, asff, ocsf), as keywarden scan --format does; none when empty")
 	flag.StringVar(&o.output, "output", "", "write the rendered scan to `file` (default: count its bytes and drop them)")
+	flag.IntVar(&o.reportPolls, "report-polls", 0, "credential reports stay in progress for this many further GenerateCredentialReport `polls` (0: ready at once)")
+	flag.Float64Var(&o.throttleRate, "throttle-rate", 0, "the sandbox throttles each account above this many `calls` per second (0: never)")
+	flag.IntVar(&o.throttleBurst, "throttle-burst", 10, "`calls` an account may burst above -throttle-rate")
 	flag.Parse()
 
 	var err error
@@ -176,15 +182,15 @@ func newSandbox(o options, control bool) (*counters, *started, error) {
 	}
 	before := heapAfterGC()
 	t0 := time.Now()
-	sb := awsemu.New(awsemu.Options{Seed: o.seed, SkipSignatureCheck: o.skipSigV4})
+	sb := awsemu.New(awsemu.Options{Seed: o.seed, SkipSignatureCheck: o.skipSigV4, ReportInProgressPolls: o.reportPolls})
 	org, err := benchorg.Seed(sb, spec)
 	if err != nil {
 		return nil, nil, fmt.Errorf("seed the sandbox: %w", err)
 	}
 	seeded := time.Since(t0)
 	heap := heapAfterGC() - before
-	if o.latency > 0 || o.jitter > 0 {
-		sb.SetFaults(awsemu.Fault{Latency: o.latency, Jitter: o.jitter})
+	if o.latency > 0 || o.jitter > 0 || o.throttleRate > 0 {
+		sb.SetFaults(awsemu.Fault{Latency: o.latency, Jitter: o.jitter, ThrottleRate: o.throttleRate, ThrottleBurst: o.throttleBurst})
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -274,7 +280,9 @@ func startChild(o options) (*started, io.Closer, func() error, error) {
 		"-accounts", strconv.Itoa(o.accounts), "-users", strconv.Itoa(o.users),
 		"-flagged", strconv.FormatFloat(o.flagged, 'g', -1, 64), "-flag-kind", o.kind,
 		"-latency", o.latency.String(), "-jitter", o.jitter.String(),
-		"-seed", strconv.FormatUint(o.seed, 10), "-skip-sigv4=" + strconv.FormatBool(o.skipSigV4)}
+		"-seed", strconv.FormatUint(o.seed, 10), "-skip-sigv4=" + strconv.FormatBool(o.skipSigV4),
+		"-report-polls", strconv.Itoa(o.reportPolls),
+		"-throttle-rate", strconv.FormatFloat(o.throttleRate, 'g', -1, 64), "-throttle-burst", strconv.Itoa(o.throttleBurst)}
 	cmd := exec.Command(exe, args...)
 	cmd.Stderr = os.Stderr
 	// GOGC and GOMEMLIMIT tune keywarden's side; the sandbox runs with the defaults.
@@ -327,12 +335,15 @@ type result struct {
 	Flagged           int     `json:"flagged_users"`
 	SeedSeconds       float64 `json:"seed_seconds"`
 
-	Source       string  `json:"source"`
-	KeyIDs       string  `json:"key_ids"`
-	Parallel     int     `json:"parallel"`
-	UserParallel int     `json:"user_parallel"`
-	LatencyMS    float64 `json:"latency_ms"`
-	JitterMS     float64 `json:"jitter_ms"`
+	Source        string  `json:"source"`
+	KeyIDs        string  `json:"key_ids"`
+	Parallel      int     `json:"parallel"`
+	UserParallel  int     `json:"user_parallel"`
+	LatencyMS     float64 `json:"latency_ms"`
+	JitterMS      float64 `json:"jitter_ms"`
+	ReportPolls   int     `json:"report_polls"`
+	ThrottleRate  float64 `json:"throttle_rate"`
+	ThrottleBurst int     `json:"throttle_burst"`
 
 	DiscoverySeconds  float64        `json:"discovery_seconds"`
 	ScanSeconds       float64        `json:"scan_seconds"`
@@ -418,6 +429,7 @@ func run(o options) error {
 		CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), SigV4: !o.skipSigV4,
 		Source: o.source, KeyIDs: o.keyIDs, Parallel: o.parallel, UserParallel: o.userParallel,
 		LatencyMS: ms(o.latency), JitterMS: ms(o.jitter), FlagKind: o.kind, LoadAverage: loadAverage(),
+		ReportPolls: o.reportPolls, ThrottleRate: o.throttleRate, ThrottleBurst: o.throttleBurst,
 	}
 	var st *started
 	var counts calls
@@ -512,7 +524,8 @@ func run(o options) error {
 	}
 	r.Conns, r.SandboxCPUSeconds, r.SandboxPeakRSS = sst.Conns, sst.CPUSeconds, sst.PeakRSS
 
-	r.Bound = benchorg.ScanBound(org, benchorg.Reading{Source: source, KeyIDs: o.keyIDs, Parallel: o.parallel, UserParallel: o.userParallel}, o.latency)
+	r.Bound = benchorg.ScanBound(org, benchorg.Reading{Source: source, KeyIDs: o.keyIDs, Parallel: o.parallel, UserParallel: o.userParallel,
+		ReportPolls: o.reportPolls, ThrottleRate: o.throttleRate, ThrottleBurst: o.throttleBurst}, o.latency)
 	r.ScanBound = r.Bound.LowerBound.Seconds()
 	r.TotalBound = r.DiscoveryBound + r.ScanBound
 
@@ -697,11 +710,23 @@ func printText(w io.Writer, r *result) {
 	p("sandbox        %s, %s, latency %v per call (jitter %v); seeded in %.1fs",
 		r.Sandbox, check, time.Duration(r.LatencyMS*1e6), time.Duration(r.JitterMS*1e6), r.SeedSeconds)
 	p("scan           source=%s key-ids=%s parallel=%d user-parallel=%d", r.Source, r.KeyIDs, r.Parallel, r.UserParallel)
+	if r.ReportPolls > 0 || r.ThrottleRate > 0 {
+		p("               reports in progress for %d polls; throttle %g calls/s per account, burst %d", r.ReportPolls, r.ThrottleRate, r.ThrottleBurst)
+	}
 	p("")
 	p("wall time                 measured   lower bound")
 	p("  discovery              %8.2fs   %8.2fs   (%d calls one after another × latency)", r.DiscoverySeconds, r.DiscoveryBound, r.DiscoveryCalls)
-	p("  scan                   %8.2fs   %8.2fs   (max(max chain, Σ chains / parallel) × latency = max(%d, %d / %d) × %v)",
-		r.ScanSeconds, r.ScanBound, r.Bound.MaxChain, r.Bound.SumChains, r.Bound.Parallel, r.Bound.Latency)
+	if b := r.Bound; b.ReportWait > 0 || b.Throttled {
+		why := fmt.Sprintf("chain %d × %v + %v of waits for the report", b.MaxChain, b.Latency, b.ReportWait)
+		if b.Throttled {
+			why = fmt.Sprintf("(calls − burst) / %g calls/s", r.ThrottleRate)
+		}
+		p("  scan                   %8.2fs   %8.2fs   (max(a member account, Σ time holding a slot / %d); a member account ≥ %v: %s)",
+			r.ScanSeconds, r.ScanBound, b.Parallel, b.MemberTime.Round(time.Millisecond), why)
+	} else {
+		p("  scan                   %8.2fs   %8.2fs   (max(max chain, Σ chains / parallel) × latency = max(%d, %d / %d) × %v)",
+			r.ScanSeconds, r.ScanBound, b.MaxChain, b.SumChains, b.Parallel, b.Latency)
+	}
 	p("  total                  %8.2fs   %8.2fs   (%.0f%% of the wall time is waiting the latency forces)",
 		r.TotalSeconds, r.TotalBound, 100*r.TotalBound/max(r.TotalSeconds, 1e-9))
 	if r.SandboxCPUSeconds > 0 {

@@ -36,6 +36,7 @@ type Hub struct {
 	assumer    *Assumer
 	actor      *Assumer
 	instrument func(Role) func(*middleware.Stack) error
+	limits     *accountLimits
 }
 
 // Role names the identity a call is made as: the hub's own, the spoke's
@@ -83,6 +84,7 @@ func NewHub(ctx context.Context, base aws.Config, opts HubOptions) (*Hub, error)
 	h := &Hub{
 		Base: base, CallerARN: aws.ToString(who.Arn), Account: aws.ToString(who.Account),
 		KeyID: creds.AccessKeyID, RunID: opts.RunID, hubViaRole: opts.HubViaRole, instrument: opts.Instrument,
+		limits: newAccountLimits(),
 	}
 	h.Partition = PartitionOf(h.CallerARN)
 	if h.RunID == "" {
@@ -116,6 +118,9 @@ func (h *Hub) ActConfig(accountID string, counter *CallCounter) aws.Config {
 	return h.config(h.actor, RoleAct, accountID, counter)
 }
 
+// config is an account's configuration as role. Every configuration of an
+// account, read or act, shares one adaptive rate limit per service, which
+// learns from the account's throttling errors (accountLimits).
 func (h *Hub) config(a *Assumer, role Role, accountID string, counter *CallCounter) aws.Config {
 	var cfg aws.Config
 	if accountID == h.Account && !h.hubViaRole {
@@ -125,6 +130,9 @@ func (h *Hub) config(a *Assumer, role Role, accountID string, counter *CallCount
 		}
 	} else {
 		cfg = a.Config(accountID, counter)
+	}
+	if h.limits != nil {
+		cfg.APIOptions = append(cfg.APIOptions, h.limits.apiOption(accountID))
 	}
 	if h.instrument != nil {
 		cfg.APIOptions = append(cfg.APIOptions, h.instrument(role))

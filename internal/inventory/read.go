@@ -55,6 +55,44 @@ type reader struct {
 	// guards it and warnings.
 	strs interner
 	mu   sync.Mutex
+	// slots, when set, is the slot the account holds, given up while it
+	// waits for its credential report; inFlight are the reads running
+	// beside the report's, which keep the slot until they are done.
+	slots      *slots
+	inFlight   sync.WaitGroup
+	accountCtx context.Context
+	slotGone   bool
+}
+
+// pause waits d, within ctx, for the credential report. The account's
+// slot goes to another account meanwhile, once the reads running beside
+// the report's are done, and is taken back before pause returns, unless
+// the account's own time is up (slotGone).
+func (r *reader) pause(ctx context.Context, d time.Duration) error {
+	if r.slots != nil {
+		r.inFlight.Wait()
+		r.slots.release()
+	}
+	t := time.NewTimer(d)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+	case <-t.C:
+	}
+	if r.slots != nil {
+		if err := r.slots.acquire(r.accountCtx, true); err != nil {
+			r.slotGone = true
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// done gives the account's slot back.
+func (r *reader) done() {
+	if r.slots != nil && !r.slotGone {
+		r.slots.release()
+	}
 }
 
 func (r *reader) warn(format string, args ...any) {
@@ -68,8 +106,9 @@ var errReportUnavailable = errors.New("credential report unavailable")
 
 // fetchReport generates the credential report if needed and returns it:
 // GenerateCredentialReport until COMPLETE (trying GetCredentialReport as
-// soon as generation has started, since it is often ready at once), with
-// jittered backoff, for at most reportWait.
+// soon as generation has started, since it is often ready at once, but
+// not while IAM says it is in progress), with jittered backoff, for at
+// most reportWait. While it waits the account gives its slot up (pause).
 func (r *reader) fetchReport(parent context.Context) (*CredentialReport, time.Time, error) {
 	ctx, cancel := context.WithTimeout(parent, r.reportWait)
 	defer cancel()
@@ -90,35 +129,39 @@ func (r *reader) fetchReport(parent context.Context) (*CredentialReport, time.Ti
 			}
 			return nil, time.Time{}, waitErr("generate credential report", err)
 		}
-		out, err := r.iam.GetCredentialReport(ctx, &iam.GetCredentialReportInput{})
-		if err == nil {
-			rep, perr := ParseCredentialReport(out.Content)
-			if perr != nil {
-				return nil, time.Time{}, fmt.Errorf("%w: %w", errReportUnavailable, perr)
+		// While IAM says the report is being generated, asking for it would only cost a call.
+		if gen.State != types.ReportStateTypeInprogress {
+			out, err := r.iam.GetCredentialReport(ctx, &iam.GetCredentialReportInput{})
+			if err == nil {
+				rep, perr := ParseCredentialReport(out.Content)
+				if perr != nil {
+					return nil, time.Time{}, fmt.Errorf("%w: %w", errReportUnavailable, perr)
+				}
+				return rep, aws.ToTime(out.GeneratedTime), nil
 			}
-			return rep, aws.ToTime(out.GeneratedTime), nil
+			var notReady *types.CredentialReportNotReadyException
+			var expired *types.CredentialReportExpiredException
+			var notPresent *types.CredentialReportNotPresentException
+			switch {
+			case isAccessDenied(err):
+				return nil, time.Time{}, fmt.Errorf("%w: GetCredentialReport denied: %w", errReportUnavailable, err)
+			case errors.As(err, &notReady), errors.As(err, &expired), errors.As(err, &notPresent):
+			default:
+				return nil, time.Time{}, waitErr("get credential report", err)
+			}
 		}
-		var notReady *types.CredentialReportNotReadyException
-		var expired *types.CredentialReportExpiredException
-		var notPresent *types.CredentialReportNotPresentException
-		switch {
-		case isAccessDenied(err):
-			return nil, time.Time{}, fmt.Errorf("%w: GetCredentialReport denied: %w", errReportUnavailable, err)
-		case errors.As(err, &notReady), errors.As(err, &expired), errors.As(err, &notPresent):
-			r.log.Debug("credential report not ready", "state", gen.State, "retry_in", delay)
-		default:
+		r.log.Debug("credential report not ready", "state", gen.State, "retry_in", delay)
+		if err := r.pause(ctx, jitter(delay)); err != nil {
 			return nil, time.Time{}, waitErr("get credential report", err)
-		}
-		// Full jitter, as the SDK's own backoff: accounts polled together do not poll in step.
-		t := time.NewTimer(time.Duration(rand.Int64N(int64(delay))) + delay/2)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, time.Time{}, waitErr("get credential report", ctx.Err())
-		case <-t.C:
 		}
 		delay = min(delay*2, 4*time.Second)
 	}
+}
+
+// jitter spreads a wait over [d/2, 3d/2), as the SDK's own backoff does,
+// so that accounts polled together do not poll in step.
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(rand.Int64N(int64(d))) + d/2
 }
 
 // userDetails are what GetAccountAuthorizationDetails tells of a user.

@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/smithy-go"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/keywarden/keywarden/internal/awsx"
 )
@@ -59,7 +58,9 @@ const (
 // counter installed in its clients (see awsx.Assumer.Config).
 type ConfigFor func(accountID string, counter *awsx.CallCounter) aws.Config
 
-// Scan reads every account, opts.Parallel at a time. An account that fails
+// Scan reads every account, opts.Parallel at a time; an account waiting
+// for its credential report to be generated lets the next ones start
+// meanwhile (see slots). An account that fails
 // is recorded as failed with its reason, one read in part as partial with
 // what could not be read and why, and the others go on. The error is only
 // ever the context's: Ctrl-C stops the scan.
@@ -68,14 +69,14 @@ func Scan(ctx context.Context, accounts []Account, configFor ConfigFor, opts Opt
 	inv := &Inventory{StartedAt: time.Now().UTC(), Accounts: make([]AccountInventory, len(accounts))}
 	var mu sync.Mutex
 	done, failed := 0, 0
-	g := errgroup.Group{}
-	g.SetLimit(opts.Parallel)
+	slots := newSlots(opts.Parallel)
+	var wg sync.WaitGroup
 	for i, acct := range accounts {
-		g.Go(func() error {
-			if ctx.Err() != nil {
-				return nil
-			}
-			res := readAccount(ctx, acct, configFor, opts)
+		if slots.acquire(ctx, false) != nil {
+			break
+		}
+		wg.Go(func() {
+			res := readAccount(ctx, acct, configFor, opts, slots)
 			inv.Accounts[i] = res
 			mu.Lock()
 			done++
@@ -87,10 +88,9 @@ func Scan(ctx context.Context, accounts []Account, configFor ConfigFor, opts Opt
 			if opts.Progress != nil {
 				opts.Progress(d, f, len(accounts))
 			}
-			return nil
 		})
 	}
-	g.Wait()
+	wg.Wait()
 	inv.FinishedAt = time.Now().UTC()
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -128,8 +128,10 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// readAccount reads one account within its time bound.
-func readAccount(ctx context.Context, acct Account, configFor ConfigFor, opts Options) AccountInventory {
+// readAccount reads one account within its time bound, holding one of
+// slots (given up while it waits for its credential report), and gives
+// the slot back.
+func readAccount(ctx context.Context, acct Account, configFor ConfigFor, opts Options, slots *slots) AccountInventory {
 	start := time.Now()
 	log := opts.Logger.With("account", acct.ID)
 	ctx, cancel := context.WithTimeout(ctx, opts.AccountTimeout)
@@ -141,8 +143,9 @@ func readAccount(ctx context.Context, acct Account, configFor ConfigFor, opts Op
 	}
 	r := &reader{
 		iam: iam.NewFromConfig(configFor(acct.ID, counter)), asOf: opts.AsOf, needIDs: needIDs,
-		userParallel: opts.UserParallel, reportWait: opts.ReportWait, log: log,
+		userParallel: opts.UserParallel, reportWait: opts.ReportWait, log: log, slots: slots, accountCtx: ctx,
 	}
+	defer r.done()
 	res := AccountInventory{Account: acct, Source: opts.Source}
 	err := r.read(ctx, &res)
 	res.Calls = counter.Calls()
@@ -177,7 +180,9 @@ func (r *reader) read(ctx context.Context, res *AccountInventory) error {
 	sumCtx, stopSummary := context.WithCancel(ctx)
 	defer stopSummary()
 	summary := make(chan summaryResult, 1)
+	r.inFlight.Add(1)
 	go func() {
+		defer r.inFlight.Done()
 		s, err := r.readRoot(sumCtx)
 		summary <- summaryResult{s, err}
 	}()
@@ -188,7 +193,9 @@ func (r *reader) read(ctx context.Context, res *AccountInventory) error {
 		// reading them together shortens each account's chain of calls.
 		var detailsErr error
 		done := make(chan struct{})
+		r.inFlight.Add(1)
 		go func() {
+			defer r.inFlight.Done()
 			defer close(done)
 			details, detailsErr = r.readUserDetails(ctx)
 		}()

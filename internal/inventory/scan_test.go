@@ -807,3 +807,49 @@ func reportViewFor(s inventory.Source) viewOpts {
 	}
 	return reportView
 }
+
+// TestScanStartsReportsBeforeWaiting: an account waiting for its
+// credential report gives its slot up, so that with one slot every
+// account has asked for its report before the first one is read, and the
+// calls spent polling stay few (GetCredentialReport only when IAM says the
+// report may be ready).
+func TestScanStartsReportsBeforeWaiting(t *testing.T) {
+	t.Parallel()
+	const polls = 2
+	e := smallEnv(t, awsemu.Options{ReportInProgressPolls: polls}, 4, 3)
+	sel := e.discover(t)
+	e.sb.ResetCalls()
+	var startedAtFirst int
+	inv := e.scan(t, sel.Accounts, inventory.Options{Parallel: 1, Progress: func(done, _, _ int) {
+		if done != 1 {
+			return
+		}
+		for _, c := range e.sb.Calls() {
+			if c.Operation == "GenerateCredentialReport" {
+				startedAtFirst++
+			}
+		}
+	}})
+	if startedAtFirst != len(sel.Accounts) {
+		t.Errorf("when the first account was read, %d of %d accounts had asked for their report; want all", startedAtFirst, len(sel.Accounts))
+	}
+	perAccount := map[string]map[string]int{}
+	for _, c := range e.sb.Calls() {
+		if perAccount[c.Account] == nil {
+			perAccount[c.Account] = map[string]int{}
+		}
+		perAccount[c.Account][c.Operation] += c.Calls
+	}
+	for _, ai := range inv.Accounts {
+		if ai.Status != inventory.AccountOK || ai.Source != inventory.SourceReport {
+			t.Errorf("account %s: %s from %s (%s), want ok from the report", ai.Account.ID, ai.Status, ai.Source, ai.Error)
+		}
+		// STARTED, then a GetCredentialReport that finds it in progress,
+		// polls × INPROGRESS, COMPLETE and the GetCredentialReport that reads it.
+		got := perAccount[ai.Account.ID]
+		if got["GenerateCredentialReport"] != polls+2 || got["GetCredentialReport"] != 2 {
+			t.Errorf("account %s: %d GenerateCredentialReport and %d GetCredentialReport calls, want %d and 2",
+				ai.Account.ID, got["GenerateCredentialReport"], got["GetCredentialReport"], polls+2)
+		}
+	}
+}
