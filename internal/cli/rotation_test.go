@@ -330,3 +330,103 @@ notifications:
 	mu.Unlock()
 	s.checkNoSecrets()
 }
+
+// TestRotateCutoverMoto: against moto, which records a key's last use when
+// it signs a request: 'keywarden rotate' stores a new key of alice in a
+// member account; once it has signed a call, a plan a day and more later
+// (--as-of) cuts over: the old key is deactivated; undo reactivates it and
+// leaves the new key.
+func TestRotateCutoverMoto(t *testing.T) {
+	srv := moto.Start(t)
+	admin, keys := newMotoFindingsOrg(t, srv.URL)
+	useAWS(t, srv.URL, aws.ToString(admin.AccessKeyId), aws.ToString(admin.SecretAccessKey))
+	dir := t.TempDir()
+	config, state, planFile := filepath.Join(dir, "keywarden.yaml"), filepath.Join(dir, "state.db"), filepath.Join(dir, "plan.json")
+	writeFile(t, config, "version: 1\nrules:\n  unused: {enabled: false}\n  unused_initial: {enabled: false}\n"+
+		"  multiple_active: {enabled: false}\nsafety:\n  max_account_fraction: 1\n")
+	hub, err := awsx.Load(t.Context(), awsx.Options{Region: "us-east-1", Endpoint: srv.URL, MaxBackoff: 100 * time.Millisecond,
+		Credentials: credentials.NewStaticCredentialsProvider(aws.ToString(admin.AccessKeyId), aws.ToString(admin.SecretAccessKey), "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct := ""
+	for account, users := range keys {
+		if _, hubAccount := users["keywarden-admin"]; !hubAccount && len(users["alice"]) == 1 && acct == "" {
+			acct = account
+		}
+	}
+	if acct == "" {
+		t.Fatal("no member account with alice")
+	}
+	old := aws.ToString(keys[acct]["alice"][0].AccessKeyId)
+	cfg := awsx.NewAssumer(hub, awsx.AssumerOptions{RoleName: orggenRole, SessionName: "operator"}).Config(acct, nil)
+	status := func(id string) string {
+		t.Helper()
+		list, err := iam.NewFromConfig(cfg).ListAccessKeys(t.Context(), &iam.ListAccessKeysInput{UserName: aws.String("alice")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range list.AccessKeyMetadata {
+			if aws.ToString(k.AccessKeyId) == id {
+				return string(k.Status)
+			}
+		}
+		return "deleted"
+	}
+
+	r := runKeywarden(t, "rotate", "--account", acct, "--user", "alice", "--auto-approve", "--config", config, "--state", state)
+	wantExit(t, "rotate", r, ExitOK)
+	got, err := secretsmanager.NewFromConfig(cfg).GetSecretValue(t.Context(), &secretsmanager.GetSecretValueInput{SecretId: aws.String("keywarden/iam-user/alice")})
+	if err != nil {
+		t.Fatalf("the secret of alice in %s: %v", acct, err)
+	}
+	var v struct{ AccessKeyId, SecretAccessKey string }
+	if err := json.Unmarshal([]byte(aws.ToString(got.SecretString)), &v); err != nil || v.SecretAccessKey == "" {
+		t.Fatalf("secret value: %v", err)
+	}
+	if status(old) != "Active" || status(v.AccessKeyId) != "Active" {
+		t.Fatalf("after the rotation: old %s, new %s; want both active", status(old), status(v.AccessKeyId))
+	}
+	outputs := []string{r.stdout, r.stderr}
+
+	// Not used yet: a plan two days on does not touch the old key.
+	asOf := time.Now().UTC().Add(2 * day).Format(time.RFC3339)
+	r = runKeywarden(t, "plan", "--accounts", acct, "--as-of", asOf, "--config", config, "--state", state, "--out", planFile)
+	wantExit(t, "plan before the new key is used", r, ExitOK)
+	if actions, _ := outlineOf(mustReadPlan(t, planFile)); actions[old] != "" {
+		t.Errorf("before the new key is used the plan has %s for the old key", actions[old])
+	}
+	outputs = append(outputs, r.stdout, r.stderr, readFile(t, planFile))
+
+	// The application moves to the new key: it signs a call.
+	user := iam.NewFromConfig(aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
+		Credentials: credentials.NewStaticCredentialsProvider(v.AccessKeyId, v.SecretAccessKey, "")})
+	if _, err := user.ListAccessKeys(t.Context(), &iam.ListAccessKeysInput{UserName: aws.String("alice")}); err != nil {
+		t.Fatalf("a call signed with the new key: %v", err)
+	}
+	r = runKeywarden(t, "plan", "--accounts", acct, "--as-of", asOf, "--config", config, "--state", state, "--out", planFile)
+	wantExit(t, "plan once the new key is used", r, ExitOK)
+	p := mustReadPlan(t, planFile)
+	if actions, _ := outlineOf(p); actions[old] != remediate.Deactivate {
+		t.Fatalf("once the new key is used and the old one quiet, the plan has %q for the old key, want deactivate; rotations %+v", actions[old], p.Rotations)
+	}
+	outputs = append(outputs, r.stdout, r.stderr, readFile(t, planFile))
+	r = runKeywarden(t, "apply", planFile, "--auto-approve", "--unsafe-allow-forecast", "--config", config, "--state", state)
+	wantExit(t, "apply of the cutover", r, ExitOK)
+	if status(old) != "Inactive" || status(v.AccessKeyId) != "Active" {
+		t.Fatalf("after the cutover: old %s, new %s", status(old), status(v.AccessKeyId))
+	}
+	outputs = append(outputs, r.stdout, r.stderr)
+
+	r = runKeywarden(t, "undo", runIDOf(t, r.stdout), "--auto-approve", "--config", config, "--state", state)
+	wantExit(t, "undo of the cutover", r, ExitOK)
+	if status(old) != "Active" || status(v.AccessKeyId) != "Active" {
+		t.Errorf("after undo: old %s, new %s; want both active", status(old), status(v.AccessKeyId))
+	}
+	outputs = append(outputs, r.stdout, r.stderr)
+	for _, out := range outputs {
+		if strings.Contains(out, v.SecretAccessKey) {
+			t.Errorf("the new key's secret was written")
+		}
+	}
+}

@@ -219,7 +219,12 @@ func (e *Engine) ReadAccounts(ctx context.Context, found *inventory.Selected, r 
 		opts.NeedKeyIDs = inventory.NoKeyIDs
 	default:
 		pol := e.Policy
-		opts.NeedKeyIDsFor = func(a inventory.Account) inventory.NeedKeyIDs { return pol.NeedKeyIDs(a, attentionHorizon) }
+		opts.NeedKeyIDsFor = func(a inventory.Account) inventory.NeedKeyIDs {
+			need := pol.NeedKeyIDs(a, attentionHorizon)
+			// A user with two active keys may be in the middle of a
+			// rotation: the cutover needs both keys' IDs.
+			return func(u inventory.User, asOf time.Time) bool { return need(u, asOf) || activeKeys(u) >= 2 }
+		}
 	}
 	inv, err := inventory.Scan(ctx, toRead, h.Config, opts)
 	if err != nil {
@@ -276,4 +281,14 @@ func explainDiscovery(err error) error {
 
 func sortAccounts(as []inventory.AccountInventory) {
 	slices.SortFunc(as, func(a, b inventory.AccountInventory) int { return strings.Compare(a.Account.ID, b.Account.ID) })
+}
+
+func activeKeys(u inventory.User) int {
+	n := 0
+	for _, k := range u.Keys {
+		if k.Active() {
+			n++
+		}
+	}
+	return n
 }
