@@ -43,9 +43,22 @@ func TestApplyWithoutActRole(t *testing.T) {
 
 	r = s.apply(planFile, "--act-role-name", orggenRole)
 	wantExit(t, "apply --act-role-name "+orggenRole, r, ExitOK)
-	for id, st := range s.statuses() {
+	run := runIDOf(t, r.stdout)
+	after := s.statuses()
+	for id, st := range after {
 		if before[id] == awsemu.StatusActive && st != awsemu.StatusInactive && id != s.admin.AccessKeyID {
 			t.Errorf("key %s is %s after the apply through the read role, want Inactive", id, st)
 		}
 	}
+
+	// Undo needs the act role as well.
+	r = s.kw("undo", run, "--auto-approve", "--config", s.config, "--state", s.state)
+	wantExit(t, "undo", r, ExitError)
+	if r.err == nil || !strings.Contains(r.err.Error(), "undo refused") || !strings.Contains(r.err.Error(), ":role/KeywardenSpokeAct") {
+		t.Errorf("undo without the act role: %v, want it refused naming the role", r.err)
+	}
+	s.checkStatuses("after the refused undo", after, nil)
+	r = s.kw("undo", run, "--auto-approve", "--config", s.config, "--state", s.state, "--act-role-name", orggenRole)
+	wantExit(t, "undo --act-role-name "+orggenRole, r, ExitOK)
+	s.checkStatuses("after undo", before, nil)
 }
