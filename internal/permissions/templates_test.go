@@ -555,3 +555,39 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// TestTerraformValidate runs terraform validate on every module and
+// example where the AWS provider can be had without a download: from a
+// local plugin directory (TF_PLUGIN_DIR, else ~/.terraform.d/plugins).
+// Without one it is skipped, saying so; TestTerraformModules checks the
+// references in its stead.
+func TestTerraformValidate(t *testing.T) {
+	tf := requireTool(t, "terraform", "KEYWARDEN_REQUIRE_TERRAFORM")
+	pluginDir := os.Getenv("TF_PLUGIN_DIR")
+	if pluginDir == "" {
+		home, _ := os.UserHomeDir()
+		pluginDir = filepath.Join(home, ".terraform.d", "plugins")
+	}
+	if _, err := os.Stat(filepath.Join(pluginDir, "registry.terraform.io", "hashicorp", "aws")); err != nil {
+		t.Skipf("no hashicorp/aws provider under %s, and terraform init may not download one here: validate cannot run", pluginDir)
+	}
+	// A copy, so that init's lock files stay out of the tree.
+	copyDir := t.TempDir()
+	if err := os.CopyFS(copyDir, os.DirFS(deployDir)); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(copyDir, "terraform")
+	dirs, _ := filepath.Glob(filepath.Join(root, "*", "*"))
+	for _, dir := range dirs {
+		t.Run(strings.TrimPrefix(dir, root+"/"), func(t *testing.T) {
+			env := append(os.Environ(), "TF_CLI_CONFIG_FILE=/dev/null", "CHECKPOINT_DISABLE=1", "TF_DATA_DIR="+t.TempDir())
+			for _, args := range [][]string{{"init", "-backend=false", "-input=false", "-plugin-dir=" + pluginDir}, {"validate"}} {
+				cmd := exec.Command(tf, args...)
+				cmd.Dir, cmd.Env = dir, env
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("terraform %s: %v\n%s", args[0], err, out)
+				}
+			}
+		})
+	}
+}
