@@ -239,7 +239,7 @@ func describeOrg(w io.Writer, rs *runningSandbox) {
 	o := rs.Org
 	fmt.Fprintf(w, "keywarden sandbox: organization of %d accounts (management %s), %d users, %d access keys (%d active, %d root keys)\n",
 		len(o.Accounts), o.ManagementAccount, o.Users, o.Keys, o.ActiveKeys, o.RootKeys)
-	fmt.Fprintf(w, "hub identity: user %s in %s; spoke role %q in every member account", o.AdminUser, o.ManagementAccount, o.RoleName)
+	fmt.Fprintf(w, "hub identity: user %s in %s; spoke roles %q (read) and %q (act) in every member account", o.AdminUser, o.ManagementAccount, o.RoleName, o.ActRoleName)
 	if o.ExternalID != "" {
 		fmt.Fprint(w, " (external ID required)")
 	}

@@ -218,6 +218,20 @@ func (e *Engine) PreviewUndo(ctx context.Context, runID string) (*remediate.Undo
 	if e.Store == nil {
 		return nil, errors.New("undo needs the state store that journaled the run")
 	}
+	// Undo reads the keys through the act role too: check it first, so
+	// that a missing role is said plainly (an unknown run is PlanUndo's
+	// to explain).
+	if entries, err := e.Store.Entries(ctx, runID); err == nil {
+		var acting []string
+		for _, en := range entries {
+			if en.Action == store.ActionDeactivate && en.Outcome == store.OutcomeDone {
+				acting = append(acting, en.AccountID)
+			}
+		}
+		if err := e.checkActRole(ctx, "undo", acting); err != nil {
+			return nil, err
+		}
+	}
 	return e.applier(nil, "").PlanUndo(ctx, runID)
 }
 
@@ -237,18 +251,6 @@ func (e *Engine) Undo(ctx context.Context, req UndoRequest) (*remediate.UndoRepo
 			!slices.ContainsFunc(up.Reactivate, func(en store.Entry) bool { return en.AccessKeyID == k }) {
 			return nil, fmt.Errorf("key %s is not one run %s deactivated and undo could reactivate", k, req.RunID)
 		}
-	}
-	var acting []string
-	for _, en := range up.Reactivate {
-		acting = append(acting, en.AccountID)
-	}
-	for _, c := range up.Changed {
-		if force[c.Entry.AccessKeyID] {
-			acting = append(acting, c.Entry.AccountID)
-		}
-	}
-	if err := e.checkActRole(ctx, "undo", acting); err != nil {
-		return nil, err
 	}
 	if req.Confirm != nil && (len(up.Reactivate) > 0 || len(req.Force) > 0) {
 		if err := req.Confirm(up); err != nil {

@@ -2,6 +2,7 @@ package permissions_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -288,79 +289,134 @@ func TestTerraformModules(t *testing.T) {
 		t.Fatalf("terraform directories %v (%v), want the two modules and two examples", dirs, err)
 	}
 	for _, dir := range dirs {
-		m := parseModule(t, dir)
-		used := map[string]bool{}
-		dynamic := map[string]bool{"each": true, "count": true, "path": true, "self": true, "terraform": true}
-		for _, tr := range m.references() {
-			root := tr.RootName()
-			attr := func(i int) string {
-				if i < len(tr) {
-					if a, ok := tr[i].(hcl.TraverseAttr); ok {
-						return a.Name
-					}
-				}
-				return ""
-			}
-			switch {
-			case root == "var":
-				used[attr(1)] = true
-				if m.variables[attr(1)] == nil {
-					t.Errorf("%s: var.%s is not declared", tr.SourceRange(), attr(1))
-				}
-			case root == "local":
-				if !m.locals[attr(1)] {
-					t.Errorf("%s: local.%s is not declared", tr.SourceRange(), attr(1))
-				}
-			case root == "data":
-				if m.data[attr(1)+"."+attr(2)] == nil {
-					t.Errorf("%s: data.%s.%s is not declared", tr.SourceRange(), attr(1), attr(2))
-				}
-			case root == "module":
-				call := m.modules[attr(1)]
-				if call == nil {
-					t.Errorf("%s: module.%s is not declared", tr.SourceRange(), attr(1))
-					continue
-				}
-				if sub := m.submodule(t, call); sub != nil && sub.outputs[attr(2)] == nil {
-					t.Errorf("%s: module.%s has no output %s", tr.SourceRange(), attr(1), attr(2))
-				}
-			case dynamic[root] || strings.HasSuffix(root, "statement") || root == "condition":
-				// for_each iterators of dynamic blocks and meta-arguments
-			case strings.HasPrefix(root, "aws_"):
-				if m.resources[root+"."+attr(1)] == nil {
-					t.Errorf("%s: resource %s.%s is not declared", tr.SourceRange(), root, attr(1))
-				}
-			default:
-				t.Errorf("%s: unknown reference %s", tr.SourceRange(), root)
-			}
+		for _, p := range checkModule(t, dir) {
+			t.Error(p)
 		}
-		for name, v := range m.variables {
-			if !used[name] {
-				t.Errorf("%s: variable %s is never used", v.Range(), name)
-			}
-			if _, ok := v.Body.Attributes["description"]; !ok {
-				t.Errorf("%s: variable %s has no description", v.Range(), name)
-			}
+	}
+}
+
+// TestTerraformModulesCanFail: the check finds a broken module's faults.
+func TestTerraformModulesCanFail(t *testing.T) {
+	dir := t.TempDir()
+	src := `variable "unused" {
+  type = string
+}
+variable "used" {
+  description = "used"
+  type        = string
+}
+resource "aws_iam_role" "r" {
+  name = "${var.used}-${var.missing}-${local.nothing}"
+  path = aws_iam_role.other.path
+}
+module "m" {
+  source = "../m"
+}
+output "o" {
+  value = module.m.none
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(filepath.Dir(dir), "m")
+	if err := os.MkdirAll(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sub) })
+	if err := os.WriteFile(filepath.Join(sub, "main.tf"), []byte("variable \"needed\" {\n  description = \"x\"\n  type = string\n}\noutput \"x\" {\n  value = var.needed\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(checkModule(t, dir), "\n")
+	for _, want := range []string{"var.missing is not declared", "local.nothing is not declared", "resource aws_iam_role.other is not declared",
+		"module.m has no output none", "variable unused is never used", "variable unused has no description", "module m needs variable needed"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("problems:\n%s\nwant %q", got, want)
 		}
-		for _, call := range m.modules {
-			sub := m.submodule(t, call)
-			if sub == nil {
+	}
+}
+
+// checkModule returns what is wrong with the module in dir.
+func checkModule(t *testing.T, dir string) []string {
+	t.Helper()
+	var problems []string
+	fail := func(r hcl.Range, format string, args ...any) {
+		problems = append(problems, r.String()+": "+fmt.Sprintf(format, args...))
+	}
+	m := parseModule(t, dir)
+	used := map[string]bool{}
+	dynamic := map[string]bool{"each": true, "count": true, "path": true, "self": true, "terraform": true}
+	for _, tr := range m.references() {
+		root := tr.RootName()
+		attr := func(i int) string {
+			if i < len(tr) {
+				if a, ok := tr[i].(hcl.TraverseAttr); ok {
+					return a.Name
+				}
+			}
+			return ""
+		}
+		switch {
+		case root == "var":
+			used[attr(1)] = true
+			if m.variables[attr(1)] == nil {
+				fail(tr.SourceRange(), "var.%s is not declared", attr(1))
+			}
+		case root == "local":
+			if !m.locals[attr(1)] {
+				fail(tr.SourceRange(), "local.%s is not declared", attr(1))
+			}
+		case root == "data":
+			if m.data[attr(1)+"."+attr(2)] == nil {
+				fail(tr.SourceRange(), "data.%s.%s is not declared", attr(1), attr(2))
+			}
+		case root == "module":
+			call := m.modules[attr(1)]
+			if call == nil {
+				fail(tr.SourceRange(), "module.%s is not declared", attr(1))
 				continue
 			}
-			for name := range call.Body.Attributes {
-				if name != "source" && sub.variables[name] == nil {
-					t.Errorf("%s: module %s has no variable %s", call.Range(), call.Labels[0], name)
-				}
+			if sub := m.submodule(t, call); sub != nil && sub.outputs[attr(2)] == nil {
+				fail(tr.SourceRange(), "module.%s has no output %s", attr(1), attr(2))
 			}
-			for name, v := range sub.variables {
-				if _, hasDefault := v.Body.Attributes["default"]; !hasDefault {
-					if _, passed := call.Body.Attributes[name]; !passed {
-						t.Errorf("%s: module %s needs variable %s", call.Range(), call.Labels[0], name)
-					}
+		case dynamic[root] || strings.HasSuffix(root, "statement") || root == "condition":
+			// for_each iterators of dynamic blocks and meta-arguments
+		case strings.HasPrefix(root, "aws_"):
+			if m.resources[root+"."+attr(1)] == nil {
+				fail(tr.SourceRange(), "resource %s.%s is not declared", root, attr(1))
+			}
+		default:
+			fail(tr.SourceRange(), "unknown reference %s", root)
+		}
+	}
+	for name, v := range m.variables {
+		if !used[name] {
+			fail(v.Range(), "variable %s is never used", name)
+		}
+		if _, ok := v.Body.Attributes["description"]; !ok {
+			fail(v.Range(), "variable %s has no description", name)
+		}
+	}
+	for _, call := range m.modules {
+		sub := m.submodule(t, call)
+		if sub == nil {
+			continue
+		}
+		for name := range call.Body.Attributes {
+			if name != "source" && sub.variables[name] == nil {
+				fail(call.Range(), "module %s has no variable %s", call.Labels[0], name)
+			}
+		}
+		for name, v := range sub.variables {
+			if _, hasDefault := v.Body.Attributes["default"]; !hasDefault {
+				if _, passed := call.Body.Attributes[name]; !passed {
+					fail(call.Range(), "module %s needs variable %s", call.Labels[0], name)
 				}
 			}
 		}
 	}
+	slices.Sort(problems)
+	return problems
 }
 
 // submodule parses the module a local module call names.
@@ -413,5 +469,125 @@ func TestTerraformFmt(t *testing.T) {
 	cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE=/dev/null", "CHECKPOINT_DISABLE=1")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("terraform fmt -check: %v\n%s", err, out)
+	}
+}
+
+// TestTrustOnlyTheHubRole: every spoke role trusts the hub account's root
+// narrowed to the hub role by aws:PrincipalArn and to the organization by
+// aws:PrincipalOrgID, with the optional external ID; never a role ARN as
+// principal, which fails with "Invalid principal" before the hub exists.
+func TestTrustOnlyTheHubRole(t *testing.T) {
+	path := filepath.Join(deployDir, "cloudformation", "spoke-roles.yaml")
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, role := range []string{"ReadRole", "ActRole"} {
+		trust := lookup(lookup(lookup(lookup(doc.Content[0], "Resources"), role), "Properties"), "AssumeRolePolicyDocument")
+		stmts := lookup(trust, "Statement")
+		if stmts == nil || len(stmts.Content) != 1 {
+			t.Fatalf("%s: want one trust statement", role)
+		}
+		st := stmts.Content[0]
+		if p := lookup(lookup(st, "Principal"), "AWS"); p == nil || p.Tag != "!Sub" || !strings.HasSuffix(p.Value, ":iam::${HubAccountId}:root") {
+			t.Errorf("%s: principal %+v, want the hub account's root", role, p)
+		}
+		cond := lookup(st, "Condition")
+		if a := lookup(lookup(cond, "ArnEquals"), "aws:PrincipalArn"); a == nil || !strings.HasSuffix(a.Value, ":role/${HubRoleName}") {
+			t.Errorf("%s: no aws:PrincipalArn condition naming the hub role", role)
+		}
+		text, _ := yaml.Marshal(lookup(cond, "StringEquals"))
+		for _, key := range []string{"aws:PrincipalOrgID: !Ref OrganizationId", "sts:ExternalId: !Ref ExternalId"} {
+			if !strings.Contains(string(text), key) {
+				t.Errorf("%s: StringEquals %s lacks %s", role, text, key)
+			}
+		}
+	}
+
+	m := parseModule(t, filepath.Join(deployDir, "terraform", "modules", "spoke"))
+	trust := m.data["aws_iam_policy_document.trust"]
+	if trust == nil {
+		t.Fatal("the spoke module has no trust document")
+	}
+	var principals, variables []string
+	hclsyntax.VisitAll(trust, func(n hclsyntax.Node) hcl.Diagnostics {
+		if a, ok := n.(*hclsyntax.Attribute); ok {
+			r := a.Expr.Range()
+			text := string(r.SliceBytes(mustRead(t, r.Filename)))
+			switch a.Name {
+			case "identifiers":
+				principals = append(principals, text)
+			case "variable":
+				variables = append(variables, text)
+			}
+		}
+		return nil
+	})
+	if len(principals) != 1 || !strings.Contains(principals[0], ":root") {
+		t.Errorf("spoke module principals %v, want the hub account's root", principals)
+	}
+	for _, v := range []string{`"aws:PrincipalArn"`, `"aws:PrincipalOrgID"`, `"sts:ExternalId"`} {
+		if !slices.Contains(variables, v) {
+			t.Errorf("spoke module trust conditions %v lack %s", variables, v)
+		}
+	}
+	for _, role := range []string{"aws_iam_role.read", "aws_iam_role.act"} {
+		r := m.resources[role]
+		if r == nil {
+			t.Fatalf("no %s", role)
+		}
+		a := r.Attributes["assume_role_policy"]
+		if a == nil || string(a.Expr.Range().SliceBytes(mustRead(t, a.Expr.Range().Filename))) != "data.aws_iam_policy_document.trust.json" {
+			t.Errorf("%s does not take the trust document", role)
+		}
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestTerraformValidate runs terraform validate on every module and
+// example where the AWS provider can be had without a download: from a
+// local plugin directory (TF_PLUGIN_DIR, else ~/.terraform.d/plugins).
+// Without one it is skipped, saying so; TestTerraformModules checks the
+// references in its stead.
+func TestTerraformValidate(t *testing.T) {
+	tf := requireTool(t, "terraform", "KEYWARDEN_REQUIRE_TERRAFORM")
+	pluginDir := os.Getenv("TF_PLUGIN_DIR")
+	if pluginDir == "" {
+		home, _ := os.UserHomeDir()
+		pluginDir = filepath.Join(home, ".terraform.d", "plugins")
+	}
+	if _, err := os.Stat(filepath.Join(pluginDir, "registry.terraform.io", "hashicorp", "aws")); err != nil {
+		t.Skipf("no hashicorp/aws provider under %s, and terraform init may not download one here: validate cannot run", pluginDir)
+	}
+	// A copy, so that init's lock files stay out of the tree.
+	copyDir := t.TempDir()
+	if err := os.CopyFS(copyDir, os.DirFS(deployDir)); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(copyDir, "terraform")
+	dirs, _ := filepath.Glob(filepath.Join(root, "*", "*"))
+	for _, dir := range dirs {
+		t.Run(strings.TrimPrefix(dir, root+"/"), func(t *testing.T) {
+			env := append(os.Environ(), "TF_CLI_CONFIG_FILE=/dev/null", "CHECKPOINT_DISABLE=1", "TF_DATA_DIR="+t.TempDir())
+			for _, args := range [][]string{{"init", "-backend=false", "-input=false", "-plugin-dir=" + pluginDir}, {"validate"}} {
+				cmd := exec.Command(tf, args...)
+				cmd.Dir, cmd.Env = dir, env
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("terraform %s: %v\n%s", args[0], err, out)
+				}
+			}
+		})
 	}
 }

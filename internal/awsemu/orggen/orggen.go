@@ -145,6 +145,7 @@ type Org struct {
 	AdminKeyID        string     // AdminKey.AccessKeyID
 	AdminKey          awsemu.Key `json:"-"` // the hub identity's key; never log the secret
 	RoleName          string
+	ActRoleName       string
 	ExternalID        string
 	RootID            string    // the organization's root
 	OUs               []OU      // in creation order, parents before children
@@ -205,7 +206,7 @@ func Generate(sb *awsemu.Sandbox, opts Options) (*Org, error) {
 		userNames:    make(map[string]struct{}),
 		org: &Org{
 			Seed: opts.Seed, Now: now, AdminUser: AdminUser,
-			RoleName: opts.RoleName, ExternalID: opts.ExternalID,
+			RoleName: opts.RoleName, ActRoleName: opts.ActRoleName, ExternalID: opts.ExternalID,
 		},
 	}
 	if err := g.run(); err != nil {

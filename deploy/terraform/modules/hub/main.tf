@@ -78,7 +78,7 @@ resource "aws_ssm_parameter" "policy" {
   count = var.policy_store == "ssm" ? 1 : 0
   name  = var.policy_parameter_name
   type  = "String"
-  tier  = "Advanced" # a policy file may be over 4 KB
+  tier  = length(file(var.policy_file)) > 4096 ? "Advanced" : "Standard"
   value = file(var.policy_file)
 }
 
