@@ -1,11 +1,12 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -94,7 +95,15 @@ func newWorld(t *testing.T, policyYAML string, opts ...option) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
+	logs := &syncBuffer{}
+	t.Cleanup(func() {
+		// No secret reaches the log: not the token, not a key's secret.
+		if l := logs.String(); strings.Contains(l, token) || strings.Contains(l, w.org.AdminKey.SecretAccessKey) {
+			t.Errorf("the service's log holds a secret:\n%s", l)
+		}
+	})
 	o := server.Options{Policy: pol, Store: st, Token: token, Clock: w.clock, Grace: 30 * time.Second,
+		Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		NewHub: func(ctx context.Context) (*awsx.Hub, error) {
 			return awsx.NewHub(ctx, cfg, awsx.HubOptions{Command: "serve", RoleName: "KeywardenSpoke"})
 		}}
@@ -599,6 +608,24 @@ func TestParseSchedule(t *testing.T) {
 	}
 }
 
+// syncBuffer is a log written by several goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // fakeClock is a clock the test moves.
 type fakeClock struct {
 	mu      sync.Mutex
@@ -656,5 +683,3 @@ func (c *fakeClock) waitForWaiters(t *testing.T, n int) {
 	}
 	t.Fatalf("the scheduler is not waiting on the clock")
 }
-
-var _ = fmt.Sprint
