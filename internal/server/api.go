@@ -24,6 +24,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/v1/runs", s.read(s.apiRuns))
 	mux.Handle("POST /api/v1/runs", s.write(s.apiStartRun))
 	mux.Handle("GET /api/v1/runs/{id}", s.read(s.apiRun))
+	mux.Handle("POST /api/v1/runs/{id}/undo", s.write(s.apiUndo))
 	mux.Handle("GET /api/v1/findings", s.read(s.apiFindings))
 	mux.Handle("GET /api/v1/keys", s.read(s.apiKeys))
 	mux.Handle("GET /api/v1/keys/{account}/{key}", s.read(s.apiKey))
@@ -78,6 +79,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &bp):
 		writeError(w, r, http.StatusBadRequest, bp.Error())
+	case errors.Is(err, ErrNotUndoable), errors.Is(err, engine.ErrEnforceNotAllowed):
+		writeError(w, r, http.StatusBadRequest, err.Error())
 	case errors.Is(err, errNoSnapshot):
 		writeError(w, r, http.StatusNotFound, err.Error())
 	case errors.Is(err, store.ErrNotFound):
@@ -202,6 +205,28 @@ func (s *Server) apiStartRun(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		s.log.Error("run not started", "error", err)
 		writeError(w, r, http.StatusServiceUnavailable, "the run could not start: "+err.Error())
+		return
+	}
+	w.Header().Set("Location", "/api/v1/runs/"+id)
+	writeJSON(w, http.StatusAccepted, Started{RunID: id, Status: StatusRunning, URL: "/api/v1/runs/" + id})
+}
+
+func (s *Server) apiUndo(w http.ResponseWriter, r *http.Request) {
+	id, err := s.StartUndo(r.Context(), engine.TriggerAPI, r.PathValue("id"))
+	switch {
+	case errors.Is(err, ErrBusy):
+		w.Header().Set("Location", "/api/v1/runs/"+id)
+		writeJSON(w, http.StatusConflict, apiError{Error: "run " + id + " is in progress; try again when it has finished", Status: http.StatusConflict})
+		return
+	case errors.Is(err, ErrNotUndoable):
+		writeError(w, r, http.StatusBadRequest, err.Error())
+		return
+	case errors.Is(err, store.ErrNotFound):
+		s.fail(w, r, err)
+		return
+	case err != nil:
+		s.log.Error("undo not started", "error", err)
+		writeError(w, r, http.StatusServiceUnavailable, "the undo could not start: "+err.Error())
 		return
 	}
 	w.Header().Set("Location", "/api/v1/runs/"+id)

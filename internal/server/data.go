@@ -204,6 +204,7 @@ type RunView struct {
 	// ApplyStatus is the status of the run's apply in the journal.
 	ApplyStatus string             `json:"apply_status,omitempty"`
 	Summary     *engine.RunSummary `json:"summary,omitempty"`
+	UndoOf      string             `json:"undo_of,omitempty"`
 	Error       string             `json:"error,omitempty"`
 }
 
@@ -243,7 +244,7 @@ func (s *Server) runs(ctx context.Context) ([]RunView, error) {
 		if v.Kind == "" {
 			v.Kind, v.Status, v.StartedAt, v.FinishedAt = r.Command, r.Status, r.StartedAt, r.FinishedAt
 		}
-		v.ApplyStatus = r.Status
+		v.ApplyStatus, v.UndoOf = r.Status, r.UndoOf
 		if r.StartedAt.Before(v.StartedAt) {
 			v.StartedAt = r.StartedAt
 		}
@@ -253,9 +254,7 @@ func (s *Server) runs(ctx context.Context) ([]RunView, error) {
 	}
 	for _, l := range s.Live() {
 		v := get(l.ID)
-		if v.Kind == "" {
-			v.Kind = "scan"
-		}
+		v.Kind = l.Kind
 		v.Trigger, v.Mode, v.Status, v.StartedAt, v.FinishedAt, v.Summary, v.Error = l.Trigger, l.Mode, l.Status, l.StartedAt, l.FinishedAt, l.Summary, l.Error
 	}
 	out := make([]RunView, 0, len(byID))

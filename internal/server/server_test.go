@@ -567,6 +567,67 @@ func TestShutdownFinishesAction(t *testing.T) {
 	}
 }
 
+// TestUndo: an enforce run's deactivations are undone through the API,
+// behind the token; only an apply can be undone.
+func TestUndo(t *testing.T) {
+	w := newWorld(t, enforcePolicy)
+	run := w.runNow()
+	if run.Summary.Actions["done"] == 0 || run.Summary.Planned["deactivate"] == 0 {
+		t.Fatalf("the enforce run deactivated nothing: %+v", run.Summary)
+	}
+	var deactivated []store.Entry
+	entries, err := w.st.Entries(t.Context(), run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Action == store.ActionDeactivate && e.Outcome == store.OutcomeDone {
+			deactivated = append(deactivated, e)
+		}
+	}
+	if _, page := w.do("GET", "/runs/"+run.ID, "", "Accept", "text/html"); !strings.Contains(page, `action="/runs/`+run.ID+`/undo"`) {
+		t.Error("the apply's run page has no Undo button")
+	}
+	if resp, _ := w.do("POST", "/api/v1/runs/"+run.ID+"/undo", ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("undo without the token: %s, want 401", resp.Status)
+	}
+	if resp, _ := w.do("POST", "/api/v1/runs/"+run.ID+"/undo", "", "Authorization", "Bearer "+token, "Sec-Fetch-Site", "cross-site"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site undo: %s, want 403", resp.Status)
+	}
+	if resp, _ := w.do("POST", "/api/v1/runs/nope/undo", "", "Authorization", "Bearer "+token); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("undo of an unknown run: %s, want 404", resp.Status)
+	}
+	for _, e := range deactivated {
+		if ks, _ := w.sb.AccessKey(e.AccessKeyID); ks.Status != awsemu.StatusInactive {
+			t.Fatalf("a refused undo changed key %s", e.AccessKeyID)
+		}
+	}
+	resp, body := w.do("POST", "/api/v1/runs/"+run.ID+"/undo", "", "Authorization", "Bearer "+token)
+	var started server.Started
+	if err := json.Unmarshal([]byte(body), &started); err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("undo: %s %s", resp.Status, body)
+	}
+	undo := w.waitRun(started.RunID)
+	if undo.Kind != "undo" || undo.UndoOf != run.ID || undo.Status != store.RunDone || undo.Actions["done"] != len(deactivated) {
+		t.Errorf("undo run: %+v, want %d reactivations done", undo, len(deactivated))
+	}
+	for _, e := range deactivated {
+		if ks, _ := w.sb.AccessKey(e.AccessKeyID); ks.Status != awsemu.StatusActive {
+			t.Errorf("key %s is %s after the undo, want Active", e.AccessKeyID, ks.Status)
+		}
+	}
+	var detail server.RunDetail
+	w.getJSON("/api/v1/runs/"+undo.ID, &detail)
+	if detail.Kind != "undo" || detail.UndoOf != run.ID || len(detail.Actions) != len(deactivated) {
+		t.Errorf("the undo's run: %+v", detail)
+	}
+	// An undo is not undone.
+	resp, body = w.do("POST", "/api/v1/runs/"+undo.ID+"/undo", "", "Authorization", "Bearer "+token)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "only an apply can be undone") {
+		t.Errorf("undo of an undo: %s %s", resp.Status, body)
+	}
+}
+
 func TestParseSchedule(t *testing.T) {
 	at := time.Date(2026, 12, 4, 6, 30, 0, 0, time.UTC) // a Friday
 	for _, tc := range []struct {
