@@ -236,8 +236,11 @@ func (s *Server) scheduleLoop(ctx context.Context) {
 			return
 		case <-clock.After(next.Sub(clock.Now())):
 		}
-		if id, err := s.StartRun(ctx, engine.TriggerSchedule, ""); err != nil {
-			s.log.Error("scheduled run not started", "error", err, "running", id)
+		switch id, err := s.StartRun(ctx, engine.TriggerSchedule, ""); {
+		case errors.Is(err, ErrBusy):
+			s.log.Warn("scheduled run skipped: another run is in progress", "running", id)
+		case err != nil:
+			s.log.Error("scheduled run not started", "error", err)
 		}
 		now := clock.Now()
 		next = s.schedule.Next(next)
