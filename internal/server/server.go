@@ -137,9 +137,13 @@ func New(o Options) (*Server, error) {
 	return s, nil
 }
 
+// policySource names where the automation section is: file and line.
 func policySource(p *policy.Policy) string {
 	if p.Source == "" {
 		return "the built-in policy"
+	}
+	if p.Automation.Line > 0 {
+		return fmt.Sprintf("%s:%d", p.Source, p.Automation.Line)
 	}
 	return p.Source
 }
