@@ -308,6 +308,11 @@ func (s *Server) apiKeys(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, List[KeyView]{Total: len(keys), Offset: p.Offset, Limit: p.Limit, RunID: snap.RunID, At: snap.At, Items: paged(keys, p)})
 }
 
+// KeyGone is the status of a key with no finding in the scan, known only
+// from the journal: deleted (by keywarden, or by someone else), or no
+// longer flagged.
+const KeyGone = "no finding in the scan"
+
 // KeyDetail is one key with its findings and its timeline.
 type KeyDetail struct {
 	KeyView
@@ -328,10 +333,22 @@ func (s *Server) key(r *http.Request, account, keyID string) (*KeyDetail, error)
 			d.Findings = append(d.Findings, f)
 		}
 	}
-	if len(d.Findings) == 0 {
-		return nil, fmt.Errorf("key %s of account %s has no finding in scan %s: %w", keyID, account, snap.RunID, store.ErrNotFound)
+	if len(d.Findings) > 0 {
+		d.KeyView = keysOf(d.Findings)[0]
+	} else {
+		// No finding now (deleted, or fixed): what the journal says of it.
+		entries, err := s.keyEntries(r.Context(), account, keyID)
+		if err != nil {
+			return nil, err
+		}
+		if len(entries) == 0 {
+			return nil, fmt.Errorf("key %s of account %s: no finding in scan %s and nothing in the journal: %w", keyID, account, snap.RunID, store.ErrNotFound)
+		}
+		last := entries[len(entries)-1]
+		d.KeyView = KeyView{AccountID: account, UserName: last.UserName, AccessKeyID: keyID, KeyStatus: KeyGone,
+			KeyCreatedAt: last.KeyCreatedAt, KeyLastUsedAt: last.KeyLastUsedAt, Rules: []string{}}
+		d.Findings = []store.SnapshotFinding{}
 	}
-	d.KeyView = keysOf(d.Findings)[0]
 	if d.Timeline, err = s.timeline(r.Context(), d.KeyView); err != nil {
 		return nil, err
 	}

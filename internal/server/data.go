@@ -363,32 +363,47 @@ func (s *Server) timeline(ctx context.Context, k KeyView) ([]TimelineEvent, erro
 	if !k.KeyLastUsedAt.IsZero() {
 		out = append(out, TimelineEvent{At: k.KeyLastUsedAt, Event: "last used"})
 	}
-	if k.AccessKeyID != "" {
-		runs, err := s.o.Store.Runs(ctx, maxTimelineRuns)
+	entries, err := s.keyEntries(ctx, k.AccountID, k.AccessKeyID)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		ev := TimelineEvent{At: e.IntentAt, Event: eventName(e.Action), Detail: e.Reason, Outcome: e.Outcome, RunID: e.RunID}
+		if !e.ResultAt.IsZero() {
+			ev.At = e.ResultAt
+		}
+		if e.Detail != "" {
+			ev.Detail = e.Detail
+		}
+		out = append(out, ev)
+	}
+	slices.SortStableFunc(out, func(a, b TimelineEvent) int { return a.At.Compare(b.At) })
+	return out, nil
+}
+
+// keyEntries are the journal's entries for a key, from the latest
+// maxTimelineRuns runs.
+func (s *Server) keyEntries(ctx context.Context, account, keyID string) ([]store.Entry, error) {
+	if keyID == "" {
+		return nil, nil
+	}
+	runs, err := s.o.Store.Runs(ctx, maxTimelineRuns)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Entry
+	for _, r := range runs {
+		entries, err := s.o.Store.Entries(ctx, r.ID)
 		if err != nil {
 			return nil, err
 		}
-		for _, r := range runs {
-			entries, err := s.o.Store.Entries(ctx, r.ID)
-			if err != nil {
-				return nil, err
-			}
-			for _, e := range entries {
-				if e.AccountID != k.AccountID || e.AccessKeyID != k.AccessKeyID {
-					continue
-				}
-				ev := TimelineEvent{At: e.IntentAt, Event: eventName(e.Action), Detail: e.Reason, Outcome: e.Outcome, RunID: e.RunID}
-				if !e.ResultAt.IsZero() {
-					ev.At = e.ResultAt
-				}
-				if e.Detail != "" {
-					ev.Detail = e.Detail
-				}
-				out = append(out, ev)
+		for _, e := range entries {
+			if e.AccountID == account && e.AccessKeyID == keyID {
+				out = append(out, e)
 			}
 		}
 	}
-	slices.SortStableFunc(out, func(a, b TimelineEvent) int { return a.At.Compare(b.At) })
+	slices.SortStableFunc(out, func(a, b store.Entry) int { return a.IntentAt.Compare(b.IntentAt) })
 	return out, nil
 }
 

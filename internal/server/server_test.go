@@ -17,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/keywarden/keywarden/internal/awsemu"
 	"github.com/keywarden/keywarden/internal/awsemu/orggen"
@@ -66,6 +68,7 @@ type world struct {
 	srv   *server.Server
 	clock *fakeClock
 	http  *httptest.Server
+	cfg   aws.Config // the hub's
 }
 
 type option func(*server.Options)
@@ -102,6 +105,7 @@ func newWorld(t *testing.T, policyYAML string, opts ...option) *world {
 			t.Errorf("the service's log holds a secret:\n%s", l)
 		}
 	})
+	w.cfg = cfg
 	o := server.Options{Policy: pol, Store: st, Token: token, Clock: w.clock, Grace: 30 * time.Second,
 		Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		NewHub: func(ctx context.Context) (*awsx.Hub, error) {
@@ -625,6 +629,47 @@ func TestUndo(t *testing.T) {
 	resp, body = w.do("POST", "/api/v1/runs/"+undo.ID+"/undo", "", "Authorization", "Bearer "+token)
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "only an apply can be undone") {
 		t.Errorf("undo of an undo: %s %s", resp.Status, body)
+	}
+}
+
+// TestGoneKeyTimeline: a key that is no longer in the scan (someone
+// deleted it after keywarden deactivated it) has no finding any more, and
+// its page still tells its story from the journal.
+func TestGoneKeyTimeline(t *testing.T) {
+	w := newWorld(t, enforcePolicy)
+	first := w.runNow()
+	entries, err := w.st.Entries(t.Context(), first.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gone store.Entry
+	for _, e := range entries {
+		if e.Action == store.ActionDeactivate && e.Outcome == store.OutcomeDone {
+			gone = e
+			break
+		}
+	}
+	if gone.ID == 0 {
+		t.Fatalf("the enforce run deactivated nothing: %+v", first.Summary)
+	}
+	// An operator deletes the key, through the spoke role.
+	member := awsx.NewAssumer(w.cfg, awsx.AssumerOptions{RoleName: "KeywardenSpoke", SessionName: "operator"}).Config(gone.AccountID, nil)
+	if _, err := iam.NewFromConfig(member).DeleteAccessKey(t.Context(), &iam.DeleteAccessKeyInput{
+		UserName: aws.String(gone.UserName), AccessKeyId: aws.String(gone.AccessKeyID)}); err != nil {
+		t.Fatal(err)
+	}
+	w.runNow()
+	var kd server.KeyDetail
+	w.getJSON("/api/v1/keys/"+gone.AccountID+"/"+gone.AccessKeyID, &kd)
+	if kd.KeyStatus != server.KeyGone || kd.UserName != gone.UserName || len(kd.Findings) != 0 {
+		t.Errorf("the deleted key: %+v", kd)
+	}
+	if n := len(kd.Timeline); n == 0 || kd.Timeline[n-1].Event != "deactivated" || kd.Timeline[n-1].RunID != first.ID {
+		t.Errorf("the deleted key's timeline: %+v, want it to end with its deactivation in run %s", kd.Timeline, first.ID)
+	}
+	resp, page := w.do("GET", "/accounts/"+gone.AccountID+"/keys/"+gone.AccessKeyID, "", "Accept", "text/html")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, server.KeyGone) || !strings.Contains(page, "deactivated") {
+		t.Errorf("the deleted key's page: %s\n%s", resp.Status, page)
 	}
 }
 
