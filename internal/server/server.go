@@ -230,6 +230,10 @@ func (s *Server) scheduleLoop(ctx context.Context) {
 	clock := s.o.Clock
 	next := s.schedule.Next(clock.Now())
 	for {
+		if next.IsZero() {
+			s.log.Error("the schedule never falls due again", "schedule", s.schedule.String())
+			return
+		}
 		s.mu.Lock()
 		s.next, s.scheduled = next, true
 		s.mu.Unlock()

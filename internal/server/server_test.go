@@ -695,6 +695,7 @@ func TestParseSchedule(t *testing.T) {
 		{"cron(0 6 L * ? *)", time.Time{}, "does not support L, W or #"},
 		{"cron(0 6 * * 9 *)", time.Time{}, "1 (Sunday) to 7 (Saturday)"},
 		{"cron(0 6 * *)", time.Time{}, "six fields"},
+		{"cron(0 0 30 2 ? *)", time.Time{}, "never falls due"},
 		{"daily", time.Time{}, "want rate(1 day)"},
 	} {
 		s, err := server.ParseSchedule(tc.spec)
