@@ -24,6 +24,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/v1/runs", s.read(s.apiRuns))
 	mux.Handle("POST /api/v1/runs", s.write(s.apiStartRun))
 	mux.Handle("GET /api/v1/runs/{id}", s.read(s.apiRun))
+	mux.Handle("POST /api/v1/runs/{id}/undo", s.write(s.apiUndo))
 	mux.Handle("GET /api/v1/findings", s.read(s.apiFindings))
 	mux.Handle("GET /api/v1/keys", s.read(s.apiKeys))
 	mux.Handle("GET /api/v1/keys/{account}/{key}", s.read(s.apiKey))
@@ -78,6 +79,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &bp):
 		writeError(w, r, http.StatusBadRequest, bp.Error())
+	case errors.Is(err, ErrNotUndoable), errors.Is(err, engine.ErrEnforceNotAllowed):
+		writeError(w, r, http.StatusBadRequest, err.Error())
 	case errors.Is(err, errNoSnapshot):
 		writeError(w, r, http.StatusNotFound, err.Error())
 	case errors.Is(err, store.ErrNotFound):
@@ -208,6 +211,28 @@ func (s *Server) apiStartRun(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, Started{RunID: id, Status: StatusRunning, URL: "/api/v1/runs/" + id})
 }
 
+func (s *Server) apiUndo(w http.ResponseWriter, r *http.Request) {
+	id, err := s.StartUndo(r.Context(), engine.TriggerAPI, r.PathValue("id"))
+	switch {
+	case errors.Is(err, ErrBusy):
+		w.Header().Set("Location", "/api/v1/runs/"+id)
+		writeJSON(w, http.StatusConflict, apiError{Error: "run " + id + " is in progress; try again when it has finished", Status: http.StatusConflict})
+		return
+	case errors.Is(err, ErrNotUndoable):
+		writeError(w, r, http.StatusBadRequest, err.Error())
+		return
+	case errors.Is(err, store.ErrNotFound):
+		s.fail(w, r, err)
+		return
+	case err != nil:
+		s.log.Error("undo not started", "error", err)
+		writeError(w, r, http.StatusServiceUnavailable, "the undo could not start: "+err.Error())
+		return
+	}
+	w.Header().Set("Location", "/api/v1/runs/"+id)
+	writeJSON(w, http.StatusAccepted, Started{RunID: id, Status: StatusRunning, URL: "/api/v1/runs/" + id})
+}
+
 // findings reads the snapshot the request names (run=, default the
 // latest) and the findings its filters select, sorted.
 func (s *Server) findings(r *http.Request) (*store.Snapshot, []store.SnapshotFinding, error) {
@@ -283,6 +308,11 @@ func (s *Server) apiKeys(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, List[KeyView]{Total: len(keys), Offset: p.Offset, Limit: p.Limit, RunID: snap.RunID, At: snap.At, Items: paged(keys, p)})
 }
 
+// KeyGone is the status of a key with no finding in the scan, known only
+// from the journal: deleted (by keywarden, or by someone else), or no
+// longer flagged.
+const KeyGone = "no finding in the scan"
+
 // KeyDetail is one key with its findings and its timeline.
 type KeyDetail struct {
 	KeyView
@@ -303,10 +333,22 @@ func (s *Server) key(r *http.Request, account, keyID string) (*KeyDetail, error)
 			d.Findings = append(d.Findings, f)
 		}
 	}
-	if len(d.Findings) == 0 {
-		return nil, fmt.Errorf("key %s of account %s has no finding in scan %s: %w", keyID, account, snap.RunID, store.ErrNotFound)
+	if len(d.Findings) > 0 {
+		d.KeyView = keysOf(d.Findings)[0]
+	} else {
+		// No finding now (deleted, or fixed): what the journal says of it.
+		entries, err := s.keyEntries(r.Context(), account, keyID)
+		if err != nil {
+			return nil, err
+		}
+		if len(entries) == 0 {
+			return nil, fmt.Errorf("key %s of account %s: no finding in scan %s and nothing in the journal: %w", keyID, account, snap.RunID, store.ErrNotFound)
+		}
+		last := entries[len(entries)-1]
+		d.KeyView = KeyView{AccountID: account, UserName: last.UserName, AccessKeyID: keyID, KeyStatus: KeyGone,
+			KeyCreatedAt: last.KeyCreatedAt, KeyLastUsedAt: last.KeyLastUsedAt, Rules: []string{}}
+		d.Findings = []store.SnapshotFinding{}
 	}
-	d.KeyView = keysOf(d.Findings)[0]
 	if d.Timeline, err = s.timeline(r.Context(), d.KeyView); err != nil {
 		return nil, err
 	}

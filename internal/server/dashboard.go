@@ -93,6 +93,7 @@ func (s *Server) dashboardRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /runs", s.read(s.pageRuns))
 	mux.Handle("GET /runs/{id}", s.read(s.pageRun))
 	mux.Handle("POST /runs", s.write(s.formStartRun))
+	mux.Handle("POST /runs/{id}/undo", s.write(s.formUndo))
 	mux.Handle("GET /findings", s.read(s.pageFindings))
 }
 
@@ -343,6 +344,17 @@ func (s *Server) formStartRun(w http.ResponseWriter, r *http.Request) {
 	if err != nil && !errors.Is(err, ErrBusy) {
 		r.Header.Set("Accept", "text/html")
 		writeError(w, r, http.StatusServiceUnavailable, "the run could not start: "+err.Error())
+		return
+	}
+	http.Redirect(w, r, "/runs/"+url.PathEscape(id), http.StatusSeeOther)
+}
+
+// formUndo is a run page's Undo button.
+func (s *Server) formUndo(w http.ResponseWriter, r *http.Request) {
+	id, err := s.StartUndo(r.Context(), engine.TriggerAPI, r.PathValue("id"))
+	if err != nil && !errors.Is(err, ErrBusy) {
+		r.Header.Set("Accept", "text/html")
+		s.fail(w, r, err)
 		return
 	}
 	http.Redirect(w, r, "/runs/"+url.PathEscape(id), http.StatusSeeOther)

@@ -204,12 +204,28 @@ type RunView struct {
 	// ApplyStatus is the status of the run's apply in the journal.
 	ApplyStatus string             `json:"apply_status,omitempty"`
 	Summary     *engine.RunSummary `json:"summary,omitempty"`
+	UndoOf      string             `json:"undo_of,omitempty"`
 	Error       string             `json:"error,omitempty"`
 }
 
 // runs merges the runs of the state store, its snapshots and this
 // process, newest first.
 func (s *Server) runs(ctx context.Context) ([]RunView, error) {
+	snaps, err := s.o.Store.Snapshots(ctx, store.SnapshotQuery{})
+	if err != nil {
+		return nil, err
+	}
+	stored, err := s.o.Store.Runs(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	return mergeRuns(snaps, stored, s.Live()), nil
+}
+
+// mergeRuns makes one view of each run from what each source knows of
+// it: a scan's snapshot, the journal's run (apply or undo), this process's
+// record. The automation's apply has the ID of its scan.
+func mergeRuns(snaps []store.Snapshot, stored []store.Run, live []LiveRun) []RunView {
 	byID := map[string]*RunView{}
 	get := func(id string) *RunView {
 		v, ok := byID[id]
@@ -219,13 +235,9 @@ func (s *Server) runs(ctx context.Context) ([]RunView, error) {
 		}
 		return v
 	}
-	snaps, err := s.o.Store.Snapshots(ctx, store.SnapshotQuery{})
-	if err != nil {
-		return nil, err
-	}
 	for _, sn := range snaps {
 		v := get(sn.RunID)
-		v.Kind, v.Trigger, v.Mode, v.Status, v.StartedAt = "scan", sn.Trigger, sn.Mode, "done", sn.At
+		v.Kind, v.Trigger, v.Mode, v.Status, v.StartedAt = KindScan, sn.Trigger, sn.Mode, "done", sn.At
 		n, accounts := 0, len(sn.Accounts)
 		for _, c := range sn.Counts {
 			if !c.Exempt {
@@ -234,16 +246,12 @@ func (s *Server) runs(ctx context.Context) ([]RunView, error) {
 		}
 		v.Findings, v.Accounts = &n, &accounts
 	}
-	stored, err := s.o.Store.Runs(ctx, 0)
-	if err != nil {
-		return nil, err
-	}
 	for _, r := range stored {
 		v := get(r.ID)
 		if v.Kind == "" {
 			v.Kind, v.Status, v.StartedAt, v.FinishedAt = r.Command, r.Status, r.StartedAt, r.FinishedAt
 		}
-		v.ApplyStatus = r.Status
+		v.ApplyStatus, v.UndoOf = r.Status, r.UndoOf
 		if r.StartedAt.Before(v.StartedAt) {
 			v.StartedAt = r.StartedAt
 		}
@@ -251,11 +259,9 @@ func (s *Server) runs(ctx context.Context) ([]RunView, error) {
 			v.FinishedAt = r.FinishedAt
 		}
 	}
-	for _, l := range s.Live() {
+	for _, l := range live {
 		v := get(l.ID)
-		if v.Kind == "" {
-			v.Kind = "scan"
-		}
+		v.Kind = l.Kind
 		v.Trigger, v.Mode, v.Status, v.StartedAt, v.FinishedAt, v.Summary, v.Error = l.Trigger, l.Mode, l.Status, l.StartedAt, l.FinishedAt, l.Summary, l.Error
 	}
 	out := make([]RunView, 0, len(byID))
@@ -263,7 +269,7 @@ func (s *Server) runs(ctx context.Context) ([]RunView, error) {
 		out = append(out, *v)
 	}
 	slices.SortFunc(out, func(a, b RunView) int { return cmp.Or(b.StartedAt.Compare(a.StartedAt), cmp.Compare(b.ID, a.ID)) })
-	return out, nil
+	return out
 }
 
 // ActionView is one action of a run, from the journal.
@@ -297,15 +303,31 @@ type RunDetail struct {
 }
 
 func (s *Server) run(ctx context.Context, id string) (*RunDetail, error) {
-	all, err := s.runs(ctx)
-	if err != nil {
+	var (
+		snaps  []store.Snapshot
+		stored []store.Run
+		live   []LiveRun
+	)
+	snap, err := s.snapshot(ctx, id)
+	switch {
+	case err == nil:
+		snaps = append(snaps, *snap)
+	case !errors.Is(err, store.ErrNotFound):
 		return nil, err
 	}
-	i := slices.IndexFunc(all, func(v RunView) bool { return v.ID == id })
-	if i < 0 {
+	r, err := s.o.Store.GetRun(ctx, id)
+	switch {
+	case err == nil:
+		stored = append(stored, r)
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, err
+	}
+	live = slices.DeleteFunc(s.Live(), func(l LiveRun) bool { return l.ID != id })
+	all := mergeRuns(snaps, stored, live)
+	if len(all) == 0 {
 		return nil, fmt.Errorf("run %s: %w", id, store.ErrNotFound)
 	}
-	d := &RunDetail{RunView: all[i], Actions: []ActionView{}}
+	d := &RunDetail{RunView: all[0], Actions: []ActionView{}}
 	entries, err := s.o.Store.Entries(ctx, id)
 	if err != nil {
 		return nil, err
@@ -313,11 +335,7 @@ func (s *Server) run(ctx context.Context, id string) (*RunDetail, error) {
 	for _, e := range entries {
 		d.Actions = append(d.Actions, actionOf(e))
 	}
-	if d.Findings != nil {
-		snap, err := s.snapshot(ctx, id)
-		if err != nil {
-			return nil, err
-		}
+	if snap != nil {
 		d.Counts = snap.Counts
 	}
 	return d, nil
@@ -345,32 +363,47 @@ func (s *Server) timeline(ctx context.Context, k KeyView) ([]TimelineEvent, erro
 	if !k.KeyLastUsedAt.IsZero() {
 		out = append(out, TimelineEvent{At: k.KeyLastUsedAt, Event: "last used"})
 	}
-	if k.AccessKeyID != "" {
-		runs, err := s.o.Store.Runs(ctx, maxTimelineRuns)
+	entries, err := s.keyEntries(ctx, k.AccountID, k.AccessKeyID)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		ev := TimelineEvent{At: e.IntentAt, Event: eventName(e.Action), Detail: e.Reason, Outcome: e.Outcome, RunID: e.RunID}
+		if !e.ResultAt.IsZero() {
+			ev.At = e.ResultAt
+		}
+		if e.Detail != "" {
+			ev.Detail = e.Detail
+		}
+		out = append(out, ev)
+	}
+	slices.SortStableFunc(out, func(a, b TimelineEvent) int { return a.At.Compare(b.At) })
+	return out, nil
+}
+
+// keyEntries are the journal's entries for a key, from the latest
+// maxTimelineRuns runs.
+func (s *Server) keyEntries(ctx context.Context, account, keyID string) ([]store.Entry, error) {
+	if keyID == "" {
+		return nil, nil
+	}
+	runs, err := s.o.Store.Runs(ctx, maxTimelineRuns)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Entry
+	for _, r := range runs {
+		entries, err := s.o.Store.Entries(ctx, r.ID)
 		if err != nil {
 			return nil, err
 		}
-		for _, r := range runs {
-			entries, err := s.o.Store.Entries(ctx, r.ID)
-			if err != nil {
-				return nil, err
-			}
-			for _, e := range entries {
-				if e.AccountID != k.AccountID || e.AccessKeyID != k.AccessKeyID {
-					continue
-				}
-				ev := TimelineEvent{At: e.IntentAt, Event: eventName(e.Action), Detail: e.Reason, Outcome: e.Outcome, RunID: e.RunID}
-				if !e.ResultAt.IsZero() {
-					ev.At = e.ResultAt
-				}
-				if e.Detail != "" {
-					ev.Detail = e.Detail
-				}
-				out = append(out, ev)
+		for _, e := range entries {
+			if e.AccountID == account && e.AccessKeyID == keyID {
+				out = append(out, e)
 			}
 		}
 	}
-	slices.SortStableFunc(out, func(a, b TimelineEvent) int { return a.At.Compare(b.At) })
+	slices.SortStableFunc(out, func(a, b store.Entry) int { return a.IntentAt.Compare(b.IntentAt) })
 	return out, nil
 }
 

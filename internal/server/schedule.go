@@ -99,6 +99,10 @@ func parseCron(s string) (Schedule, error) {
 	if err != nil {
 		return nil, fmt.Errorf("schedule %q: %w", s, err)
 	}
+	// A date that does not exist (February 30) is never due.
+	if sched.Next(time.Now()).IsZero() {
+		return nil, fmt.Errorf("schedule %q never falls due", s)
+	}
 	return cronSchedule{sched: sched, text: s}, nil
 }
 

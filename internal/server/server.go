@@ -24,6 +24,7 @@ import (
 	"github.com/keywarden/keywarden/internal/awsx"
 	"github.com/keywarden/keywarden/internal/engine"
 	"github.com/keywarden/keywarden/internal/policy"
+	"github.com/keywarden/keywarden/internal/remediate"
 	"github.com/keywarden/keywarden/internal/store"
 )
 
@@ -83,13 +84,17 @@ type Server struct {
 // LiveRun is a run this process started, as it goes.
 type LiveRun struct {
 	ID         string             `json:"run_id"`
+	Kind       string             `json:"kind"` // scan or undo
 	Trigger    string             `json:"trigger"`
+	UndoOf     string             `json:"undo_of,omitempty"`
 	Mode       string             `json:"mode,omitempty"`
 	Status     string             `json:"status"` // running, then the summary's status, or error
 	StartedAt  time.Time          `json:"started_at"`
 	FinishedAt time.Time          `json:"finished_at,omitzero"`
 	Summary    *engine.RunSummary `json:"summary,omitempty"`
-	Error      string             `json:"error,omitempty"`
+	// Actions counts an undo's actions by outcome.
+	Actions map[string]int `json:"actions,omitempty"`
+	Error   string         `json:"error,omitempty"`
 }
 
 // Run statuses of a LiveRun besides the summary's.
@@ -132,9 +137,13 @@ func New(o Options) (*Server, error) {
 	return s, nil
 }
 
+// policySource names where the automation section is: file and line.
 func policySource(p *policy.Policy) string {
 	if p.Source == "" {
 		return "the built-in policy"
+	}
+	if p.Automation.Line > 0 {
+		return fmt.Sprintf("%s:%d", p.Source, p.Automation.Line)
 	}
 	return p.Source
 }
@@ -221,6 +230,10 @@ func (s *Server) scheduleLoop(ctx context.Context) {
 	clock := s.o.Clock
 	next := s.schedule.Next(clock.Now())
 	for {
+		if next.IsZero() {
+			s.log.Error("the schedule never falls due again", "schedule", s.schedule.String())
+			return
+		}
 		s.mu.Lock()
 		s.next, s.scheduled = next, true
 		s.mu.Unlock()
@@ -231,8 +244,11 @@ func (s *Server) scheduleLoop(ctx context.Context) {
 			return
 		case <-clock.After(next.Sub(clock.Now())):
 		}
-		if id, err := s.StartRun(ctx, engine.TriggerSchedule, ""); err != nil {
-			s.log.Error("scheduled run not started", "error", err, "running", id)
+		switch id, err := s.StartRun(ctx, engine.TriggerSchedule, ""); {
+		case errors.Is(err, ErrBusy):
+			s.log.Warn("scheduled run skipped: another run is in progress", "running", id)
+		case err != nil:
+			s.log.Error("scheduled run not started", "error", err)
 		}
 		now := clock.Now()
 		next = s.schedule.Next(next)
@@ -253,6 +269,38 @@ func (s *Server) NextRun() (time.Time, bool) {
 // returns its ID; the run goes on in the background. While another run is
 // in progress it fails with ErrBusy, and returns that run's ID.
 func (s *Server) StartRun(ctx context.Context, trigger, mode string) (string, error) {
+	if mode != "" && mode != policy.ModeReport && mode != s.o.Policy.Automation.Mode {
+		return "", fmt.Errorf("mode %q: %w", mode, engine.ErrEnforceNotAllowed)
+	}
+	return s.start(ctx, &LiveRun{Kind: KindScan, Trigger: trigger, Mode: mode})
+}
+
+// ErrNotUndoable is returned by StartUndo for a run that is not an apply.
+var ErrNotUndoable = errors.New("only an apply can be undone")
+
+// StartUndo starts undoing an apply run (reactivating the keys it
+// deactivated that are still as it left them) and returns the undo's run
+// ID; it goes on in the background. Unknown run: store.ErrNotFound.
+func (s *Server) StartUndo(ctx context.Context, trigger, runID string) (string, error) {
+	r, err := s.o.Store.GetRun(ctx, runID)
+	if err != nil {
+		return "", err
+	}
+	if r.Command != "apply" {
+		return "", fmt.Errorf("run %s (%s): %w", runID, r.Command, ErrNotUndoable)
+	}
+	return s.start(ctx, &LiveRun{Kind: KindUndo, Trigger: trigger, UndoOf: runID})
+}
+
+// Kinds of runs.
+const (
+	KindScan = "scan" // a run of the automation section: a scan, then warnings or an apply
+	KindUndo = "undo"
+)
+
+// start takes the one slot for a run, starts its session and runs it in
+// the background.
+func (s *Server) start(ctx context.Context, run *LiveRun) (string, error) {
 	if s.stopping() {
 		return "", errors.New("the service is shutting down")
 	}
@@ -272,16 +320,14 @@ func (s *Server) StartRun(ctx context.Context, trigger, mode string) (string, er
 			s.mu.Unlock()
 		}
 	}()
-	if mode != "" && mode != policy.ModeReport && mode != s.o.Policy.Automation.Mode {
-		return "", fmt.Errorf("mode %q: %w", mode, engine.ErrEnforceNotAllowed)
-	}
 	hub, err := s.o.NewHub(ctx)
 	if err != nil {
 		return "", fmt.Errorf("start a run: %w", err)
 	}
 	eng := &engine.Engine{Hub: hub, Policy: s.o.Policy, Store: s.o.Store, Log: s.log.With("run", hub.RunID), Notify: s.o.Notify}
-	run := &LiveRun{ID: hub.RunID, Trigger: trigger, Mode: mode, Status: StatusRunning, StartedAt: time.Now().UTC()}
-	if run.Mode == "" {
+	run.ID, run.Status, run.StartedAt = hub.RunID, StatusRunning, time.Now().UTC()
+	mode := run.Mode
+	if run.Kind == KindScan && run.Mode == "" {
 		run.Mode = s.o.Policy.Automation.Mode
 	}
 	s.mu.Lock()
@@ -301,25 +347,43 @@ func (s *Server) StartRun(ctx context.Context, trigger, mode string) (string, er
 
 func (s *Server) do(eng *engine.Engine, run *LiveRun, mode string) {
 	defer s.inflight.Done()
-	s.log.Info("run started", "run", run.ID, "trigger", run.Trigger)
-	sum, err := eng.Automate(s.runCtx, engine.AutomationRequest{Trigger: run.Trigger, Mode: mode, Read: s.o.Read,
-		Stop: s.stop, ProductVersion: s.o.ProductVersion, Keep: s.o.Keep})
+	s.log.Info("run started", "run", run.ID, "kind", run.Kind, "trigger", run.Trigger)
+	var (
+		sum     *engine.RunSummary
+		actions map[string]int
+		status  string
+		err     error
+	)
+	switch run.Kind {
+	case KindUndo:
+		var rep *remediate.UndoReport
+		rep, err = eng.Undo(s.runCtx, engine.UndoRequest{RunID: run.UndoOf})
+		if err == nil {
+			status, actions = rep.Status, rep.Counts()
+		}
+	default:
+		sum, err = eng.Automate(s.runCtx, engine.AutomationRequest{Trigger: run.Trigger, Mode: mode, Read: s.o.Read,
+			Stop: s.stop, ProductVersion: s.o.ProductVersion, Keep: s.o.Keep})
+		if err == nil {
+			status = sum.Status
+		}
+	}
 	finished := time.Now().UTC()
 	s.mu.Lock()
 	run.FinishedAt = finished
 	if err != nil {
 		run.Status, run.Error = StatusError, err.Error()
 	} else {
-		run.Status, run.Summary = sum.Status, sum
+		run.Status, run.Summary, run.Actions = status, sum, actions
 	}
 	s.current = ""
 	s.mu.Unlock()
 	s.metrics.observe(run)
 	if err != nil {
-		s.log.Error("run failed", "run", run.ID, "error", err)
+		s.log.Error("run failed", "run", run.ID, "kind", run.Kind, "error", err)
 		return
 	}
-	s.log.Info("run finished", "run", run.ID, "status", sum.Status, "findings", sum.Findings, "duration_ms", sum.DurationMS)
+	s.log.Info("run finished", "run", run.ID, "kind", run.Kind, "status", status)
 }
 
 // Live returns the runs this process started, newest first.

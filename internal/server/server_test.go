@@ -1,11 +1,12 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/keywarden/keywarden/internal/awsemu"
 	"github.com/keywarden/keywarden/internal/awsemu/orggen"
@@ -65,6 +68,7 @@ type world struct {
 	srv   *server.Server
 	clock *fakeClock
 	http  *httptest.Server
+	cfg   aws.Config // the hub's
 }
 
 type option func(*server.Options)
@@ -94,7 +98,16 @@ func newWorld(t *testing.T, policyYAML string, opts ...option) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
+	logs := &syncBuffer{}
+	t.Cleanup(func() {
+		// No secret reaches the log: not the token, not a key's secret.
+		if l := logs.String(); strings.Contains(l, token) || strings.Contains(l, w.org.AdminKey.SecretAccessKey) {
+			t.Errorf("the service's log holds a secret:\n%s", l)
+		}
+	})
+	w.cfg = cfg
 	o := server.Options{Policy: pol, Store: st, Token: token, Clock: w.clock, Grace: 30 * time.Second,
+		Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		NewHub: func(ctx context.Context) (*awsx.Hub, error) {
 			return awsx.NewHub(ctx, cfg, awsx.HubOptions{Command: "serve", RoleName: "KeywardenSpoke"})
 		}}
@@ -558,6 +571,108 @@ func TestShutdownFinishesAction(t *testing.T) {
 	}
 }
 
+// TestUndo: an enforce run's deactivations are undone through the API,
+// behind the token; only an apply can be undone.
+func TestUndo(t *testing.T) {
+	w := newWorld(t, enforcePolicy)
+	run := w.runNow()
+	if run.Summary.Actions["done"] == 0 || run.Summary.Planned["deactivate"] == 0 {
+		t.Fatalf("the enforce run deactivated nothing: %+v", run.Summary)
+	}
+	var deactivated []store.Entry
+	entries, err := w.st.Entries(t.Context(), run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Action == store.ActionDeactivate && e.Outcome == store.OutcomeDone {
+			deactivated = append(deactivated, e)
+		}
+	}
+	if _, page := w.do("GET", "/runs/"+run.ID, "", "Accept", "text/html"); !strings.Contains(page, `action="/runs/`+run.ID+`/undo"`) {
+		t.Error("the apply's run page has no Undo button")
+	}
+	if resp, _ := w.do("POST", "/api/v1/runs/"+run.ID+"/undo", ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("undo without the token: %s, want 401", resp.Status)
+	}
+	if resp, _ := w.do("POST", "/api/v1/runs/"+run.ID+"/undo", "", "Authorization", "Bearer "+token, "Sec-Fetch-Site", "cross-site"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site undo: %s, want 403", resp.Status)
+	}
+	if resp, _ := w.do("POST", "/api/v1/runs/nope/undo", "", "Authorization", "Bearer "+token); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("undo of an unknown run: %s, want 404", resp.Status)
+	}
+	for _, e := range deactivated {
+		if ks, _ := w.sb.AccessKey(e.AccessKeyID); ks.Status != awsemu.StatusInactive {
+			t.Fatalf("a refused undo changed key %s", e.AccessKeyID)
+		}
+	}
+	resp, body := w.do("POST", "/api/v1/runs/"+run.ID+"/undo", "", "Authorization", "Bearer "+token)
+	var started server.Started
+	if err := json.Unmarshal([]byte(body), &started); err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("undo: %s %s", resp.Status, body)
+	}
+	undo := w.waitRun(started.RunID)
+	if undo.Kind != "undo" || undo.UndoOf != run.ID || undo.Status != store.RunDone || undo.Actions["done"] != len(deactivated) {
+		t.Errorf("undo run: %+v, want %d reactivations done", undo, len(deactivated))
+	}
+	for _, e := range deactivated {
+		if ks, _ := w.sb.AccessKey(e.AccessKeyID); ks.Status != awsemu.StatusActive {
+			t.Errorf("key %s is %s after the undo, want Active", e.AccessKeyID, ks.Status)
+		}
+	}
+	var detail server.RunDetail
+	w.getJSON("/api/v1/runs/"+undo.ID, &detail)
+	if detail.Kind != "undo" || detail.UndoOf != run.ID || len(detail.Actions) != len(deactivated) {
+		t.Errorf("the undo's run: %+v", detail)
+	}
+	// An undo is not undone.
+	resp, body = w.do("POST", "/api/v1/runs/"+undo.ID+"/undo", "", "Authorization", "Bearer "+token)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "only an apply can be undone") {
+		t.Errorf("undo of an undo: %s %s", resp.Status, body)
+	}
+}
+
+// TestGoneKeyTimeline: a key that is no longer in the scan (someone
+// deleted it after keywarden deactivated it) has no finding any more, and
+// its page still tells its story from the journal.
+func TestGoneKeyTimeline(t *testing.T) {
+	w := newWorld(t, enforcePolicy)
+	first := w.runNow()
+	entries, err := w.st.Entries(t.Context(), first.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gone store.Entry
+	for _, e := range entries {
+		if e.Action == store.ActionDeactivate && e.Outcome == store.OutcomeDone {
+			gone = e
+			break
+		}
+	}
+	if gone.ID == 0 {
+		t.Fatalf("the enforce run deactivated nothing: %+v", first.Summary)
+	}
+	// An operator deletes the key, through the spoke role.
+	member := awsx.NewAssumer(w.cfg, awsx.AssumerOptions{RoleName: "KeywardenSpoke", SessionName: "operator"}).Config(gone.AccountID, nil)
+	if _, err := iam.NewFromConfig(member).DeleteAccessKey(t.Context(), &iam.DeleteAccessKeyInput{
+		UserName: aws.String(gone.UserName), AccessKeyId: aws.String(gone.AccessKeyID)}); err != nil {
+		t.Fatal(err)
+	}
+	w.runNow()
+	var kd server.KeyDetail
+	w.getJSON("/api/v1/keys/"+gone.AccountID+"/"+gone.AccessKeyID, &kd)
+	if kd.KeyStatus != server.KeyGone || kd.UserName != gone.UserName || len(kd.Findings) != 0 {
+		t.Errorf("the deleted key: %+v", kd)
+	}
+	if n := len(kd.Timeline); n == 0 || kd.Timeline[n-1].Event != "deactivated" || kd.Timeline[n-1].RunID != first.ID {
+		t.Errorf("the deleted key's timeline: %+v, want it to end with its deactivation in run %s", kd.Timeline, first.ID)
+	}
+	resp, page := w.do("GET", "/accounts/"+gone.AccountID+"/keys/"+gone.AccessKeyID, "", "Accept", "text/html")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, server.KeyGone) || !strings.Contains(page, "deactivated") {
+		t.Errorf("the deleted key's page: %s\n%s", resp.Status, page)
+	}
+}
+
 func TestParseSchedule(t *testing.T) {
 	at := time.Date(2026, 12, 4, 6, 30, 0, 0, time.UTC) // a Friday
 	for _, tc := range []struct {
@@ -580,6 +695,7 @@ func TestParseSchedule(t *testing.T) {
 		{"cron(0 6 L * ? *)", time.Time{}, "does not support L, W or #"},
 		{"cron(0 6 * * 9 *)", time.Time{}, "1 (Sunday) to 7 (Saturday)"},
 		{"cron(0 6 * *)", time.Time{}, "six fields"},
+		{"cron(0 0 30 2 ? *)", time.Time{}, "never falls due"},
 		{"daily", time.Time{}, "want rate(1 day)"},
 	} {
 		s, err := server.ParseSchedule(tc.spec)
@@ -597,6 +713,24 @@ func TestParseSchedule(t *testing.T) {
 			t.Errorf("%s: next after %v = %v, want %v", tc.spec, at, got, tc.want)
 		}
 	}
+}
+
+// syncBuffer is a log written by several goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // fakeClock is a clock the test moves.
@@ -656,5 +790,3 @@ func (c *fakeClock) waitForWaiters(t *testing.T, n int) {
 	}
 	t.Fatalf("the scheduler is not waiting on the clock")
 }
-
-var _ = fmt.Sprint

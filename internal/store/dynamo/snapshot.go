@@ -164,7 +164,9 @@ func decodeSnapshot(it item) (store.Snapshot, int64, error) {
 // Snapshots lists snapshots, newest first, without their findings.
 func (s *Store) Snapshots(ctx context.Context, q store.SnapshotQuery) ([]store.Snapshot, error) {
 	var out []store.Snapshot
-	err := s.query(ctx, snapsPK, "", true, "", nil, 0, func(it item) (bool, error) {
+	// A page no larger than the limit: the latest snapshot (a scrape of
+	// the metrics) reads one item, not a page of them.
+	err := s.query(ctx, snapsPK, "", true, "", nil, max(q.Limit, 0), func(it item) (bool, error) {
 		snap, _, err := decodeSnapshot(it)
 		if err != nil {
 			return false, err
