@@ -269,8 +269,8 @@ func (r remoteCalls) Stats() (sandboxStats, error) {
 	return st, r.get(http.MethodGet, "/_bench/stats", &st)
 }
 
-// startChild runs this program again as the sandbox, without GOGC and
-// GOMEMLIMIT; closing the returned writer stops it.
+// startChild runs this program again as the sandbox, without GOGC,
+// GOMEMLIMIT and GOMAXPROCS; closing the returned writer stops it.
 func startChild(o options) (*started, io.Closer, func() error, error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -285,9 +285,11 @@ func startChild(o options) (*started, io.Closer, func() error, error) {
 		"-throttle-rate", strconv.FormatFloat(o.throttleRate, 'g', -1, 64), "-throttle-burst", strconv.Itoa(o.throttleBurst)}
 	cmd := exec.Command(exe, args...)
 	cmd.Stderr = os.Stderr
-	// GOGC and GOMEMLIMIT tune keywarden's side; the sandbox runs with the defaults.
+	// GOGC, GOMEMLIMIT and GOMAXPROCS tune keywarden's side (GOMAXPROCS=1
+	// stands for a Lambda function's one vCPU); the sandbox, which stands
+	// for AWS, runs with the defaults.
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "GOGC=") && !strings.HasPrefix(kv, "GOMEMLIMIT=") {
+		if !strings.HasPrefix(kv, "GOGC=") && !strings.HasPrefix(kv, "GOMEMLIMIT=") && !strings.HasPrefix(kv, "GOMAXPROCS=") {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
@@ -732,8 +734,9 @@ func printText(w io.Writer, r *result) {
 	if r.SandboxCPUSeconds > 0 {
 		p("  CPU during the scan    %8.2fs keywarden + %.2fs sandbox child, on %d CPUs (load average before: %s)",
 			r.CPUSeconds, r.SandboxCPUSeconds, r.CPUs, r.LoadAverage)
+		procs := min(r.CPUs, r.GOMAXPROCS)
 		p("  scan floor, keywarden  %8.2fs   max(lower bound, keywarden CPU / %d CPUs): the least the scan could take here with the sandbox elsewhere",
-			max(r.ScanBound, r.CPUSeconds/float64(r.CPUs)), r.CPUs)
+			max(r.ScanBound, r.CPUSeconds/float64(procs)), procs)
 	} else {
 		p("  CPU during the scan    %8.2fs keywarden and sandbox together, on %d CPUs (load average before: %s)", r.CPUSeconds, r.CPUs, r.LoadAverage)
 	}

@@ -1,7 +1,8 @@
 // Package awsx builds AWS configurations: the caller's own from the standard
 // AWS configuration chain (profiles, SSO, environment, AWS_ENDPOINT_URL), and
 // one per member account through an assume-role credentials cache. It sets
-// the retry behaviour every AWS call of keywarden shares.
+// the retry behaviour every AWS call of keywarden shares, and (through the
+// Hub) an adaptive rate limit per account and service.
 package awsx
 
 import (

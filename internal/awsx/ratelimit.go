@@ -58,7 +58,8 @@ func (l *accountLimits) apiOption(account string) func(*middleware.Stack) error 
 				a := l.limit(account, awsmiddleware.GetServiceID(ctx))
 				req, resendable := in.Request.(*smithyhttp.Request)
 				for try := 0; ; try++ {
-					if err := a.wait(ctx); err != nil {
+					sent, err := a.wait(ctx)
+					if err != nil {
 						return middleware.FinalizeOutput{}, middleware.Metadata{}, err
 					}
 					attempt := in
@@ -70,7 +71,7 @@ func (l *accountLimits) apiOption(account string) func(*middleware.Stack) error 
 						attempt.Request = r
 					}
 					out, md, err := next.HandleFinalize(ctx, attempt)
-					if !a.observe(err) || !resendable || try == limitResends {
+					if !a.observe(sent, err) || !resendable || try == limitResends {
 						return out, md, err
 					}
 				}
@@ -84,8 +85,10 @@ func (l *accountLimits) apiOption(account string) func(*middleware.Stack) error 
 
 // The adaptive limit's tuning (AIMD, as TCP's congestion control).
 const (
-	// limitCut is what a throttling error multiplies the rate by.
-	limitCut = 0.7
+	// limitCut is what a throttling error multiplies the rate by (0.8
+	// rather than TCP's 0.5: the service's quota does not move, and a
+	// throttled call costs one turn).
+	limitCut = 0.8
 	// limitStep is what each call that is not throttled adds to the rate,
 	// in calls a second: at 20 calls a second it grows by 10 a second. A
 	// throttled call costs little more than one turn (limitResends), so
@@ -93,9 +96,6 @@ const (
 	limitStep = 0.5
 	// limitFloor is the least rate, in calls a second.
 	limitFloor = 0.5
-	// cutWindow groups throttling errors: those within it of a cut come
-	// from calls sent before the cut, and do not cut again.
-	cutWindow = time.Second
 	// limitResends is how often a throttled attempt is sent again at its
 	// next turn before the retryer handles it.
 	limitResends = 3
@@ -103,9 +103,9 @@ const (
 
 // adaptiveLimit is one account's limit for one service: no limit until
 // the first throttling error, then the rate the calls of the second
-// before it achieved; every later throttling error (but
-// one per cutWindow) multiplies it by limitCut, every success adds
-// limitStep. Calls are spaced evenly (a burst of one): the service's own
+// before it achieved; every later throttling error of a call sent after
+// the last cut multiplies it by limitCut (the calls already sent when it
+// was cut tell nothing new), every success adds limitStep. Calls are spaced evenly (a burst of one): the service's own
 // burst is left for the throttled retries.
 type adaptiveLimit struct {
 	mu      sync.Mutex
@@ -121,19 +121,23 @@ func newAdaptiveLimit(now func() time.Time) *adaptiveLimit {
 	return &adaptiveLimit{now: now, lim: rate.NewLimiter(rate.Inf, 1)}
 }
 
-// wait waits for the call's turn.
-func (a *adaptiveLimit) wait(ctx context.Context) error {
+// wait waits for the call's turn, and says when that was.
+func (a *adaptiveLimit) wait(ctx context.Context) (time.Time, error) {
 	a.mu.Lock()
 	if !a.limited {
 		now := a.now()
 		a.recent = append(trimBefore(a.recent, now.Add(-time.Second)), now)
 	}
 	a.mu.Unlock()
-	return a.lim.Wait(ctx)
+	if err := a.lim.Wait(ctx); err != nil {
+		return time.Time{}, err
+	}
+	return a.now(), nil
 }
 
-// observe learns from a call's outcome, and says whether it was throttled.
-func (a *adaptiveLimit) observe(err error) (throttled bool) {
+// observe learns from the outcome of a call sent at sent, and says
+// whether it was throttled.
+func (a *adaptiveLimit) observe(sent time.Time, err error) (throttled bool) {
 	throttled = err != nil && throttleCodes.IsErrorThrottle(err) == aws.TrueTernary
 	if err != nil && !throttled {
 		// Neither a sign of room nor of a limit.
@@ -148,7 +152,7 @@ func (a *adaptiveLimit) observe(err error) (throttled bool) {
 		a.rate = max(limitFloor, float64(len(trimBefore(a.recent, now.Add(-time.Second)))))
 		a.recent = nil
 		a.cutAt = now
-	case throttled && now.Sub(a.cutAt) >= cutWindow:
+	case throttled && sent.After(a.cutAt):
 		a.rate = max(limitFloor, a.rate*limitCut)
 		a.cutAt = now
 	case !throttled && a.limited:

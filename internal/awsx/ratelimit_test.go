@@ -17,56 +17,65 @@ import (
 )
 
 // TestAdaptiveLimit: no limit until the first throttling error, then the
-// rate of the second before it; one cut per window, a step up per success;
-// other errors teach nothing.
+// rate of the second before it; a cut for each throttled call sent after
+// the last cut, a step up per success; other errors teach nothing.
 func TestAdaptiveLimit(t *testing.T) {
-	now := time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC)
+	// The limiter's own waits follow the real clock: the test's clock
+	// stays behind it, so that no turn is ever waited for.
+	now := time.Now().Add(-24 * time.Hour)
 	a := newAdaptiveLimit(func() time.Time { return now })
 	throttle := &smithy.GenericAPIError{Code: "Throttling", Message: "Rate exceeded"}
 	denied := &smithy.GenericAPIError{Code: "AccessDenied"}
 	ctx := context.Background()
-	// 12 calls in the first second, 3 of them more than a second ago.
+	send := func() time.Time {
+		t.Helper()
+		sent, err := a.wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sent
+	}
+	// 12 calls in the last second, 3 more before it.
+	var early time.Time
 	for i := range 15 {
 		if i == 3 {
 			now = now.Add(1100 * time.Millisecond)
 		}
-		if err := a.wait(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if a.observe(nil) {
+		early = send()
+		if a.observe(early, nil) {
 			t.Fatal("a success counted as throttled")
 		}
 	}
 	if a.limited {
 		t.Fatal("limited before any throttling error")
 	}
-	if !a.observe(throttle) {
+	if !a.observe(early, throttle) {
 		t.Fatal("a throttling error not counted as one")
 	}
 	if !a.limited || a.rate != 12 {
 		t.Fatalf("after the first throttling error: limited %v at %g calls/s; want limited at 12", a.limited, a.rate)
 	}
-	now = now.Add(cutWindow / 2)
-	a.observe(throttle)
+	now = now.Add(time.Millisecond)
+	a.observe(early, throttle)
 	if a.rate != 12 {
-		t.Fatalf("a second throttling error within the window cut the rate to %g", a.rate)
+		t.Fatalf("a call sent before the cut, throttled, cut the rate to %g", a.rate)
 	}
-	now = now.Add(cutWindow)
-	a.observe(throttle)
+	now = now.Add(time.Millisecond)
+	a.observe(send(), throttle)
 	if want := 12 * limitCut; !near(a.rate, want) {
-		t.Fatalf("after a later throttling error: %g calls/s, want %g", a.rate, want)
+		t.Fatalf("after a call sent after the cut was throttled: %g calls/s, want %g", a.rate, want)
 	}
 	before := a.rate
-	if a.observe(denied) || a.rate != before {
+	if a.observe(send(), denied) || a.rate != before {
 		t.Fatalf("AccessDenied changed the rate to %g", a.rate)
 	}
-	a.observe(nil)
+	a.observe(send(), nil)
 	if want := before + limitStep; !near(a.rate, want) {
 		t.Fatalf("after a success: %g calls/s, want %g", a.rate, want)
 	}
 	for range 100 {
-		now = now.Add(2 * cutWindow)
-		a.observe(throttle)
+		now = now.Add(10 * time.Second)
+		a.observe(send(), throttle)
 	}
 	if a.rate != limitFloor {
 		t.Fatalf("after many throttling errors: %g calls/s, want the floor %g", a.rate, limitFloor)

@@ -1,13 +1,18 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/spf13/cobra"
 
 	"github.com/keywarden/keywarden/internal/awsx"
 	"github.com/keywarden/keywarden/internal/engine"
+	"github.com/keywarden/keywarden/internal/store"
 )
 
 func newStateCommand(g *GlobalOptions) *cobra.Command {
@@ -36,7 +41,68 @@ the same table.`,
 	state.add(initCmd)
 	af.add(initCmd)
 	cmd.AddCommand(initCmd)
+	cmd.AddCommand(newStateMigrateCommand(g))
 	return cmd
+}
+
+// StateMigrateOptions are the flags of 'keywarden state migrate'.
+type StateMigrateOptions struct {
+	From, To string
+	Merge    bool
+}
+
+func newStateMigrateCommand(g *GlobalOptions) *cobra.Command {
+	var o StateMigrateOptions
+	var af awsFlags
+	cmd := &cobra.Command{
+		Use:   "migrate --from STATE --to STATE",
+		Short: "Copy a state store into another (SQLite to DynamoDB, or back)",
+		Long: `Copy every run with its journal (each action's intent and result), every
+notification and the pending notices of the outbox from one state store into
+another: a SQLite file or dynamodb://TABLE, either way. The source is left as
+it is. Both stores are locked while they are copied, so no apply can write
+to either meanwhile. The destination must be empty, unless --merge: then only
+what it lacks is added, so a copy cut short can be run again. The
+destination is read back and checked against the source before it succeeds.
+A table must exist first ('keywarden state init').`,
+		Example: `  keywarden state migrate --from ~/.config/keywarden/state.db --to dynamodb://keywarden-state
+  keywarden state migrate --from dynamodb://keywarden-state --to backup.db`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runStateMigrate(cmd, o, af, g.Logger)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.From, "from", "", "the state store to copy: a SQLite `file` or dynamodb://TABLE")
+	f.StringVar(&o.To, "to", "", "the state store to copy into: a SQLite `file` or dynamodb://TABLE")
+	f.BoolVar(&o.Merge, "merge", false, "copy into a state store that holds state already, adding what it lacks")
+	af.add(cmd)
+	return cmd
+}
+
+func runStateMigrate(cmd *cobra.Command, o StateMigrateOptions, af awsFlags, log *slog.Logger) error {
+	if o.From == "" || o.To == "" {
+		return usagef(cmd, "--from and --to are both required")
+	}
+	var cfg aws.Config
+	if engine.IsSharedState(o.From) || engine.IsSharedState(o.To) {
+		var err error
+		if cfg, err = awsx.Load(cmd.Context(), awsx.Options{Profile: af.Profile, Region: af.Region, Logger: log}); err != nil {
+			return err
+		}
+	}
+	c, err := engine.MigrateState(cmd.Context(), o.From, o.To, cfg, o.Merge, "migrate-"+awsx.NewRunID(time.Now()))
+	if errors.Is(err, store.ErrNotEmpty) {
+		return fmt.Errorf("%w; to add what it lacks, run again with --merge", err)
+	}
+	if err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	fmt.Fprintf(w, "Copied %d of %d runs, %d of %d journal entries, %d of %d notifications and %d of %d pending notices from %s to %s (the rest were there already).\n",
+		c.CopiedRuns, c.Runs, c.CopiedEntries, c.Entries, c.CopiedNotifications, c.Notifications, c.CopiedNotices, c.Notices, o.From, o.To)
+	fmt.Fprintf(w, "Checked: %s holds every one of them. Use it with --state %s or KEYWARDEN_STATE.\n", o.To, o.To)
+	return nil
 }
 
 func runStateInit(cmd *cobra.Command, state stateFlags, af awsFlags, log *slog.Logger) error {

@@ -368,3 +368,59 @@ func TestSharedStateInDynamoDB(t *testing.T) {
 		t.Errorf("alice's key is %s after undo", st.Status)
 	}
 }
+
+// TestStateMigrate: an apply's journal in a SQLite file, copied into
+// DynamoDB (moto) with state migrate and back into another file, is there
+// for history and undo; a second copy is refused unless --merge, which
+// then adds nothing; a source that does not exist is an error, never an
+// empty copy.
+func TestStateMigrate(t *testing.T) {
+	m := moto.Shared(t)
+	s := newRemSandbox(t, 1, nil)
+	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", m.URL)
+	k := s.addKey(s.members[0], "alice", 105*day, 20*day, awsemu.StatusActive).AccessKeyID
+	file := s.path("state.db")
+	table := "dynamodb://keywarden-cli-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
+
+	planFile := s.path("plan.json")
+	wantExit(t, "plan", s.kw("plan", "--org", "--config", s.config, "--state", file, "--out", planFile), ExitOK)
+	r := s.kw("apply", planFile, "--auto-approve", "--config", s.config, "--state", file)
+	wantExit(t, "apply", r, ExitOK)
+	runID := runIDOf(t, r.stdout)
+
+	wantExit(t, "state init", s.kw("state", "init", "--state", table), ExitOK)
+	r = s.kw("state", "migrate", "--from", file, "--to", table)
+	wantExit(t, "state migrate to DynamoDB", r, ExitOK)
+	if !strings.Contains(r.stdout, "Copied 1 of 1 runs") {
+		t.Errorf("state migrate said:\n%s\nwant it to count 1 run copied", r.stdout)
+	}
+	r = s.kw("history", "--state", table, "--format", "json")
+	wantExit(t, "history of the table", r, ExitOK)
+	if !strings.Contains(r.stdout, runID) {
+		t.Errorf("history of the migrated store does not list run %s:\n%s", runID, r.stdout)
+	}
+
+	r = s.kw("state", "migrate", "--from", file, "--to", table)
+	wantExit(t, "state migrate again", r, ExitError)
+	if r.err == nil || !strings.Contains(r.err.Error(), "not empty") || !strings.Contains(r.err.Error(), "--merge") {
+		t.Errorf("state migrate into a store holding state: %v, want it refused, naming --merge", r.err)
+	}
+	r = s.kw("state", "migrate", "--from", file, "--to", table, "--merge")
+	wantExit(t, "state migrate --merge", r, ExitOK)
+	if !strings.Contains(r.stdout, "Copied 0 of 1 runs") {
+		t.Errorf("state migrate --merge of what is there said:\n%s\nwant nothing copied", r.stdout)
+	}
+
+	back := s.path("back.db")
+	wantExit(t, "state migrate back", s.kw("state", "migrate", "--from", table, "--to", back), ExitOK)
+	wantExit(t, "undo from the copy", s.kw("undo", runID, "--auto-approve", "--config", s.config, "--state", back), ExitOK)
+	if st, _ := s.sb.AccessKey(k); st.Status != awsemu.StatusActive {
+		t.Errorf("alice's key is %s after undo from the copied store", st.Status)
+	}
+
+	r = s.kw("state", "migrate", "--from", s.path("missing.db"), "--to", s.path("other.db"))
+	wantExit(t, "state migrate from nothing", r, ExitError)
+	if r.err == nil || !strings.Contains(r.err.Error(), "missing.db") {
+		t.Errorf("state migrate from a file that is not there: %v, want it named", r.err)
+	}
+}

@@ -2,6 +2,10 @@ package engine
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -53,4 +57,47 @@ type errNotDynamo string
 
 func (e errNotDynamo) Error() string {
 	return "state init creates a DynamoDB table: give --state dynamodb://TABLE (a SQLite file is created on first use), not " + string(e)
+}
+
+// MigrateState copies the state store from names into the one to names
+// (each a SQLite file or dynamodb://TABLE, read with cfg): see store.Copy.
+// The destination must exist (a SQLite file is created; a table by
+// InitState) and, unless merge, be empty.
+func MigrateState(ctx context.Context, from, to string, cfg aws.Config, merge bool, holder string) (store.CopyCounts, error) {
+	if from == "" || to == "" {
+		return store.CopyCounts{}, errors.New("migrate state: both the source and the destination must be named")
+	}
+	if sameState(from, to) {
+		return store.CopyCounts{}, fmt.Errorf("migrate state: %s is both the source and the destination", from)
+	}
+	if !IsSharedState(from) {
+		// Opening a SQLite file that is not there would create it, empty.
+		if _, err := os.Stat(from); err != nil {
+			return store.CopyCounts{}, fmt.Errorf("the source state store: %w", err)
+		}
+	}
+	src, err := OpenState(ctx, from, cfg)
+	if err != nil {
+		return store.CopyCounts{}, fmt.Errorf("open the source %s: %w", from, err)
+	}
+	defer src.Close()
+	dst, err := OpenState(ctx, to, cfg)
+	if err != nil {
+		return store.CopyCounts{}, fmt.Errorf("open the destination %s: %w", to, err)
+	}
+	defer dst.Close()
+	return store.Copy(ctx, src, dst, store.CopyOptions{Holder: holder, Merge: merge})
+}
+
+// sameState reports whether two specs name the same store, as far as can
+// be told without opening them.
+func sameState(a, b string) bool {
+	ta, oka, _ := dynamo.TableFromState(a)
+	tb, okb, _ := dynamo.TableFromState(b)
+	if oka || okb {
+		return oka && okb && ta == tb
+	}
+	pa, errA := filepath.Abs(a)
+	pb, errB := filepath.Abs(b)
+	return errA == nil && errB == nil && pa == pb
 }

@@ -42,14 +42,37 @@ func BenchmarkScan(b *testing.B) {
 	}
 }
 
+// BenchmarkScanSlow scans 20 accounts, 5 ms a call, with every credential
+// report in progress for 2 polls (a first scan), and with every account
+// throttled at 20 calls a second (burst 10), half of its 50 users flagged.
+// Besides BenchmarkScan's figures it reports x/bound, the time per scan
+// over the least the waits, the latency and the throttle allow
+// (benchorg.ScanBound).
+func BenchmarkScanSlow(b *testing.B) {
+	const latency = 5 * time.Millisecond
+	b.Run("reports=2-polls/20x50", func(b *testing.B) {
+		benchScanWith(b, benchorg.Spec{Accounts: 20, Users: 50, Flagged: 0.1, Seed: 1}, inventory.SourceReport, latency,
+			benchorg.Reading{ReportPolls: 2})
+	})
+	b.Run("throttle=20-per-s/20x50", func(b *testing.B) {
+		benchScanWith(b, benchorg.Spec{Accounts: 20, Users: 50, Flagged: 0.5, Seed: 1}, inventory.SourceReport, latency,
+			benchorg.Reading{ThrottleRate: 20, ThrottleBurst: 10})
+	})
+}
+
 func benchScan(b *testing.B, spec benchorg.Spec, source inventory.Source, latency time.Duration) {
+	benchScanWith(b, spec, source, latency, benchorg.Reading{})
+}
+
+// benchScanWith scans with the sandbox's reports and throttle set as rd says.
+func benchScanWith(b *testing.B, spec benchorg.Spec, source inventory.Source, latency time.Duration, rd benchorg.Reading) {
 	ctx := context.Background()
-	sb := awsemu.New(awsemu.Options{Seed: spec.Seed})
+	sb := awsemu.New(awsemu.Options{Seed: spec.Seed, ReportInProgressPolls: rd.ReportPolls})
 	org, err := benchorg.Seed(sb, spec)
 	if err != nil {
 		b.Fatal(err)
 	}
-	sb.SetFaults(awsemu.Fault{Latency: latency})
+	sb.SetFaults(awsemu.Fault{Latency: latency, ThrottleRate: rd.ThrottleRate, ThrottleBurst: rd.ThrottleBurst})
 	srv := httptest.NewServer(sb)
 	defer srv.Close()
 	sess, err := benchorg.Connect(ctx, benchorg.Target{Endpoint: srv.URL, Admin: org.Admin, RoleName: org.RoleName})
@@ -92,6 +115,10 @@ func benchScan(b *testing.B, spec benchorg.Spec, source inventory.Source, latenc
 	scans := 0
 	for b.Loop() {
 		b.StopTimer()
+		if rd.ReportPolls > 0 {
+			// Each scan finds the reports expired, as a daily scan does.
+			sb.Clock().Advance(4*time.Hour + time.Minute)
+		}
 		hub := newHub()
 		b.StartTimer()
 		inv := scan(hub)
@@ -105,6 +132,11 @@ func benchScan(b *testing.B, spec benchorg.Spec, source inventory.Source, latenc
 		}
 	}
 	b.StopTimer()
+	if rd.ReportPolls > 0 || rd.ThrottleRate > 0 {
+		rd.Source = source
+		bound := benchorg.ScanBound(org, rd, latency).LowerBound
+		b.ReportMetric(float64(b.Elapsed())/float64(scans)/float64(bound), "x/bound")
+	}
 	perUser := 0
 	for _, c := range sb.Calls() {
 		if c.Account != org.Management && (c.Operation == "ListAccessKeys" || c.Operation == "GetAccessKeyLastUsed") {

@@ -60,10 +60,10 @@ type ConfigFor func(accountID string, counter *awsx.CallCounter) aws.Config
 
 // Scan reads every account, opts.Parallel at a time; an account waiting
 // for its credential report to be generated lets the next ones start
-// meanwhile (see slots). An account that fails
-// is recorded as failed with its reason, one read in part as partial with
-// what could not be read and why, and the others go on. The error is only
-// ever the context's: Ctrl-C stops the scan.
+// meanwhile (see slots). An account that fails is recorded as failed with
+// its reason, one read in part as partial with what could not be read and
+// why, and the others go on. The error is only ever the context's: Ctrl-C
+// stops the scan.
 func Scan(ctx context.Context, accounts []Account, configFor ConfigFor, opts Options) (*Inventory, error) {
 	opts = opts.withDefaults()
 	inv := &Inventory{StartedAt: time.Now().UTC(), Accounts: make([]AccountInventory, len(accounts))}

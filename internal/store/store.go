@@ -293,6 +293,10 @@ type Store interface {
 	// Notifications lists a run's notifications in the order they were
 	// written.
 	Notifications(ctx context.Context, runID string) ([]Notification, error)
+	// AllNotifications lists every notification, of every run (scans
+	// included, which have no Run), in the order they were written: for
+	// copying a store (Copy).
+	AllNotifications(ctx context.Context) ([]Notification, error)
 
 	// EnqueueNotice puts a notice in the outbox, pending, and returns its
 	// ID. If a pending notice with the same DedupeKey is there and not

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/keywarden/keywarden/internal/store"
 	"github.com/keywarden/keywarden/internal/store/dynamo"
+	"github.com/keywarden/keywarden/internal/store/sqlite"
 	"github.com/keywarden/keywarden/internal/store/storetest"
 	"github.com/keywarden/keywarden/internal/testutil/moto"
 )
@@ -226,6 +228,24 @@ func TestConformanceShared(t *testing.T) {
 	storetest.RunShared(t, func(t *testing.T) func(*testing.T) store.Store {
 		cfg, table := newTable(t, srv)
 		return func(t *testing.T) store.Store { return open(t, cfg, table) }
+	})
+}
+
+// TestCopyRoundTrip: a SQLite state copied into DynamoDB (moto) and back
+// (keywarden state migrate) keeps everything.
+func TestCopyRoundTrip(t *testing.T) {
+	srv := moto.Shared(t)
+	openSQLite := func(t *testing.T) store.Store {
+		s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "state.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	storetest.RunCopy(t, openSQLite, func(t *testing.T) store.Store {
+		cfg, table := newTable(t, srv)
+		return open(t, cfg, table)
 	})
 }
 

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/keywarden/keywarden/internal/store"
@@ -69,28 +72,59 @@ func (s *Store) NotifiedAt(ctx context.Context, recipient, itemKey string) (at t
 func (s *Store) Notifications(ctx context.Context, runID string) ([]store.Notification, error) {
 	var out []store.Notification
 	err := s.query(ctx, runPK(runID), "NOTIFICATION#", false, "", nil, 0, func(it item) (bool, error) {
-		d := decoder{it: it}
-		n := store.Notification{
-			ID:          d.num("id"),
-			RunID:       d.s("run_id"),
-			Recipient:   d.s("recipient"),
-			Channel:     d.s("channel"),
-			ItemKey:     d.s("item_key"),
-			AccountID:   d.s("account_id"),
-			UserName:    d.s("user_name"),
-			AccessKeyID: d.s("access_key_id"),
-			Outcome:     d.s("outcome"),
-			Detail:      d.s("detail"),
-			Attempts:    int(d.num("attempts")),
-			At:          d.t("at"),
-		}
-		if d.err == nil && n.RunID == runID {
+		n, err := decodeNotification(it)
+		if err == nil && n.RunID == runID {
 			out = append(out, n)
 		}
-		return true, d.err
+		return true, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list notifications of run %s: %w", runID, err)
 	}
 	return out, nil
+}
+
+// AllNotifications lists every notification in the order written. The
+// notifications are kept by run, with no index of them all: it scans the
+// table (dynamodb:Scan), which only copying a store needs.
+func (s *Store) AllNotifications(ctx context.Context) ([]store.Notification, error) {
+	var e expr
+	in := &dynamodb.ScanInput{TableName: &s.table, ConsistentRead: aws.Bool(true),
+		FilterExpression: aws.String(e.name("type") + " = " + e.s("notification")), ExpressionAttributeNames: e.names, ExpressionAttributeValues: e.vals}
+	var out []store.Notification
+	p := dynamodb.NewScanPaginator(s.db, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list notifications: %w", err)
+		}
+		for _, it := range page.Items {
+			n, err := decodeNotification(it)
+			if err != nil {
+				return nil, fmt.Errorf("list notifications: %w", err)
+			}
+			out = append(out, n)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+func decodeNotification(it item) (store.Notification, error) {
+	d := decoder{it: it}
+	n := store.Notification{
+		ID:          d.num("id"),
+		RunID:       d.s("run_id"),
+		Recipient:   d.s("recipient"),
+		Channel:     d.s("channel"),
+		ItemKey:     d.s("item_key"),
+		AccountID:   d.s("account_id"),
+		UserName:    d.s("user_name"),
+		AccessKeyID: d.s("access_key_id"),
+		Outcome:     d.s("outcome"),
+		Detail:      d.s("detail"),
+		Attempts:    int(d.num("attempts")),
+		At:          d.t("at"),
+	}
+	return n, d.err
 }

@@ -56,11 +56,21 @@ func (s *Store) NotifiedAt(ctx context.Context, recipient, itemKey string) (time
 	return t, true, nil
 }
 
+// AllNotifications lists every notification in the order written.
+func (s *Store) AllNotifications(ctx context.Context) ([]store.Notification, error) {
+	return s.notifications(ctx, "list notifications", `SELECT `+notificationColumns+` FROM notifications ORDER BY id`)
+}
+
 // Notifications lists a run's notifications in the order they were written.
 func (s *Store) Notifications(ctx context.Context, runID string) ([]store.Notification, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+notificationColumns+` FROM notifications WHERE run_id = ? ORDER BY id`, runID)
+	return s.notifications(ctx, "list notifications of run "+runID,
+		`SELECT `+notificationColumns+` FROM notifications WHERE run_id = ? ORDER BY id`, runID)
+}
+
+func (s *Store) notifications(ctx context.Context, what, query string, args ...any) ([]store.Notification, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list notifications of run %s: %w", runID, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
 	var out []store.Notification
@@ -72,15 +82,15 @@ func (s *Store) Notifications(ctx context.Context, runID string) ([]store.Notifi
 		if err := rows.Scan(&n.ID, &n.RunID, &n.Recipient, &n.Channel, &n.ItemKey,
 			&n.AccountID, &n.UserName, &n.AccessKeyID,
 			&n.Outcome, &n.Detail, &n.Attempts, &at); err != nil {
-			return nil, fmt.Errorf("list notifications of run %s: %w", runID, err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		if n.At, err = parseTime(at); err != nil {
-			return nil, fmt.Errorf("list notifications of run %s: %w", runID, err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		out = append(out, n)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list notifications of run %s: %w", runID, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return out, nil
 }

@@ -37,6 +37,16 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestCopy: one SQLite state copied into another and on into a third
+// (dynamo's tests copy into DynamoDB and back).
+func TestCopy(t *testing.T) {
+	storetest.RunCopy(t, func(t *testing.T) store.Store {
+		return open(t, filepath.Join(t.TempDir(), "state.db"))
+	}, func(t *testing.T) store.Store {
+		return open(t, filepath.Join(t.TempDir(), "state.db"))
+	})
+}
+
 func TestConformanceShared(t *testing.T) {
 	storetest.RunShared(t, func(t *testing.T) func(*testing.T) store.Store {
 		path := filepath.Join(t.TempDir(), "state.db")

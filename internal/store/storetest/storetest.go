@@ -756,6 +756,14 @@ func testNotifications(t *testing.T, s store.Store) {
 	if got, err := s.Notifications(t.Context(), "run-none"); err != nil || len(got) != 0 {
 		t.Errorf("Notifications of an unknown run = %v, %v; want none", got, err)
 	}
+	b.At = b.At.UTC()
+	all, err := s.AllNotifications(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]store.Notification{a, b, c}, all, equateEmpty); diff != "" {
+		t.Errorf("AllNotifications (-want +got):\n%s", diff)
+	}
 }
 
 // testNotifiedAt: the latest sent notification of the recipient and item
