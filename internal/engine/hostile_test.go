@@ -174,3 +174,39 @@ func TestUndoOnlyWhatTheRunDid(t *testing.T) {
 		t.Fatalf("a second undo reactivated the key incident response disabled")
 	}
 }
+
+// TestCutoverNeedsTheNewKeyActive: the new key was used, then someone
+// deactivated it (it leaked, or the owner stepped back to the old key).
+// The cutover's premise — the application has moved to a working key — no
+// longer holds: deactivating the old key would leave the user no working
+// key at all.
+func TestCutoverNeedsTheNewKeyActive(t *testing.T) {
+	o := newOrg(t, 1)
+	pol := mustPolicy(t, rotationYAML)
+	responder := o.addKey(o.prod, "responder", 5*day, 0, awsemu.StatusActive)
+	old, nk := cutoverDue(t, o, pol)
+	c := iam.New(iam.Options{Region: awsemu.DefaultRegion, BaseEndpoint: aws.String(o.url),
+		Credentials: credentials.NewStaticCredentialsProvider(responder.AccessKeyID, responder.SecretAccessKey, "")})
+	if _, err := c.UpdateAccessKey(t.Context(), &iam.UpdateAccessKeyInput{UserName: aws.String("alice"), AccessKeyId: aws.String(nk.AccessKeyID),
+		Status: iamtypes.StatusTypeInactive}); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := o.planApply(pol)
+	if a := actionOn(p, old.AccessKeyID); a != nil && a.Type != remediate.Notify {
+		t.Errorf("the plan has %s %s while the new key is inactive", a.Type, a.AccessKeyID)
+	}
+	if got := o.status(old.AccessKeyID); got != awsemu.StatusActive {
+		t.Fatalf("the old key is %s and the new key inactive: the user has no working key", got)
+	}
+	if r := rotationOf(t, p, old.AccessKeyID); r.Phase == remediate.PhaseCutoverDue {
+		t.Errorf("phase %s with the new key inactive", r.Phase)
+	}
+	// Active again, the new key lets the cutover go ahead.
+	if _, err := c.UpdateAccessKey(t.Context(), &iam.UpdateAccessKeyInput{UserName: aws.String("alice"), AccessKeyId: aws.String(nk.AccessKeyID),
+		Status: iamtypes.StatusTypeActive}); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := o.planApply(pol); actionOn(p, old.AccessKeyID) == nil || o.status(old.AccessKeyID) != awsemu.StatusInactive {
+		t.Fatalf("with the new key active again the old key is %s", o.status(old.AccessKeyID))
+	}
+}

@@ -763,6 +763,8 @@ func cutoverJudge(pol *policy.Policy, f policy.Finding, rs *RotationState, typ, 
 	case PhaseWaitingForQuiet:
 		return "", reason, fmt.Sprintf("the new key %s is in use, but this key was used since (quiet since %s): deactivated once quiet for rotation.quiet_window (%s), from %s",
 			rs.NewKeyID, rs.OldKeyQuietSince.Format(time.RFC3339), pol.Rotation.QuietWindow, rs.CutoverAt.Format(time.RFC3339))
+	case PhaseNewKeyInactive:
+		return "", reason, fmt.Sprintf("the new key %s is inactive: the old key is the user's working key and stays active until the new key is active and in use (or until the deadline)", rs.NewKeyID)
 	default: // waiting for use, before the deadline
 		return "", reason, fmt.Sprintf("the new key %s has not been used yet: the old key stays active until it is (or until the deadline)", rs.NewKeyID)
 	}
