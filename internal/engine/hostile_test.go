@@ -15,6 +15,7 @@ import (
 	"github.com/keywarden/keywarden/internal/inventory"
 	"github.com/keywarden/keywarden/internal/policy"
 	"github.com/keywarden/keywarden/internal/remediate"
+	"github.com/keywarden/keywarden/internal/store"
 )
 
 // Hostile cases: ways a user, an operator or the clock could lead
@@ -208,5 +209,62 @@ func TestCutoverNeedsTheNewKeyActive(t *testing.T) {
 	}
 	if p, _ := o.planApply(pol); actionOn(p, old.AccessKeyID) == nil || o.status(old.AccessKeyID) != awsemu.StatusInactive {
 		t.Fatalf("with the new key active again the old key is %s", o.status(old.AccessKeyID))
+	}
+}
+
+// TestRotationResumeLeavesOthersKeys: a rotation cut off before it created
+// its key, and resumed later; meanwhile the owner created a key by hand.
+// Resuming must not take that key for the interrupted run's orphan: it
+// was created long after the run's attempt, or it has been used (the
+// orphan's secret was never anywhere, so nobody can use it).
+func TestRotationResumeLeavesOthersKeys(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		created time.Duration // before the resume
+		used    time.Duration // 0: never
+	}{
+		{"created after the attempt, unused", 40 * time.Minute, 0},
+		{"created right after the attempt, used", 55 * time.Minute, 10 * time.Minute},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o := newOrg(t, 1)
+			acct := o.prod
+			old := o.addKey(acct, "alice", 95*day, time.Hour, awsemu.StatusActive).AccessKeyID
+			pol := mustPolicy(t, rotationYAML)
+			ctx := t.Context()
+			planned, err := o.engine(pol, "plan").Plan(ctx, orgRead)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := planned.Plan.Actions[0]
+			lease, err := o.st.Acquire(ctx, "run-crashed", time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now().UTC().Add(-time.Hour)
+			if err := lease.CreateRun(ctx, store.Run{ID: "run-crashed", Command: "apply", PlanID: planned.Plan.ID, PolicyHash: pol.Hash,
+				Status: store.RunRunning, StartedAt: start}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := lease.RecordIntent(ctx, store.Entry{RunID: "run-crashed", PlanID: planned.Plan.ID, ActionID: a.ID, Action: a.Type,
+				AccountID: a.AccountID, UserName: a.UserName, AccessKeyID: a.AccessKeyID, KeyStatus: a.Key.Status, KeyCreatedAt: a.Key.CreatedAt,
+				IntentAt: start}); err != nil {
+				t.Fatal(err)
+			}
+			lease.Release()
+			mine := o.addKey(acct, "alice", tt.created, tt.used, awsemu.StatusActive)
+
+			res, err := o.engine(pol, "apply").Apply(ctx, engine.ApplyRequest{Plan: roundTrip(t, planned.Plan), Read: orgRead})
+			if err != nil {
+				t.Fatalf("Apply: %v", err)
+			}
+			r := res.Outcome.Results[0]
+			if o.status(mine.AccessKeyID) != awsemu.StatusActive || o.status(old) != awsemu.StatusActive {
+				t.Fatalf("the owner's key is %s, the old key %s (%s: %s); want both active", o.status(mine.AccessKeyID), o.status(old), r.Outcome, r.Detail)
+			}
+			if r.Outcome == store.OutcomeDone {
+				t.Errorf("result %s: %s; want the rotation not done (the user holds two keys)", r.Outcome, r.Detail)
+			}
+		})
 	}
 }
