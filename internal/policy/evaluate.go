@@ -506,6 +506,23 @@ func (p *Policy) applyExemptions(j *Judgement, acct inventory.Account, u invento
 	}
 }
 
+// ExemptUser returns the exemption in force at asOf that covers every rule
+// for user u of account acct, if any. An action that stands on no rule of
+// the policy (the cutover of a rotation) is withheld for such a user.
+func (p *Policy) ExemptUser(acct inventory.Account, u inventory.User, asOf time.Time) (*Exemption, bool) {
+	for i := range p.Exemptions {
+		e := &p.Exemptions[i]
+		if len(e.Rules) > 0 || !e.covers(acct, u, "") {
+			continue
+		}
+		if e.Expires != nil && !asOf.Before(e.Expires.End()) {
+			continue
+		}
+		return e, true
+	}
+	return nil, false
+}
+
 // covers reports whether every criterion the exemption sets matches.
 func (e *Exemption) covers(acct inventory.Account, u inventory.User, rule RuleName) bool {
 	if len(e.Rules) > 0 && !slices.Contains(e.Rules, rule) {

@@ -242,11 +242,9 @@ func (ap *Applier) Execute(ctx context.Context, prep *Prepared, runID string) (*
 	finished := map[string]store.Entry{}
 	pending := map[string]store.Entry{}
 	unknown := map[string]bool{}
-	firstIntent := map[string]time.Time{}
+	intents := map[string][]time.Time{}
 	for _, e := range earlier {
-		if t, ok := firstIntent[e.ActionID]; !ok || e.IntentAt.Before(t) {
-			firstIntent[e.ActionID] = e.IntentAt
-		}
+		intents[e.ActionID] = append(intents[e.ActionID], e.IntentAt)
 		switch {
 		case e.Outcome != store.OutcomePending:
 			finished[e.ActionID] = e
@@ -301,7 +299,7 @@ func (ap *Applier) Execute(ctx context.Context, prep *Prepared, runID string) (*
 		if d, ok := dropped[a.ID]; ok {
 			res, err = ap.journalSkip(ctx, lease, p, runID, d)
 		} else {
-			res, err = ap.applyOne(ctx, lease, prep, runID, a, pending[a.ID], unknown[a.ID], firstIntent[a.ID])
+			res, err = ap.applyOne(ctx, lease, prep, runID, a, pending[a.ID], unknown[a.ID], intents[a.ID])
 		}
 		if err == nil {
 			ap.report(out, res)
@@ -402,12 +400,10 @@ func (ap *Applier) journalSkip(ctx context.Context, jw store.JournalWriter, p *P
 
 // applyOne journals the intent (or takes over the intent an interrupted
 // run left pending), re-reads and re-judges the key, acts, and journals the
-// result. Its error means the journal itself failed: the apply stops.
-func (ap *Applier) applyOne(ctx context.Context, lease store.Lease, prep *Prepared, runID string, a Action, pending store.Entry, unknown bool, since time.Time) (ActionResult, error) {
+// result. intents are when earlier attempts of the action were intended.
+// Its error means the journal itself failed: the apply stops.
+func (ap *Applier) applyOne(ctx context.Context, lease store.Lease, prep *Prepared, runID string, a Action, pending store.Entry, unknown bool, intents []time.Time) (ActionResult, error) {
 	id := pending.ID
-	if since.IsZero() {
-		since = ap.now()
-	}
 	if id == 0 {
 		var err error
 		if id, err = lease.RecordIntent(ctx, ap.entry(prep.Plan, runID, a)); err != nil {
@@ -424,7 +420,7 @@ func (ap *Applier) applyOne(ctx context.Context, lease store.Lease, prep *Prepar
 		res.Outcome, res.Detail = store.OutcomeSkipped, "keywarden is signing its own requests with this key"
 	case a.Type == Rotate:
 		var fenceErr error
-		res.Outcome, res.Detail, res.RequestID = ap.rotate(ctx, prep.live, a, since, pending.ID != 0 || unknown,
+		res.Outcome, res.Detail, res.RequestID = ap.rotate(ctx, prep.live, a, intents, pending.ID != 0 || unknown,
 			func() error { fenceErr = lease.Check(ctx); return fenceErr })
 		if fenceErr != nil {
 			return res, fmt.Errorf("stopped before %s %s: %w", a.Type, a.AccessKeyID, fenceErr)

@@ -32,6 +32,10 @@ const (
 	// PhaseCutOver: the old key is inactive; it is deleted at its rule's
 	// delete stage.
 	PhaseCutOver = "cut-over"
+	// PhaseNewKeyInactive: the new key is inactive now (someone
+	// deactivated it): the old key is the user's only working key and
+	// stays active; at the deadline, as PhaseHeld or PhaseDeadline.
+	PhaseNewKeyInactive = "new-key-inactive"
 	// PhaseNewKeyGone: the new key no longer exists: the rotation no longer
 	// holds the old key back, and the rules judge it as any key.
 	PhaseNewKeyGone = "new-key-gone"
@@ -198,11 +202,15 @@ func rotationState(e store.Entry, newID, arn string, old inventory.Key, keys []i
 		rs.Phase = PhaseNewKeyGone
 	case !old.Active():
 		rs.Phase = PhaseCutOver
-	case rs.NewKeyUsedAt == nil && rs.Deadline != nil && !asOf.Before(*rs.Deadline):
+	case (rs.NewKeyUsedAt == nil || !nk.Active()) && rs.Deadline != nil && !asOf.Before(*rs.Deadline):
 		rs.Phase = PhaseHeld
 		if onDeadline == policy.OnDeadlineDeactivate {
 			rs.Phase = PhaseDeadline
 		}
+	case !nk.Active():
+		// Used or not, an inactive new key is no key to move to: the
+		// old key stays the user's working key.
+		rs.Phase = PhaseNewKeyInactive
 	case rs.NewKeyUsedAt == nil:
 		rs.Phase = PhaseWaitingForUse
 	default:
@@ -232,6 +240,11 @@ func (r *RotationState) Describe() string {
 	case PhaseCutoverDue:
 		s += fmt.Sprintf("; the new key is in use (last used %s); the old key is quiet since %s: cutover due now",
 			day(*r.NewKeyUsedAt), day(r.OldKeyQuietSince))
+	case PhaseNewKeyInactive:
+		s += "; the new key is inactive (deactivated since): the old key stays active"
+		if r.Deadline != nil {
+			s += "; deadline " + day(*r.Deadline)
+		}
 	case PhaseHeld:
 		s += fmt.Sprintf("; the new key was never used and the deadline (%s) has passed: the old key is held active, owner and security team told", day(*r.Deadline))
 	case PhaseDeadline:

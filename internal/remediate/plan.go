@@ -112,6 +112,9 @@ const (
 	GuardDeleteDelay      = "delete-delay"
 	GuardDeactivationDate = "deactivation-date-unknown"
 	GuardRootKey          = "root-key"
+	// GuardExempt: an exemption covering every rule of the user holds
+	// back what stands on no rule (the cutover of a rotation).
+	GuardExempt = "exempt"
 	// GuardKeyQuota: IAM allows two keys per user; a user holding two is
 	// not rotated (no key is deactivated or deleted to make room).
 	GuardKeyQuota = "key-quota"
@@ -222,6 +225,12 @@ func demandFinding(d *Demand, inv *inventory.Inventory) (policy.Finding, bool) {
 // keyRef identifies a key across findings.
 type keyRef struct{ account, user, id string }
 
+// userIn is a user read, with its account.
+type userIn struct {
+	acct inventory.Account
+	u    *inventory.User
+}
+
 // Make builds a plan: for each key, the strongest action its findings ask
 // for (delete over deactivate over notify), unless a guard withholds it.
 func Make(ctx context.Context, in Inputs) (*Plan, error) {
@@ -253,9 +262,14 @@ func Make(ctx context.Context, in Inputs) (*Plan, error) {
 	}
 	okAccount := map[string]bool{}
 	ous := map[string][]string{}
-	for _, a := range in.Inventory.Accounts {
+	users := map[keyRef]userIn{} // by account and user name
+	for i := range in.Inventory.Accounts {
+		a := &in.Inventory.Accounts[i]
 		okAccount[a.Account.ID] = a.Status == inventory.AccountOK
 		ous[a.Account.ID] = a.Account.OUIDs
+		for j := range a.Users {
+			users[keyRef{account: a.Account.ID, user: a.Users[j].Name}] = userIn{a.Account, &a.Users[j]}
+		}
 	}
 
 	findings := in.Findings
@@ -428,6 +442,16 @@ func Make(ctx context.Context, in Inputs) (*Plan, error) {
 		states = append(states, *rs)
 		if rs.Phase != PhaseCutoverDue || !okAccount[ref.account] || exempt(byFinding[ref]) {
 			continue
+		}
+		if d := in.Demand; d != nil && (ref.account != d.AccountID || ref.user != d.UserName) {
+			continue // a rotation asked for by hand is a plan of its user only
+		}
+		if ui := users[keyRef{account: ref.account, user: ref.user}]; ui.u != nil {
+			if e, ok := pol.ExemptUser(ui.acct, *ui.u, in.AsOf); ok {
+				withhold(policy.Finding{Rule: RuleRotation, AccountID: ref.account, UserName: ref.user, AccessKeyID: ref.id}, Deactivate, GuardExempt,
+					fmt.Sprintf("the cutover is due, but the user is exempt (%q): the old key stays active", e.Reason))
+				continue
+			}
 		}
 		if a := byKey[ref]; a != nil && rank(a.Type) >= rank(Deactivate) {
 			continue
@@ -739,6 +763,8 @@ func cutoverJudge(pol *policy.Policy, f policy.Finding, rs *RotationState, typ, 
 	case PhaseWaitingForQuiet:
 		return "", reason, fmt.Sprintf("the new key %s is in use, but this key was used since (quiet since %s): deactivated once quiet for rotation.quiet_window (%s), from %s",
 			rs.NewKeyID, rs.OldKeyQuietSince.Format(time.RFC3339), pol.Rotation.QuietWindow, rs.CutoverAt.Format(time.RFC3339))
+	case PhaseNewKeyInactive:
+		return "", reason, fmt.Sprintf("the new key %s is inactive: the old key is the user's working key and stays active until the new key is active and in use (or until the deadline)", rs.NewKeyID)
 	default: // waiting for use, before the deadline
 		return "", reason, fmt.Sprintf("the new key %s has not been used yet: the old key stays active until it is (or until the deadline)", rs.NewKeyID)
 	}

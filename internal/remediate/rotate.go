@@ -42,6 +42,23 @@ const (
 // keywarden's (the journal's intent time).
 const clockSkew = 5 * time.Second
 
+// orphanWindow is how long after an attempt's intent its CreateAccessKey
+// may come (a few reads of the key and the journal, with retries): a key
+// created later is not that attempt's.
+const orphanWindow = 10 * time.Minute
+
+// afterAnAttempt reports whether created falls within window after one of
+// the intents (allowing for AWS's clock being behind keywarden's).
+func afterAnAttempt(created time.Time, intents []time.Time, window time.Duration) bool {
+	for _, t := range intents {
+		from := t.Truncate(time.Second).Add(-clockSkew)
+		if !created.Before(from) && !created.After(t.Add(window)) {
+			return true
+		}
+	}
+	return false
+}
+
 // storeTimeout bounds storing a new key and, if that fails, deleting it:
 // once created, the key is stored or deleted even if the run is cancelled.
 const storeTimeout = 2 * time.Minute
@@ -82,11 +99,11 @@ func (ap *Applier) secretRegion() string {
 // rotate carries out a rotate action: the old key is re-read and judged
 // again, a new key is created for the user and stored in Secrets Manager
 // (or deleted at once if it cannot be), and the old key is left active.
-// since is when this action was first intended; resuming says an earlier
-// attempt was cut off: a key of the user created since then that its
-// secret does not hold is deleted first (its secret is lost), and the
-// rotation is done again.
-func (ap *Applier) rotate(ctx context.Context, live *LiveView, a Action, since time.Time, resuming bool, fence func() error) (outcome, detail, requestID string) {
+// intents are when earlier attempts of this action were intended;
+// resuming says one was cut off: a key of the user that such an attempt
+// created and its secret does not hold is deleted first (its secret is
+// lost), and the rotation is done again.
+func (ap *Applier) rotate(ctx context.Context, live *LiveView, a Action, intents []time.Time, resuming bool, fence func() error) (outcome, detail, requestID string) {
 	if ap.SecretsFor == nil {
 		return store.OutcomeFailed, "keywarden has no Secrets Manager client to store the new key in", ""
 	}
@@ -108,7 +125,7 @@ func (ap *Applier) rotate(ctx context.Context, live *LiveView, a Action, since t
 	var notes []string
 	if resuming {
 		var out string
-		keys, out, notes = ap.recoverRotation(ctx, client, sm, live, a, name, keys, since, fence)
+		keys, out, notes = ap.recoverRotation(ctx, client, sm, live, a, name, keys, intents, fence)
 		if out != "" {
 			return out, strings.Join(notes, "; "), ""
 		}
@@ -189,11 +206,13 @@ func dropped(keys []types.AccessKeyMetadata, live *LiveView, a Action) map[strin
 // recoverRotation finishes what an interrupted rotation left: a key of the
 // user created since the action was intended is either the one its secret
 // holds (tagged so) — then the secret's policy is put again and the
-// rotation is done — or a key whose secret is lost, which is deleted. It
-// returns the user's keys left, and an outcome when the rotation is
-// finished (or cannot go on).
+// rotation is done — or, if an attempt of the action created it (right
+// after its intent, and never used: its secret was nowhere), a key whose
+// secret is lost, which is deleted. Any other key is someone else's and
+// left alone. It returns the user's keys left, and an outcome when the
+// rotation is finished (or cannot go on).
 func (ap *Applier) recoverRotation(ctx context.Context, client KeyAPI, sm SecretsAPI, live *LiveView, a Action, name string,
-	keys []types.AccessKeyMetadata, since time.Time, fence func() error) ([]types.AccessKeyMetadata, string, []string) {
+	keys []types.AccessKeyMetadata, intents []time.Time, fence func() error) ([]types.AccessKeyMetadata, string, []string) {
 	var notes []string
 	held := ""
 	desc, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
@@ -212,7 +231,8 @@ func (ap *Applier) recoverRotation(ctx context.Context, client KeyAPI, sm Secret
 	var left []types.AccessKeyMetadata
 	for _, k := range keys {
 		id := aws.ToString(k.AccessKeyId)
-		if id == a.AccessKeyID || aws.ToTime(k.CreateDate).Before(since.Truncate(time.Second).Add(-clockSkew)) {
+		created := aws.ToTime(k.CreateDate)
+		if id == a.AccessKeyID || !afterAnAttempt(created, intents, orphanWindow) {
 			left = append(left, k)
 			continue
 		}
@@ -222,6 +242,17 @@ func (ap *Applier) recoverRotation(ctx context.Context, client KeyAPI, sm Secret
 				return keys, store.OutcomeFailed, []string{"the interrupted run stored new key " + id + " in secret " + aws.ToString(desc.ARN) + ", but its resource policy could not be put: " + apiMessage(err)}
 			}
 			return keys, store.OutcomeDone, []string{fmt.Sprintf("new key %s stored in secret %s; the old key stays active (stored by the interrupted run)", id, aws.ToString(desc.ARN))}
+		}
+		// An orphan's secret was never anywhere: a key that was used is
+		// someone's, whenever it was made.
+		lu, err := client.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: k.AccessKeyId})
+		if err != nil {
+			return keys, store.OutcomeFailed, []string{fmt.Sprintf("read the last use of key %s, created since the interrupted rotation: %s", id, apiMessage(err))}
+		}
+		if lu.AccessKeyLastUsed != nil && lu.AccessKeyLastUsed.LastUsedDate != nil {
+			notes = append(notes, fmt.Sprintf("key %s, created %s, has been used: it is not the interrupted run's, and is left alone", id, created.UTC().Format(time.RFC3339)))
+			left = append(left, k)
+			continue
 		}
 		if fence() != nil {
 			return keys, store.OutcomePending, nil

@@ -122,6 +122,18 @@ func (ap *Applier) sinceRun(ctx context.Context, e store.Entry) (why string, cha
 	if deactivated.IsZero() {
 		deactivated = e.IntentAt
 	}
+	// The journal says whose deactivation is in force: the run's, a later
+	// run's, or none (keywarden reactivated the key since; someone else
+	// deactivated it again).
+	since, ok, err := ap.Store.DeactivatedAt(ctx, e.AccountID, e.AccessKeyID)
+	switch {
+	case err != nil:
+		return "", false, fmt.Errorf("read the journal: %w", err)
+	case !ok:
+		return fmt.Sprintf("keywarden reactivated it after run %s, and it was deactivated again since by someone else, perhaps on purpose (a leaked key)", e.RunID), true, nil
+	case since.After(deactivated.Add(time.Second)):
+		return fmt.Sprintf("reactivated and deactivated again by a later keywarden run (at %s): that run's undo reactivates it", since.UTC().Format(time.RFC3339)), false, nil
+	}
 	// An inactive key cannot be used: a use after keywarden deactivated it
 	// means someone reactivated it since, and it was deactivated again.
 	if live.lastUsed != nil && live.lastUsed.After(deactivated.Truncate(time.Second)) {

@@ -1,0 +1,270 @@
+package engine_test
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+
+	"github.com/keywarden/keywarden/internal/awsemu"
+	"github.com/keywarden/keywarden/internal/engine"
+	"github.com/keywarden/keywarden/internal/inventory"
+	"github.com/keywarden/keywarden/internal/policy"
+	"github.com/keywarden/keywarden/internal/remediate"
+	"github.com/keywarden/keywarden/internal/store"
+)
+
+// Hostile cases: ways a user, an operator or the clock could lead
+// keywarden to change a key it must not.
+
+// cutoverDue rotates alice, has the application switch to the new key, and
+// lets the old key be quiet past the window: the next plan cuts over.
+func cutoverDue(t *testing.T, o *org, pol *policy.Policy) (old awsemu.Key, nk secretValue) {
+	t.Helper()
+	old, nk, _ = rotateAlice(t, o, pol)
+	o.sb.Clock().Advance(2 * time.Hour)
+	o.useKey(nk.AccessKeyID, nk.SecretAccessKey)
+	o.sb.Clock().Advance(2 * day)
+	return old, nk
+}
+
+// TestRotateOnDemandActsOnItsUserOnly: 'keywarden rotate --user carol' is
+// a plan for carol. alice's cutover being due at the same time is no
+// reason to deactivate her old key in carol's run — the less so when
+// alice is exempt now.
+func TestRotateOnDemandActsOnItsUserOnly(t *testing.T) {
+	o := newOrg(t, 1)
+	pol := mustPolicy(t, rotationYAML)
+	old, _ := cutoverDue(t, o, pol)
+	exempting := mustPolicy(t, rotationYAML+`exemptions:
+  - users: [alice]
+    reason: "the vendor appliance cannot switch keys; SEC-9"
+`)
+	for user, p := range map[string]*policy.Policy{"carol": exempting, "erin": pol} {
+		o.addKey(o.prod, user, 10*day, time.Hour, awsemu.StatusActive)
+		// From the IAM API every key's ID is read, alice's too.
+		r := orgRead
+		r.Source = inventory.SourceAPI
+		r.AsOf = o.sb.Clock().Now()
+		res, err := o.clocked(p, "rotate").Rotate(t.Context(), engine.RotateRequest{AccountID: o.prod, UserName: user, Read: r})
+		if err != nil {
+			t.Fatalf("rotate %s: %v", user, err)
+		}
+		for _, a := range res.Plan.Actions {
+			if a.UserName != user {
+				t.Errorf("the plan of 'rotate --user %s' has %s %s of %s", user, a.Type, a.AccessKeyID, a.UserName)
+			}
+		}
+		if got := o.status(old.AccessKeyID); got != awsemu.StatusActive {
+			t.Fatalf("alice's old key is %s after rotating %s's key", got, user)
+		}
+	}
+	// The cutover itself is due: a plan of the organization makes it.
+	p, _ := o.planApply(pol)
+	if a := actionOn(p, old.AccessKeyID); a == nil || a.Type != remediate.Deactivate {
+		t.Fatalf("the plan has %+v for alice's old key, want the cutover", a)
+	}
+}
+
+// TestCutoverHonoursExemptions: a user exempted after its key was
+// rotated (on demand, while the key was young: no rule fires on it) is not
+// cut over: an exemption means keywarden leaves the user's keys alone.
+func TestCutoverHonoursExemptions(t *testing.T) {
+	o := newOrg(t, 1)
+	pol := mustPolicy(t, rotationYAML)
+	old := o.addKey(o.prod, "dave", 10*day, time.Hour, awsemu.StatusActive)
+	if _, err := o.clocked(pol, "rotate").Rotate(t.Context(), engine.RotateRequest{AccountID: o.prod, UserName: "dave", Read: orgRead}); err != nil {
+		t.Fatal(err)
+	}
+	sec, ok := o.sb.Secret(o.prod, awsemu.DefaultRegion, "keywarden/iam-user/dave")
+	if !ok {
+		t.Fatal("no secret")
+	}
+	cur, _ := sec.Current()
+	var nk secretValue
+	if err := json.Unmarshal([]byte(cur.SecretString), &nk); err != nil {
+		t.Fatal(err)
+	}
+	o.secrets = append(o.secrets, nk.SecretAccessKey)
+	o.sb.Clock().Advance(time.Hour)
+	o.useKey(nk.AccessKeyID, nk.SecretAccessKey)
+	o.sb.Clock().Advance(2 * day)
+	exempting := mustPolicy(t, rotationYAML+`exemptions:
+  - users: [dave]
+    reason: "the vendor appliance cannot switch keys; SEC-9"
+`)
+	p, _ := o.planApply(exempting)
+	if a := actionOn(p, old.AccessKeyID); a != nil && a.Type != remediate.Notify {
+		t.Errorf("the plan has %s %s of exempt dave", a.Type, a.AccessKeyID)
+	}
+	if got := o.status(old.AccessKeyID); got != awsemu.StatusActive {
+		t.Fatalf("exempt dave's old key is %s", got)
+	}
+	// Without the exemption the cutover is due: the test can fail.
+	p, _ = o.planApply(pol)
+	if a := actionOn(p, old.AccessKeyID); a == nil || a.Type != remediate.Deactivate {
+		t.Fatalf("without the exemption the plan has %+v, want the cutover", a)
+	}
+}
+
+// TestUndoOnlyWhatTheRunDid: undo of a run reactivates a key only while
+// that run's deactivation is the one in force. A key keywarden
+// reactivated, then deactivated again — by a later run, or by someone
+// else (incident response disabling a leaked key, before any use shows)
+// — is not the undone run's to restore.
+func TestUndoOnlyWhatTheRunDid(t *testing.T) {
+	o := newOrg(t, 1)
+	pol := mustPolicy(t, stagedYAML)
+	key := o.addKey(o.prod, "alice", 105*day, 0, awsemu.StatusActive).AccessKeyID
+	responder := o.addKey(o.prod, "responder", 5*day, 0, awsemu.StatusActive)
+	undo := func(run string) *remediate.UndoReport {
+		t.Helper()
+		rep, err := o.clocked(pol, "undo").Undo(t.Context(), engine.UndoRequest{RunID: run})
+		if err != nil {
+			t.Fatalf("undo %s: %v", run, err)
+		}
+		return rep
+	}
+	_, first := o.planApply(pol)
+	if o.status(key) != awsemu.StatusInactive {
+		t.Fatalf("the first run left the key %s", o.status(key))
+	}
+	undo(first.Outcome.RunID)
+	if o.status(key) != awsemu.StatusActive {
+		t.Fatalf("undo left the key %s", o.status(key))
+	}
+	o.sb.Clock().Advance(time.Hour)
+	_, second := o.planApply(pol)
+	if second == nil || o.status(key) != awsemu.StatusInactive {
+		t.Fatalf("the second run left the key %s", o.status(key))
+	}
+
+	// The key is inactive by the second run's doing: undoing the first
+	// run again must leave it so.
+	o.sb.Clock().Advance(time.Hour)
+	up, err := o.clocked(pol, "undo").PreviewUndo(t.Context(), first.Outcome.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(up.Reactivate) != 0 {
+		t.Errorf("undo of the first run would reactivate %+v, deactivated again by the second run", up.Reactivate)
+	}
+	undo(first.Outcome.RunID)
+	if o.status(key) != awsemu.StatusInactive {
+		t.Fatalf("undo of the first run reactivated the key the second run deactivated")
+	}
+	undo(second.Outcome.RunID)
+	if o.status(key) != awsemu.StatusActive {
+		t.Fatalf("undo of the second run left the key %s", o.status(key))
+	}
+
+	// Incident response disables the key, which has not been used since.
+	c := iam.New(iam.Options{Region: awsemu.DefaultRegion, BaseEndpoint: aws.String(o.url),
+		Credentials: credentials.NewStaticCredentialsProvider(responder.AccessKeyID, responder.SecretAccessKey, "")})
+	if _, err := c.UpdateAccessKey(t.Context(), &iam.UpdateAccessKeyInput{UserName: aws.String("alice"), AccessKeyId: aws.String(key),
+		Status: iamtypes.StatusTypeInactive}); err != nil {
+		t.Fatal(err)
+	}
+	o.sb.Clock().Advance(time.Hour)
+	undo(second.Outcome.RunID)
+	if o.status(key) != awsemu.StatusInactive {
+		t.Fatalf("a second undo reactivated the key incident response disabled")
+	}
+}
+
+// TestCutoverNeedsTheNewKeyActive: the new key was used, then someone
+// deactivated it (it leaked, or the owner stepped back to the old key).
+// The cutover's premise — the application has moved to a working key — no
+// longer holds: deactivating the old key would leave the user no working
+// key at all.
+func TestCutoverNeedsTheNewKeyActive(t *testing.T) {
+	o := newOrg(t, 1)
+	pol := mustPolicy(t, rotationYAML)
+	responder := o.addKey(o.prod, "responder", 5*day, 0, awsemu.StatusActive)
+	old, nk := cutoverDue(t, o, pol)
+	c := iam.New(iam.Options{Region: awsemu.DefaultRegion, BaseEndpoint: aws.String(o.url),
+		Credentials: credentials.NewStaticCredentialsProvider(responder.AccessKeyID, responder.SecretAccessKey, "")})
+	if _, err := c.UpdateAccessKey(t.Context(), &iam.UpdateAccessKeyInput{UserName: aws.String("alice"), AccessKeyId: aws.String(nk.AccessKeyID),
+		Status: iamtypes.StatusTypeInactive}); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := o.planApply(pol)
+	if a := actionOn(p, old.AccessKeyID); a != nil && a.Type != remediate.Notify {
+		t.Errorf("the plan has %s %s while the new key is inactive", a.Type, a.AccessKeyID)
+	}
+	if got := o.status(old.AccessKeyID); got != awsemu.StatusActive {
+		t.Fatalf("the old key is %s and the new key inactive: the user has no working key", got)
+	}
+	if r := rotationOf(t, p, old.AccessKeyID); r.Phase == remediate.PhaseCutoverDue {
+		t.Errorf("phase %s with the new key inactive", r.Phase)
+	}
+	// Active again, the new key lets the cutover go ahead.
+	if _, err := c.UpdateAccessKey(t.Context(), &iam.UpdateAccessKeyInput{UserName: aws.String("alice"), AccessKeyId: aws.String(nk.AccessKeyID),
+		Status: iamtypes.StatusTypeActive}); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := o.planApply(pol); actionOn(p, old.AccessKeyID) == nil || o.status(old.AccessKeyID) != awsemu.StatusInactive {
+		t.Fatalf("with the new key active again the old key is %s", o.status(old.AccessKeyID))
+	}
+}
+
+// TestRotationResumeLeavesOthersKeys: a rotation cut off before it created
+// its key, and resumed later; meanwhile the owner created a key by hand.
+// Resuming must not take that key for the interrupted run's orphan: it
+// was created long after the run's attempt, or it has been used (the
+// orphan's secret was never anywhere, so nobody can use it).
+func TestRotationResumeLeavesOthersKeys(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		created time.Duration // before the resume
+		used    time.Duration // 0: never
+	}{
+		{"created after the attempt, unused", 40 * time.Minute, 0},
+		{"created right after the attempt, used", 55 * time.Minute, 10 * time.Minute},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o := newOrg(t, 1)
+			acct := o.prod
+			old := o.addKey(acct, "alice", 95*day, time.Hour, awsemu.StatusActive).AccessKeyID
+			pol := mustPolicy(t, rotationYAML)
+			ctx := t.Context()
+			planned, err := o.engine(pol, "plan").Plan(ctx, orgRead)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := planned.Plan.Actions[0]
+			lease, err := o.st.Acquire(ctx, "run-crashed", time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now().UTC().Add(-time.Hour)
+			if err := lease.CreateRun(ctx, store.Run{ID: "run-crashed", Command: "apply", PlanID: planned.Plan.ID, PolicyHash: pol.Hash,
+				Status: store.RunRunning, StartedAt: start}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := lease.RecordIntent(ctx, store.Entry{RunID: "run-crashed", PlanID: planned.Plan.ID, ActionID: a.ID, Action: a.Type,
+				AccountID: a.AccountID, UserName: a.UserName, AccessKeyID: a.AccessKeyID, KeyStatus: a.Key.Status, KeyCreatedAt: a.Key.CreatedAt,
+				IntentAt: start}); err != nil {
+				t.Fatal(err)
+			}
+			lease.Release()
+			mine := o.addKey(acct, "alice", tt.created, tt.used, awsemu.StatusActive)
+
+			res, err := o.engine(pol, "apply").Apply(ctx, engine.ApplyRequest{Plan: roundTrip(t, planned.Plan), Read: orgRead})
+			if err != nil {
+				t.Fatalf("Apply: %v", err)
+			}
+			r := res.Outcome.Results[0]
+			if o.status(mine.AccessKeyID) != awsemu.StatusActive || o.status(old) != awsemu.StatusActive {
+				t.Fatalf("the owner's key is %s, the old key %s (%s: %s); want both active", o.status(mine.AccessKeyID), o.status(old), r.Outcome, r.Detail)
+			}
+			if r.Outcome == store.OutcomeDone {
+				t.Errorf("result %s: %s; want the rotation not done (the user holds two keys)", r.Outcome, r.Detail)
+			}
+		})
+	}
+}
