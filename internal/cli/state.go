@@ -99,8 +99,9 @@ func runStateMigrate(cmd *cobra.Command, o StateMigrateOptions, af awsFlags, log
 		return err
 	}
 	w := cmd.OutOrStdout()
-	fmt.Fprintf(w, "Copied %d of %d runs, %d of %d journal entries, %d of %d notifications and %d of %d pending notices from %s to %s (the rest were there already).\n",
-		c.CopiedRuns, c.Runs, c.CopiedEntries, c.Entries, c.CopiedNotifications, c.Notifications, c.CopiedNotices, c.Notices, o.From, o.To)
+	fmt.Fprintf(w, "Copied %d of %d runs, %d of %d journal entries, %d of %d notifications, %d of %d pending notices and %d of %d scan snapshots from %s to %s (the rest were there already).\n",
+		c.CopiedRuns, c.Runs, c.CopiedEntries, c.Entries, c.CopiedNotifications, c.Notifications, c.CopiedNotices, c.Notices,
+		c.CopiedSnapshots, c.Snapshots, o.From, o.To)
 	fmt.Fprintf(w, "Checked: %s holds every one of them. Use it with --state %s or KEYWARDEN_STATE.\n", o.To, o.To)
 	return nil
 }

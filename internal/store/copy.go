@@ -27,21 +27,23 @@ type CopyOptions struct {
 // and how many of them it wrote (the others were in the destination
 // already).
 type CopyCounts struct {
-	Runs, Entries, Notifications, Notices                         int
-	CopiedRuns, CopiedEntries, CopiedNotifications, CopiedNotices int
+	Runs, Entries, Notifications, Notices, Snapshots                               int
+	CopiedRuns, CopiedEntries, CopiedNotifications, CopiedNotices, CopiedSnapshots int
 }
 
 // Copy copies the state of from into to through the Store interface: every
 // run, with its journal entries (intent, and result if any, so that
 // DeactivatedAt answers the same), every notification (what was told to
-// whom, and when), and the pending notices of the outbox. Delivered and
+// whom, and when), the pending notices of the outbox, and every scan
+// snapshot with its findings (the service's trends). Delivered and
 // expired notices, and the locks, are not copied.
 //
 // It holds both stores' locks (Acquire) while it copies, so that no apply
 // writes to either meanwhile, and writes the journal through the
 // destination's lease. It is idempotent: with opts.Merge, what the
 // destination holds already (the same run ID; an entry or notification
-// equal but for its ID; a pending notice with the same DedupeKey) is not
+// equal but for its ID; a pending notice with the same DedupeKey; a
+// snapshot of the same run) is not
 // written again, so a copy cut short can be run again. Afterwards it reads
 // the destination back and fails unless everything read from the source is
 // there.
@@ -71,7 +73,7 @@ func Copy(ctx context.Context, from, to Store, opts CopyOptions) (CopyCounts, er
 	if err != nil {
 		return c, fmt.Errorf("read the source state store: %w", err)
 	}
-	c.Runs, c.Notifications, c.Notices = len(in.runs), len(in.notifications), len(in.notices)
+	c.Runs, c.Notifications, c.Notices, c.Snapshots = len(in.runs), len(in.notifications), len(in.notices), len(in.snapshots)
 	for _, r := range in.runs {
 		c.Entries += len(in.entries[r.ID])
 	}
@@ -80,8 +82,8 @@ func Copy(ctx context.Context, from, to Store, opts CopyOptions) (CopyCounts, er
 		return c, fmt.Errorf("read the destination state store: %w", err)
 	}
 	if !opts.Merge && !have.empty() {
-		return c, fmt.Errorf("%w: it holds %d runs, %d notifications and %d pending notices", ErrNotEmpty,
-			len(have.runs), len(have.notifications), len(have.notices))
+		return c, fmt.Errorf("%w: it holds %d runs, %d notifications, %d pending notices and %d snapshots", ErrNotEmpty,
+			len(have.runs), len(have.notifications), len(have.notices), len(have.snapshots))
 	}
 
 	if err := copyJournal(ctx, in, have, dst, &c); err != nil {
@@ -108,6 +110,9 @@ func Copy(ctx context.Context, from, to Store, opts CopyOptions) (CopyCounts, er
 		}
 		c.CopiedNotices++
 	}
+	if err := copySnapshots(ctx, from, to, in, have, &c); err != nil {
+		return c, err
+	}
 	if err := dst.Check(ctx); err != nil {
 		return c, fmt.Errorf("copy state: %w", err)
 	}
@@ -128,6 +133,7 @@ type state struct {
 	entries       map[string][]Entry
 	notifications []Notification
 	notices       []Notice
+	snapshots     []Snapshot // without their findings
 }
 
 func readState(ctx context.Context, s Store, now time.Time) (*state, error) {
@@ -148,11 +154,37 @@ func readState(ctx context.Context, s Store, now time.Time) (*state, error) {
 	if st.notices, err = s.PendingNotices(ctx, now); err != nil {
 		return nil, err
 	}
+	if st.snapshots, err = s.Snapshots(ctx, SnapshotQuery{}); err != nil {
+		return nil, err
+	}
 	return st, nil
 }
 
 func (s *state) empty() bool {
-	return len(s.runs) == 0 && len(s.notifications) == 0 && len(s.notices) == 0
+	return len(s.runs) == 0 && len(s.notifications) == 0 && len(s.notices) == 0 && len(s.snapshots) == 0
+}
+
+// copySnapshots writes the snapshots of in that have lacks, one at a time
+// with its findings, so that a long history is never all in memory.
+func copySnapshots(ctx context.Context, from, to Store, in, have *state, c *CopyCounts) error {
+	there := map[string]bool{}
+	for _, s := range have.snapshots {
+		there[s.RunID] = true
+	}
+	for _, s := range in.snapshots {
+		if there[s.RunID] {
+			continue
+		}
+		full, err := from.GetSnapshot(ctx, s.RunID)
+		if err != nil {
+			return fmt.Errorf("read the snapshot of run %s: %w", s.RunID, err)
+		}
+		if err := to.SaveSnapshot(ctx, full); err != nil {
+			return fmt.Errorf("copy the snapshot of run %s: %w", s.RunID, err)
+		}
+		c.CopiedSnapshots++
+	}
+	return nil
 }
 
 // copyJournal writes the runs and entries of in that have lacks, through
@@ -290,6 +322,15 @@ func (s *state) covers(src *state) error {
 	for _, n := range src.notices {
 		if !pending[n.DedupeKey()] {
 			return fmt.Errorf("the pending notice for %s (%s) is missing", n.Recipient, n.ItemKey)
+		}
+	}
+	snaps := map[string]bool{}
+	for _, sn := range s.snapshots {
+		snaps[sn.RunID] = true
+	}
+	for _, sn := range src.snapshots {
+		if !snaps[sn.RunID] {
+			return fmt.Errorf("the snapshot of run %s is missing", sn.RunID)
 		}
 	}
 	return nil

@@ -29,8 +29,8 @@ func RunCopy(t *testing.T, openA, openB func(t *testing.T) store.Store) {
 	if err != nil {
 		t.Fatalf("Copy a → b: %v", err)
 	}
-	want := store.CopyCounts{Runs: 3, Entries: 5, Notifications: 3, Notices: 2,
-		CopiedRuns: 3, CopiedEntries: 5, CopiedNotifications: 3, CopiedNotices: 2}
+	want := store.CopyCounts{Runs: 3, Entries: 5, Notifications: 3, Notices: 2, Snapshots: 2,
+		CopiedRuns: 3, CopiedEntries: 5, CopiedNotifications: 3, CopiedNotices: 2, CopiedSnapshots: 2}
 	if counts != want {
 		t.Errorf("Copy a → b counts = %+v, want %+v", counts, want)
 	}
@@ -55,7 +55,7 @@ func RunCopy(t *testing.T, openA, openB func(t *testing.T) store.Store) {
 	if err != nil {
 		t.Fatalf("Copy a → b again, merging: %v", err)
 	}
-	if counts.CopiedRuns+counts.CopiedEntries+counts.CopiedNotifications+counts.CopiedNotices != 0 {
+	if counts.CopiedRuns+counts.CopiedEntries+counts.CopiedNotifications+counts.CopiedNotices+counts.CopiedSnapshots != 0 {
 		t.Errorf("Copy a → b again copied %+v, want nothing", counts)
 	}
 	if diff := cmp.Diff(wantA, dump(t, b, now), dumpOpts...); diff != "" {
@@ -97,7 +97,8 @@ func RunCopy(t *testing.T, openA, openB func(t *testing.T) store.Store) {
 
 // fillForCopy writes three runs (done, an undo of it, interrupted with an
 // action pending), their journal, notifications (one of a scan, which
-// has no run), two pending notices, one delivered and one expired.
+// has no run), two pending notices, one delivered and one expired, and two
+// scan snapshots.
 func fillForCopy(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	r1 := mustCreateRun(t, s, run("run-1", "plan-1", at(0)))
@@ -147,6 +148,12 @@ func fillForCopy(t *testing.T, s store.Store) {
 	expired := notice("email:carol@example.com", item2, at(-30*time.Minute))
 	expired.ExpiresAt = at(-time.Minute)
 	mustEnqueue(t, s, expired)
+
+	// Two scans' snapshots, one with findings.
+	mustSave(t, s, snapshot("run-1", at(-time.Minute),
+		finding("111111111111", "alice", "AKIAEXAMPLE000000001", "max_age", "medium", "deactivate"),
+		finding("111111111111", "bob", "AKIAEXAMPLE000000002", "unused", "medium", "warn")))
+	mustSave(t, s, snapshot("scan-7", at(50*time.Minute)))
 }
 
 // stateDump is everything Copy promises to keep, as a store reads it back.
@@ -157,6 +164,7 @@ type stateDump struct {
 	Pending       []store.Notice
 	DeactivatedAt map[string]time.Time
 	NotifiedAt    time.Time
+	Snapshots     []store.Snapshot // with their findings
 }
 
 func dump(t *testing.T, s store.Store, now time.Time) stateDump {
@@ -187,6 +195,17 @@ func dump(t *testing.T, s store.Store, now time.Time) stateDump {
 	}
 	if d.NotifiedAt, _, err = s.NotifiedAt(ctx, "email:alice@example.com", item1); err != nil {
 		t.Fatal(err)
+	}
+	snaps, err := s.Snapshots(ctx, store.SnapshotQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sn := range snaps {
+		full, err := s.GetSnapshot(ctx, sn.RunID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Snapshots = append(d.Snapshots, full)
 	}
 	return d
 }
