@@ -123,8 +123,18 @@ func TestDashboardInBrowser(t *testing.T) {
 	if status != key.KeyStatus {
 		t.Errorf("key status %q, want %q", status, key.KeyStatus)
 	}
+	// The findings table, sorted by a click on a column heading: a link,
+	// no script.
+	step("open the findings", chromedp.Do(ctx, chromedp.Navigate(w.http.URL+"/findings?severity=medium,high,critical"), chromedp.WaitVisible(`#findings`),
+		chromedp.Click(`#findings th a[href*="sort=user"]`), chromedp.WaitVisible(`#findings th[aria-sort="ascending"]`)))
+	sorted := text(`#findings th[aria-sort="ascending"]`)
+	findingsShot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	step("take a screenshot of the findings", err)
+	if sorted != "User" {
+		t.Errorf("after a click on User the table is sorted by %q", sorted)
+	}
 	dir := artifacts(t)
-	for name, png := range map[string][]byte{"dashboard-overview.png": overview, "dashboard-key.png": shot} {
+	for name, png := range map[string][]byte{"dashboard-overview.png": overview, "dashboard-key.png": shot, "dashboard-findings.png": findingsShot} {
 		if !bytes.HasPrefix(png, []byte("\x89PNG")) {
 			t.Errorf("%s: not a PNG", name)
 		}

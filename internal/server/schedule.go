@@ -58,6 +58,9 @@ func parseRate(s string) (Schedule, error) {
 	default:
 		return nil, fmt.Errorf("schedule %q: unknown unit %q: want minutes, hours or days", s, unit)
 	}
+	if maxRate := 366 * 24 * time.Hour; time.Duration(n) > maxRate/d {
+		return nil, fmt.Errorf("schedule %q: at most a year between runs", s)
+	}
 	return rate{every: time.Duration(n) * d, text: s}, nil
 }
 

@@ -691,6 +691,7 @@ func TestParseSchedule(t *testing.T) {
 		{"cron(0 */4 * * ? *)", time.Date(2026, 12, 4, 8, 0, 0, 0, time.UTC), ""},
 		{"rate(0 days)", time.Time{}, "N > 0"},
 		{"rate(1 fortnight)", time.Time{}, "unknown unit"},
+		{"rate(9999999999999 days)", time.Time{}, "at most a year"},
 		{"cron(0 6 * * ? 2027)", time.Time{}, "only * as the year"},
 		{"cron(0 6 L * ? *)", time.Time{}, "does not support L, W or #"},
 		{"cron(0 6 * * 9 *)", time.Time{}, "1 (Sunday) to 7 (Saturday)"},
