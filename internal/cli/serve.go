@@ -24,6 +24,7 @@ type serveFlags struct {
 	Keep         int
 
 	policy policyFlags
+	sel    selectionFlags
 	role   roleFlags
 	read   readFlags
 	aws    awsFlags
@@ -45,6 +46,7 @@ needs the API token ($KEYWARDEN_API_TOKEN or --token-file); reading is open
 unless --protect-reads. SIGTERM (or Ctrl-C) stops it: a run in progress
 finishes the action it is doing and journals it, and the next run carries on.`,
 		Example: `  KEYWARDEN_API_TOKEN=$(openssl rand -hex 32) keywarden serve --config keywarden.yaml
+  keywarden serve --org --state dynamodb://keywarden-state
   keywarden serve --addr 0.0.0.0:8080 --token-file /run/secrets/keywarden-token --protect-reads`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd, o, g) },
 	}
@@ -54,6 +56,7 @@ finishes the action it is doing and journals it, and the next run carries on.`,
 	f.BoolVar(&o.ProtectReads, "protect-reads", false, "require the API token to read the API, the dashboard and the metrics too")
 	f.IntVar(&o.Keep, "keep-snapshots", 0, "keep at most this many scan snapshots (0: only the policy's snapshot_retention limits them)")
 	o.policy.add(cmd)
+	o.sel.add(cmd)
 	o.role.add(cmd)
 	o.read.add(cmd, false)
 	o.aws.add(cmd)
@@ -95,7 +98,7 @@ func runServe(cmd *cobra.Command, o serveFlags, g *GlobalOptions) error {
 	if o.ProtectReads && tok == "" {
 		return usagef(cmd, "--protect-reads needs an API token: set $%s or --token-file", EnvAPIToken)
 	}
-	j, err := prepare(cmd, o.policy, selectionFlags{}, o.role, o.read)
+	j, err := prepare(cmd, o.policy, o.sel, o.role, o.read)
 	if err != nil {
 		return err
 	}
@@ -113,7 +116,8 @@ func runServe(cmd *cobra.Command, o serveFlags, g *GlobalOptions) error {
 		Policy: j.pol, Store: st, Read: j.read, Token: tok, ProtectReads: o.ProtectReads, Keep: o.Keep,
 		Log: log, ProductVersion: buildVersion(), Notify: engine.NotifyOptions{Delivery: notifyDelivery},
 		NewHub: func(ctx context.Context) (*awsx.Hub, error) {
-			return awsx.NewHub(ctx, cfg, awsx.HubOptions{Command: "serve", RoleName: role.RoleName, ExternalID: role.ExternalID, HubViaRole: role.HubViaRole})
+			return awsx.NewHub(ctx, cfg, awsx.HubOptions{Command: "serve", RoleName: role.RoleName, ActRoleName: role.ActRoleName,
+				ExternalID: role.ExternalID, HubViaRole: role.HubViaRole})
 		},
 	})
 	if err != nil {

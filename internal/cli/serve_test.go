@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keywarden/keywarden/internal/awsemu"
+	"github.com/keywarden/keywarden/internal/awsemu/orggen"
 )
 
 // TestServeCommand: keywarden serve, as the command line starts it, on
@@ -21,42 +22,104 @@ func TestServeCommand(t *testing.T) {
 	s := newRemSandbox(t, 2, nil)
 	key := s.addKey(s.members[0], "alice", 105*day, 20*day, awsemu.StatusActive)
 	s.writePolicy(stagedPolicyYAML + "accounts: {organization: true}\nautomation: {mode: enforce}\n")
-	const tok = "0123456789abcdef0123456789abcdef"
-	t.Setenv(EnvAPIToken, tok)
+	sv := startServe(t, s)
+	run := sv.runNow(t)
+	if run.Status != "ok" || run.Summary.Actions["done"] == 0 {
+		t.Errorf("run: %+v", run)
+	}
+	if st := s.statuses()[key.AccessKeyID]; st != awsemu.StatusInactive {
+		t.Errorf("alice's 105-day-old key is %s, want Inactive", st)
+	}
+	sv.stop(t)
+}
 
+// TestServeActRole: the service reads through the read role and acts only
+// through the act role, as apply does: where the act role is missing, its
+// enforce run changes nothing. The accounts come from --org here.
+func TestServeActRole(t *testing.T) {
+	s := newRemSandbox(t, 1, nil)
+	a := s.members[0]
+	key := s.addKey(a, "alice", 105*day, 20*day, awsemu.StatusActive)
+	s.writePolicy(stagedPolicyYAML + "automation: {mode: enforce}\n")
+	if err := s.sb.DeleteRole(a, orggen.DefaultActRoleName); err != nil {
+		t.Fatal(err)
+	}
+	sv := startServe(t, s, "--org")
+	run := sv.runNow(t)
+	if run.Status != "refused" || run.Summary.Actions["done"] != 0 || len(run.Summary.Problems) == 0 ||
+		!strings.Contains(run.Summary.Problems[0], "role/"+orggen.DefaultActRoleName) {
+		t.Errorf("run without the act role: %+v, want it refused naming the act role", run)
+	}
+	if st := s.statuses()[key.AccessKeyID]; st != awsemu.StatusActive {
+		t.Errorf("alice's key is %s after a run without the act role, want Active", st)
+	}
+	if run.Summary.Accounts < 2 {
+		t.Errorf("the run read %d accounts, want the organization's (--org)", run.Summary.Accounts)
+	}
+	sv.stop(t)
+}
+
+const serveToken = "0123456789abcdef0123456789abcdef"
+
+// servedRun is what /api/v1/runs/{id} says of a run.
+type servedRun struct {
+	Status  string `json:"status"`
+	Kind    string `json:"kind"`
+	Summary struct {
+		Accounts int            `json:"accounts"`
+		Actions  map[string]int `json:"actions"`
+		Problems []string       `json:"problems"`
+	} `json:"summary"`
+}
+
+type servedCommand struct {
+	s       *remSandbox
+	base    string
+	cancel  context.CancelFunc
+	done    chan error
+	scanned chan struct{}
+	logs    *strings.Builder
+}
+
+// startServe runs keywarden serve on the sandbox until stop.
+func startServe(t *testing.T, s *remSandbox, args ...string) *servedCommand {
+	t.Helper()
+	t.Setenv(EnvAPIToken, serveToken)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	pr, pw := io.Pipe()
-	done := make(chan error, 1)
+	sv := &servedCommand{s: s, cancel: cancel, done: make(chan error, 1), scanned: make(chan struct{}), logs: &strings.Builder{}}
 	go func() {
-		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--config", s.config, "--state", s.state, "--log-level", "info"}, io.Discard, pw)
+		sv.done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--config", s.config, "--state", s.state, "--log-level", "info"}, args...), io.Discard, pw)
 		pw.Close()
 	}()
-	var logs strings.Builder
 	addr := make(chan string, 1)
-	scanned := make(chan struct{})
 	go func() {
-		defer close(scanned)
+		defer close(sv.scanned)
 		sc := bufio.NewScanner(pr)
 		serving := regexp.MustCompile(`^keywarden: serving on (http://127\.0\.0\.1:\d+) \(schedule: none; runs start through the API\)$`)
 		for sc.Scan() {
-			logs.WriteString(sc.Text() + "\n")
+			sv.logs.WriteString(sc.Text() + "\n")
 			if m := serving.FindStringSubmatch(sc.Text()); m != nil {
 				addr <- m[1]
 			}
 		}
 	}()
-	var base string
 	select {
-	case base = <-addr:
-	case err := <-done:
+	case sv.base = <-addr:
+	case err := <-sv.done:
 		t.Fatalf("serve ended: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not say where it listens")
 	}
+	return sv
+}
 
-	req, _ := http.NewRequest("POST", base+"/api/v1/runs", nil)
-	req.Header.Set("Authorization", "Bearer "+tok)
+// runNow starts a run through the API and waits for it to end.
+func (sv *servedCommand) runNow(t *testing.T) servedRun {
+	t.Helper()
+	req, _ := http.NewRequest("POST", sv.base+"/api/v1/runs", nil)
+	req.Header.Set("Authorization", "Bearer "+serveToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -69,45 +132,38 @@ func TestServeCommand(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted || started.RunID == "" {
 		t.Fatalf("POST /api/v1/runs: %s", resp.Status)
 	}
-	var run struct {
-		Status  string `json:"status"`
-		Kind    string `json:"kind"`
-		Summary struct {
-			Actions map[string]int `json:"actions"`
-		} `json:"summary"`
-	}
+	var run servedRun
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the run did not finish: %+v", run)
 		}
-		resp, err := http.Get(base + "/api/v1/runs/" + started.RunID)
+		resp, err := http.Get(sv.base + "/api/v1/runs/" + started.RunID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		json.NewDecoder(resp.Body).Decode(&run)
 		resp.Body.Close()
 		if run.Status != "" && run.Status != "running" {
-			break
+			return run
 		}
 	}
-	if run.Status != "ok" || run.Summary.Actions["done"] == 0 {
-		t.Errorf("run: %+v", run)
-	}
-	if st := s.statuses()[key.AccessKeyID]; st != awsemu.StatusInactive {
-		t.Errorf("alice's 105-day-old key is %s, want Inactive", st)
-	}
+}
 
-	cancel() // as SIGTERM does
+// stop cancels the command, as SIGTERM does, and checks its output holds
+// no secret.
+func (sv *servedCommand) stop(t *testing.T) {
+	t.Helper()
+	sv.cancel()
 	select {
-	case err := <-done:
+	case err := <-sv.done:
 		if err != nil {
 			t.Errorf("serve after its context ended: %v", err)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop")
 	}
-	<-scanned
-	if strings.Contains(logs.String(), tok) || strings.Contains(logs.String(), s.admin.SecretAccessKey) {
-		t.Errorf("a secret in serve's output:\n%s", logs.String())
+	<-sv.scanned
+	if strings.Contains(sv.logs.String(), serveToken) || strings.Contains(sv.logs.String(), sv.s.admin.SecretAccessKey) {
+		t.Errorf("a secret in serve's output:\n%s", sv.logs.String())
 	}
 }

@@ -29,7 +29,7 @@ const (
 const (
 	StatusOK      = "ok"
 	StatusPartial = "partial" // some accounts not read completely: no action in them
-	StatusRefused = "refused" // over the safety limits, or another apply held the lock: nothing changed
+	StatusRefused = "refused" // over the safety limits, another apply held the lock, or no act role: nothing changed
 	StatusStopped = "stopped" // the deadline came, or a shutdown: the next run goes on
 	StatusFailed  = "failed"  // some actions failed
 )
@@ -88,8 +88,9 @@ type AutomationRequest struct {
 	// Mode is report or enforce; "" is the policy's. A run may always be
 	// narrowed to report; only the policy enforces.
 	Mode string
-	// Read tunes the reads; its selection is ignored: the policy's
-	// accounts section says which accounts.
+	// Read tunes the reads. Its selection, if it selects any account
+	// (a command line's --org, --ou or --accounts), replaces the policy's
+	// accounts section; otherwise that section says which accounts.
 	Read Read
 	// Deadline, if set, is when the apply must stop starting actions.
 	Deadline time.Time
@@ -129,8 +130,10 @@ func (e *Engine) Automate(ctx context.Context, req AutomationRequest) (*RunSumma
 		return nil, fmt.Errorf("mode %q: %w", req.Mode, ErrEnforceNotAllowed)
 	}
 	read := req.Read
-	read.Selection = inventory.Selection{Organization: pol.Accounts.Organization, OUs: pol.Accounts.OUs,
-		Accounts: pol.Accounts.Accounts, Exclude: pol.Accounts.Exclude}
+	if sel := read.Selection; !sel.Organization && len(sel.OUs) == 0 && len(sel.Accounts) == 0 {
+		read.Selection = inventory.Selection{Organization: pol.Accounts.Organization, OUs: pol.Accounts.OUs,
+			Accounts: pol.Accounts.Accounts, Exclude: pol.Accounts.Exclude}
+	}
 
 	scanCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -179,7 +182,7 @@ func (e *Engine) Automate(ctx context.Context, req AutomationRequest) (*RunSumma
 	res, err := e.Apply(ctx, ApplyRequest{Plan: plan, Scan: planned.Scan, Deadline: req.Deadline, Stop: req.Stop})
 	switch {
 	case errors.Is(err, ErrNothingToApply):
-	case errors.Is(err, remediate.ErrOverLimits), errors.Is(err, store.ErrLocked):
+	case errors.Is(err, remediate.ErrOverLimits), errors.Is(err, store.ErrLocked), errors.Is(err, ErrNoActRole):
 		sum.Status = StatusRefused
 		sum.Problems = append(sum.Problems, err.Error())
 	case errors.Is(err, remediate.ErrDeadline), errors.Is(err, remediate.ErrStopped):
