@@ -129,9 +129,9 @@ func renderCSV(w io.Writer, doc *Document) error {
 	for _, k := range doc.Keys {
 		row := []string{
 			k.AccountID,
-			k.AccountName,
-			k.OUPath,
-			k.UserName,
+			CSVCell(k.AccountName),
+			CSVCell(k.OUPath),
+			CSVCell(k.UserName),
 			k.UserARN,
 			deref(k.AccessKeyID),
 			optInt(k.KeySlot),
@@ -150,6 +150,16 @@ func renderCSV(w io.Writer, doc *Document) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// CSVCell keeps a spreadsheet from reading a cell as a formula (CSV
+// injection): names chosen by others — IAM user and account names — may
+// start with = + - or @, and such a cell is written with a leading '.
+func CSVCell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }
 
 func optInt(p *int) string {

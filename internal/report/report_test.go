@@ -9,6 +9,7 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -512,6 +513,36 @@ func TestNoAWSImports(t *testing.T) {
 			if path := strings.Trim(imp.Path.Value, `"`); strings.HasPrefix(path, "github.com/aws/") {
 				t.Errorf("%s imports %s", name, path)
 			}
+		}
+	}
+}
+
+// TestCSVInjection: names others choose (IAM user and account names may
+// start with = + - or @) are never written as cells a spreadsheet would
+// read as a formula.
+func TestCSVInjection(t *testing.T) {
+	doc := fixtureDoc()
+	doc.Keys[1].UserName = "=HYPERLINK(\"http://x\")"
+	doc.Keys[1].AccountName = "+acct"
+	doc.Keys[1].OUPath = "@ou"
+	var buf bytes.Buffer
+	if err := Render(&buf, doc, FormatCSV); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ col, want string }{
+		{"user_name", "'=HYPERLINK(\"http://x\")"}, {"account_name", "'+acct"}, {"ou_path", "'@ou"},
+	} {
+		if got := rows[2][slices.Index(CSVHeader, tc.col)]; got != tc.want {
+			t.Errorf("%s = %q, want %q", tc.col, got, tc.want)
+		}
+	}
+	for _, tc := range []struct{ in, want string }{{"alice", "alice"}, {"-x", "'-x"}, {"", ""}, {"a=b", "a=b"}} {
+		if got := CSVCell(tc.in); got != tc.want {
+			t.Errorf("CSVCell(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

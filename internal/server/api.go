@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keywarden/keywarden/internal/engine"
+	"github.com/keywarden/keywarden/internal/report"
 	"github.com/keywarden/keywarden/internal/store"
 )
 
@@ -472,14 +473,8 @@ func writeCSV(w http.ResponseWriter, name string, header []string, n int, row fu
 	cw.Flush()
 }
 
-// csvCell keeps a spreadsheet from reading a cell as a formula: IAM user
-// names may start with = + - or @.
-func csvCell(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
-}
+// csvCell keeps a spreadsheet from reading a cell as a formula.
+var csvCell = report.CSVCell
 
 func csvTime(t time.Time) string {
 	if t.IsZero() {
