@@ -240,6 +240,17 @@ func summaryOf(t *testing.T, r result) lambda.Summary {
 	return s
 }
 
+// deactivations are the plan's deactivate actions.
+func deactivations(p *remediate.Plan) []remediate.Action {
+	var out []remediate.Action
+	for _, a := range p.Actions {
+		if a.Type == remediate.Deactivate {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // TestScheduledEnforce: a scheduled event in enforce mode changes the keys
 // exactly as the plan says, writes the reports to S3, logs one summary;
 // a second event repeats nothing; a deadline too short stops before any
@@ -247,12 +258,7 @@ func summaryOf(t *testing.T, r result) lambda.Summary {
 func TestScheduledEnforce(t *testing.T) {
 	w := newWorld(t, enforcePolicy)
 	want := w.expectedPlan(t, enforcePolicy)
-	var deactivate []remediate.Action
-	for _, a := range want.Actions {
-		if a.Type == remediate.Deactivate {
-			deactivate = append(deactivate, a)
-		}
-	}
+	deactivate := deactivations(want)
 	if len(deactivate) == 0 || want.Limits.Exceeded {
 		t.Fatalf("the generated organization gives nothing to enforce: %d actions, limits %+v", len(want.Actions), want.Limits)
 	}
@@ -359,12 +365,7 @@ func countCalls(sb *awsemu.Sandbox, op string) int {
 func TestDeadlineMidApply(t *testing.T) {
 	w := newWorld(t, enforcePolicy)
 	want := w.expectedPlan(t, enforcePolicy)
-	var deactivate []remediate.Action
-	for _, a := range want.Actions {
-		if a.Type == remediate.Deactivate {
-			deactivate = append(deactivate, a)
-		}
-	}
+	deactivate := deactivations(want)
 	if len(deactivate) < 3 {
 		t.Fatalf("the generated organization gives %d deactivations, want at least 3", len(deactivate))
 	}

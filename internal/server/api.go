@@ -219,8 +219,7 @@ func (s *Server) apiStartRun(w http.ResponseWriter, r *http.Request) {
 	id, err := s.StartRun(r.Context(), engine.TriggerAPI, req.Mode)
 	switch {
 	case errors.Is(err, ErrBusy):
-		w.Header().Set("Location", "/api/v1/runs/"+id)
-		writeJSON(w, http.StatusConflict, apiError{Error: "run " + id + " is in progress; try again when it has finished", Status: http.StatusConflict})
+		writeBusy(w, id)
 		return
 	case errors.Is(err, engine.ErrEnforceNotAllowed):
 		writeError(w, r, http.StatusBadRequest, err.Error())
@@ -230,16 +229,26 @@ func (s *Server) apiStartRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusServiceUnavailable, "the run could not start: "+err.Error())
 		return
 	}
+	writeStarted(w, id)
+}
+
+// writeStarted answers that run id has started.
+func writeStarted(w http.ResponseWriter, id string) {
 	w.Header().Set("Location", "/api/v1/runs/"+id)
 	writeJSON(w, http.StatusAccepted, Started{RunID: id, Status: StatusRunning, URL: "/api/v1/runs/" + id})
+}
+
+// writeBusy answers that nothing started because run id is in progress.
+func writeBusy(w http.ResponseWriter, id string) {
+	w.Header().Set("Location", "/api/v1/runs/"+id)
+	writeJSON(w, http.StatusConflict, apiError{Error: "run " + id + " is in progress; try again when it has finished", Status: http.StatusConflict})
 }
 
 func (s *Server) apiUndo(w http.ResponseWriter, r *http.Request) {
 	id, err := s.StartUndo(r.Context(), engine.TriggerAPI, r.PathValue("id"))
 	switch {
 	case errors.Is(err, ErrBusy):
-		w.Header().Set("Location", "/api/v1/runs/"+id)
-		writeJSON(w, http.StatusConflict, apiError{Error: "run " + id + " is in progress; try again when it has finished", Status: http.StatusConflict})
+		writeBusy(w, id)
 		return
 	case errors.Is(err, ErrNotUndoable):
 		writeError(w, r, http.StatusBadRequest, err.Error())
@@ -252,8 +261,7 @@ func (s *Server) apiUndo(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusServiceUnavailable, "the undo could not start: "+err.Error())
 		return
 	}
-	w.Header().Set("Location", "/api/v1/runs/"+id)
-	writeJSON(w, http.StatusAccepted, Started{RunID: id, Status: StatusRunning, URL: "/api/v1/runs/" + id})
+	writeStarted(w, id)
 }
 
 // findings reads the snapshot the request names (run=, default the
