@@ -58,11 +58,12 @@ var layers = map[string]layer{
 	"bench": {n: 6},
 
 	// The sandbox and the test helpers.
-	"internal/awsemu":          {n: 0, support: true}, // emulates AWS, so knows nothing of keywarden
-	"internal/testutil":        {n: 0, support: true},
-	"internal/store/storetest": {n: 2, support: true}, // the suite every store backend's tests run
-	"bench/benchorg":           {n: 2, support: true}, // seeds and scans a sandbox org for bench/scan and inventory's benchmarks
-	"internal/archtest":        {n: 0, support: true},
+	"internal/awsemu":           {n: 0, support: true}, // emulates AWS, so knows nothing of keywarden
+	"internal/testutil":         {n: 0, support: true},
+	"internal/testutil/awstest": {n: 1, support: true}, // AWS configurations for tests, built with awsx
+	"internal/store/storetest":  {n: 2, support: true}, // the suite every store backend's tests run
+	"bench/benchorg":            {n: 2, support: true}, // seeds and scans a sandbox org for bench/scan and inventory's benchmarks
+	"internal/archtest":         {n: 0, support: true},
 }
 
 // allowed lists, by table entry, the imports that the layers alone would

@@ -20,11 +20,7 @@ import (
 
 // applyFlags are the flags of "keywarden apply".
 type applyFlags struct {
-	sel                 selectionFlags
-	role                roleFlags
-	read                readFlags
-	policy              policyFlags
-	aws                 awsFlags
+	accountFlags
 	state               stateFlags
 	AutoApprove         bool
 	UnsafeAllowBulk     bool
@@ -68,11 +64,7 @@ Undo a run's deactivations with 'keywarden undo RUN_ID'.`,
 			return runApply(cmd, planFile, o, g.Logger)
 		},
 	}
-	o.sel.add(cmd)
-	o.role.add(cmd)
-	o.read.add(cmd, false)
-	o.policy.add(cmd)
-	o.aws.add(cmd)
+	o.accountFlags.add(cmd, false)
 	o.state.add(cmd)
 	f := cmd.Flags()
 	f.BoolVar(&o.AutoApprove, "auto-approve", false, "do not ask for confirmation; without PLAN, plan and apply in one go")
@@ -89,9 +81,9 @@ func runApply(cmd *cobra.Command, planFile string, o applyFlags, log *slog.Logge
 	if planFile == "" && !o.AutoApprove {
 		return usagef(cmd, "give a plan file (from 'keywarden plan --out FILE'), or --auto-approve to plan and apply in one go")
 	}
-	in, isTerm := confirmInput(cmd)
-	if !o.AutoApprove && !isTerm {
-		return errors.New("refusing to apply without a terminal to confirm on; pass --auto-approve to apply unattended")
+	confirm, err := newConfirmation(cmd, "apply", o.AutoApprove)
+	if err != nil {
+		return err
 	}
 	var saved *remediate.Plan
 	if planFile != "" {
@@ -105,18 +97,15 @@ func runApply(cmd *cobra.Command, planFile string, o applyFlags, log *slog.Logge
 			return err
 		}
 	}
-	j, err := prepare(cmd, o.policy, o.sel, o.role, o.read)
+	j, err := o.prepare(cmd)
 	if err != nil {
 		return err
 	}
-	st, err := openState(ctx, o.state.State, o.aws)
+	st, err := j.connectState(ctx, "apply", o.state, o.aws, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := j.connect(ctx, "apply", o.aws, st, log, nil); err != nil {
-		return err
-	}
 	req := engine.ApplyRequest{Plan: saved, Read: j.read, UnsafeAllowBulk: o.UnsafeAllowBulk, UnsafeAllowForecast: o.UnsafeAllowForecast,
 		Progress: func(r remediate.ActionResult) { printResult(stdout, r) }}
 	req.Started = func(runID string, resumed bool) {
@@ -143,18 +132,7 @@ func runApply(cmd *cobra.Command, planFile string, o applyFlags, log *slog.Logge
 	}
 	req.Confirm = func(prep *remediate.Prepared) error {
 		printPrepared(stdout, prep, saved != nil)
-		if o.AutoApprove {
-			return nil
-		}
-		fmt.Fprintf(stdout, "\nThis changes the keys above in AWS. To apply, type the plan's ID (%s): ", prep.Plan.ID)
-		ok, err := confirmed(ctx, in, prep.Plan.ID)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return errors.New("apply cancelled: the ID typed did not match; nothing was changed")
-		}
-		return nil
+		return confirm.ask(ctx, stdout, "\nThis changes the keys above in AWS. To apply, type the plan's ID", prep.Plan.ID)
 	}
 	res, err := j.eng.Apply(ctx, req)
 	if errors.Is(err, engine.ErrNothingToApply) {
@@ -162,8 +140,7 @@ func runApply(cmd *cobra.Command, planFile string, o applyFlags, log *slog.Logge
 		return partial(failedAccounts)
 	}
 	if res != nil && res.Outcome != nil {
-		printOutcome(stdout, res.Outcome)
-		printNotifyReport(stdout, stderr, res.Notifications, j.pol.Notifications.RenotifyAfter.String(), res.Outcome.RunID)
+		j.printRun(stdout, stderr, res.Outcome, res.Notifications)
 	}
 	if err != nil {
 		switch {
@@ -175,10 +152,24 @@ func runApply(cmd *cobra.Command, planFile string, o applyFlags, log *slog.Logge
 		}
 		return err
 	}
-	if n := res.Outcome.Counts()[store.OutcomeFailed]; n > 0 {
-		return fmt.Errorf("%w: %d of %d (see 'keywarden history --run %s')", ErrActionsFailed, n, len(res.Outcome.Results), res.Outcome.RunID)
+	if err := failedActions(res.Outcome); err != nil {
+		return err
 	}
 	return partial(failedAccounts)
+}
+
+// failedActions is the error of a run in which actions failed.
+func failedActions(out *remediate.Outcome) error {
+	if n := out.Counts()[store.OutcomeFailed]; n > 0 {
+		return fmt.Errorf("%w: %d of %d (see 'keywarden history --run %s')", ErrActionsFailed, n, len(out.Results), out.RunID)
+	}
+	return nil
+}
+
+// printRun says what a run did and whom it told.
+func (j *job) printRun(stdout, stderr io.Writer, out *remediate.Outcome, notes *engine.NotifyReport) {
+	printOutcome(stdout, out)
+	printNotifyReport(stdout, stderr, notes, j.pol.Notifications.RenotifyAfter.String(), out.RunID)
 }
 
 func partial(failedAccounts int) error {
@@ -274,8 +265,8 @@ func printNotifyReport(stdout, stderr io.Writer, rep *engine.NotifyReport, renot
 	fmt.Fprintf(stdout, "%s (see 'keywarden history --run %s')\n", line, runID)
 }
 
-// confirmInput is where apply and undo read their confirmation; tests
-// replace it.
+// confirmInput is where apply, rotate and undo read their confirmation;
+// tests replace it.
 var confirmInput = terminalInput
 
 // terminalInput is the command's standard input, and whether it is a
@@ -284,6 +275,41 @@ func terminalInput(cmd *cobra.Command) (io.Reader, bool) {
 	in := cmd.InOrStdin()
 	f, ok := in.(*os.File)
 	return in, ok && term.IsTerminal(int(f.Fd()))
+}
+
+// confirmation is how a command that changes keys gets the go-ahead:
+// typed on a terminal, or given beforehand with --auto-approve.
+type confirmation struct {
+	verb string
+	in   io.Reader
+	auto bool
+}
+
+// newConfirmation refuses to go on when no one could confirm: no
+// --auto-approve and no terminal.
+func newConfirmation(cmd *cobra.Command, verb string, autoApprove bool) (confirmation, error) {
+	in, isTerm := confirmInput(cmd)
+	if !autoApprove && !isTerm {
+		return confirmation{}, fmt.Errorf("refusing to %s without a terminal to confirm on; pass --auto-approve to %s unattended", verb, verb)
+	}
+	return confirmation{verb: verb, in: in, auto: autoApprove}, nil
+}
+
+// ask prints prompt and waits for id to be typed; with --auto-approve it
+// asks nothing.
+func (c confirmation) ask(ctx context.Context, w io.Writer, prompt, id string) error {
+	if c.auto {
+		return nil
+	}
+	fmt.Fprintf(w, "%s (%s): ", prompt, id)
+	ok, err := confirmed(ctx, c.in, id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%s cancelled: the ID typed did not match; nothing was changed", c.verb)
+	}
+	return nil
 }
 
 // confirmed reads one line and reports whether it is exactly want: a

@@ -16,11 +16,7 @@ import (
 
 // exportFlags are the flags of "keywarden export securityhub".
 type exportFlags struct {
-	sel    selectionFlags
-	role   roleFlags
-	read   readFlags
-	policy policyFlags
-	aws    awsFlags
+	accountFlags
 }
 
 func newExportCommand(g *GlobalOptions) *cobra.Command {
@@ -70,11 +66,7 @@ docs/scripting.md.`,
 			return runExportSecurityHub(cmd, o, g.Logger)
 		},
 	}
-	o.sel.add(cmd)
-	o.role.add(cmd)
-	o.read.add(cmd, false)
-	o.policy.add(cmd)
-	o.aws.add(cmd)
+	o.accountFlags.add(cmd, false)
 	return cmd
 }
 
@@ -86,7 +78,7 @@ func runExportSecurityHub(cmd *cobra.Command, o exportFlags, log *slog.Logger) e
 	if o.read.AsOf != "" {
 		return usagef(cmd, "--as-of: Security Hub gets what is true now; to see a forecast, run 'keywarden scan --as-of'")
 	}
-	j, err := prepare(cmd, o.policy, o.sel, o.role, o.read)
+	j, err := o.prepare(cmd)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	sh "github.com/aws/aws-sdk-go-v2/service/securityhub"
 	"github.com/aws/aws-sdk-go-v2/service/securityhub/types"
@@ -21,6 +20,7 @@ import (
 	"github.com/keywarden/keywarden/internal/awsemu"
 	"github.com/keywarden/keywarden/internal/awsx"
 	"github.com/keywarden/keywarden/internal/report"
+	"github.com/keywarden/keywarden/internal/testutil/awstest"
 	"github.com/keywarden/keywarden/internal/testutil/moto"
 )
 
@@ -36,12 +36,7 @@ func newMotoHub(t *testing.T) *motoHub {
 	t.Helper()
 	srv := moto.Start(t)
 	t.Setenv("AWS_ENDPOINT_URL_SECURITYHUB", srv.URL)
-	cfg, err := awsx.Load(t.Context(), awsx.Options{Region: awsemu.DefaultRegion, Endpoint: srv.URL, MaxBackoff: 100 * time.Millisecond,
-		Credentials: credentials.NewStaticCredentialsProvider("AKIAIOSFODNN7EXAMPLE", "testing", "")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &motoHub{t: t, client: sh.NewFromConfig(cfg)}
+	return &motoHub{t: t, client: sh.NewFromConfig(awstest.Config(t, srv.URL, "AKIAIOSFODNN7EXAMPLE", "testing"))}
 }
 
 // findings returns what moto holds, by Id.

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
@@ -28,6 +27,7 @@ import (
 	"github.com/keywarden/keywarden/internal/inventory"
 	"github.com/keywarden/keywarden/internal/policy"
 	"github.com/keywarden/keywarden/internal/report"
+	"github.com/keywarden/keywarden/internal/testutil/awstest"
 	"github.com/keywarden/keywarden/internal/testutil/moto"
 )
 
@@ -589,17 +589,49 @@ type motoKeys map[string]map[string][]*iamtypes.AccessKey
 // least a second after the first), carol (one inactive key) and dan (no
 // key); the management account also has the hub identity keywarden-admin.
 // It returns the hub admin's key and every key created.
+// motoCommandOrg is the organization newMotoFindingsOrg builds in a fresh
+// moto, with the environment set for the keywarden command to run against
+// it as the hub admin.
+type motoCommandOrg struct {
+	admin *iamtypes.AccessKey
+	keys  motoKeys
+	url   string
+	hub   aws.Config // signs as the hub admin, as keywarden does
+	// The test's policy, state and plan files, in a directory of its own.
+	config, state, planFile string
+}
+
+func newMotoCommandOrg(t *testing.T) *motoCommandOrg {
+	t.Helper()
+	srv := moto.Start(t)
+	admin, keys := newMotoFindingsOrg(t, srv.URL)
+	id, secret := aws.ToString(admin.AccessKeyId), aws.ToString(admin.SecretAccessKey)
+	useAWS(t, srv.URL, id, secret)
+	dir := t.TempDir()
+	return &motoCommandOrg{admin: admin, keys: keys, url: srv.URL, hub: awstest.Config(t, srv.URL, id, secret),
+		config: filepath.Join(dir, "keywarden.yaml"), state: filepath.Join(dir, "state.db"), planFile: filepath.Join(dir, "plan.json")}
+}
+
+// configFor is a configuration acting in account as an operator would:
+// the hub's own, or through the spoke role in a member account.
+func (m *motoCommandOrg) configFor(account string) aws.Config {
+	if _, hubAccount := m.keys[account]["keywarden-admin"]; hubAccount {
+		return m.hub
+	}
+	return awsx.NewAssumer(m.hub, awsx.AssumerOptions{RoleName: orggenRole, SessionName: "operator"}).Config(account, nil)
+}
+
 func newMotoFindingsOrg(t *testing.T, url string) (*iamtypes.AccessKey, motoKeys) {
 	t.Helper()
 	ctx := t.Context()
 	config := func(creds aws.CredentialsProvider) aws.Config {
-		cfg, err := awsx.Load(ctx, awsx.Options{Region: "us-east-1", Endpoint: url, Credentials: creds, MaxBackoff: 100 * time.Millisecond})
+		cfg, err := awsx.Load(ctx, awsx.Options{Region: "us-east-1", Endpoint: url, Credentials: creds, MaxBackoff: awstest.MaxBackoff})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return cfg
 	}
-	boot := iam.NewFromConfig(config(credentials.NewStaticCredentialsProvider("AKIAIOSFODNN7EXAMPLE", "bootstrap", "")))
+	boot := iam.NewFromConfig(awstest.Config(t, url, "AKIAIOSFODNN7EXAMPLE", "bootstrap"))
 	if _, err := boot.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("keywarden-admin")}); err != nil {
 		t.Fatalf("create admin user: %v", err)
 	}
@@ -608,7 +640,7 @@ func newMotoFindingsOrg(t *testing.T, url string) (*iamtypes.AccessKey, motoKeys
 		t.Fatalf("create admin key: %v", err)
 	}
 	admin := created.AccessKey
-	hub := config(credentials.NewStaticCredentialsProvider(aws.ToString(admin.AccessKeyId), aws.ToString(admin.SecretAccessKey), ""))
+	hub := awstest.Config(t, url, aws.ToString(admin.AccessKeyId), aws.ToString(admin.SecretAccessKey))
 
 	org := organizations.NewFromConfig(hub)
 	out, err := org.CreateOrganization(ctx, &organizations.CreateOrganizationInput{FeatureSet: orgtypes.OrganizationFeatureSetAll})
@@ -693,10 +725,8 @@ func newMotoFindingsOrg(t *testing.T, url string) (*iamtypes.AccessKey, motoKeys
 // turned on) gives it, on both paths. moto's credential report has no
 // root row and its account summary no root keys: no root_key finding.
 func TestScanCommandMoto(t *testing.T) {
-	srv := moto.Start(t)
-	admin, keys := newMotoFindingsOrg(t, srv.URL)
-	useAWS(t, srv.URL, aws.ToString(admin.AccessKeyId), aws.ToString(admin.SecretAccessKey))
-	config := filepath.Join(t.TempDir(), "keywarden.yaml")
+	m := newMotoCommandOrg(t)
+	keys, config := m.keys, m.config
 	writeFile(t, config, "version: 1\nrules:\n  inactive_cleanup: {delete: 30d}\n")
 	asOf := time.Now().UTC().Add(100 * 24 * time.Hour).Truncate(time.Second)
 

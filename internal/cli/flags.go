@@ -1,14 +1,18 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"regexp"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/spf13/cobra"
 
+	"github.com/keywarden/keywarden/internal/awsx"
 	"github.com/keywarden/keywarden/internal/engine"
 	"github.com/keywarden/keywarden/internal/inventory"
 	"github.com/keywarden/keywarden/internal/output"
@@ -21,6 +25,31 @@ import (
 
 var accountIDPattern = regexp.MustCompile(`^\d{12}$`)
 var ouIDPattern = regexp.MustCompile(`^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$`)
+
+// accountFlags are the groups of every command that reads accounts and
+// judges their keys: which accounts, through which roles, how, by which
+// policy and with which AWS configuration.
+type accountFlags struct {
+	sel    selectionFlags
+	role   roleFlags
+	read   readFlags
+	policy policyFlags
+	aws    awsFlags
+}
+
+// add adds the groups' flags; keyIDs adds --key-ids.
+func (a *accountFlags) add(cmd *cobra.Command, keyIDs bool) {
+	a.sel.add(cmd)
+	a.role.add(cmd)
+	a.read.add(cmd, keyIDs)
+	a.policy.add(cmd)
+	a.aws.add(cmd)
+}
+
+// prepare checks the flags into a job; nothing is called in AWS yet.
+func (a accountFlags) prepare(cmd *cobra.Command) (*job, error) {
+	return prepare(cmd, a.policy, a.sel, a.role, a.read)
+}
 
 // selectionFlags pick the accounts: --org, --ou, --accounts,
 // --exclude-accounts.
@@ -195,6 +224,11 @@ func (a *awsFlags) add(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&a.Profile, "profile", "", "AWS shared config `profile` (default $AWS_PROFILE)")
 	f.StringVar(&a.Region, "region", "", "AWS `region` for the API calls (default from the AWS configuration)")
+}
+
+// config loads the AWS configuration the flags choose.
+func (a awsFlags) config(ctx context.Context, log *slog.Logger) (aws.Config, error) {
+	return awsx.Load(ctx, awsx.Options{Profile: a.Profile, Region: a.Region, Logger: log})
 }
 
 // outputFlags say what to write and where.

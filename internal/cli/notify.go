@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/keywarden/keywarden/internal/awsx"
 	"github.com/keywarden/keywarden/internal/engine"
 )
 
@@ -67,7 +66,7 @@ func runNotifyRetry(cmd *cobra.Command, o notifyFlags, log *slog.Logger) error {
 	}
 	defer st.Close()
 	// SNS and SES channels use the AWS configuration; nothing else needs it.
-	cfg, err := awsx.Load(ctx, awsx.Options{Profile: o.aws.Profile, Region: o.aws.Region, Logger: log})
+	cfg, err := o.aws.config(ctx, log)
 	if err != nil {
 		return err
 	}

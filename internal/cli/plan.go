@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/spf13/cobra"
 
-	"github.com/keywarden/keywarden/internal/awsx"
 	"github.com/keywarden/keywarden/internal/engine"
 	"github.com/keywarden/keywarden/internal/output"
 	"github.com/keywarden/keywarden/internal/remediate"
@@ -27,11 +26,7 @@ var ErrChanges = errors.New("the plan has changes")
 
 // planFlags are the flags of "keywarden plan".
 type planFlags struct {
-	sel              selectionFlags
-	role             roleFlags
-	read             readFlags
-	policy           policyFlags
-	aws              awsFlags
+	accountFlags
 	state            stateFlags
 	Out              string
 	DetailedExitcode bool
@@ -58,11 +53,7 @@ With --detailed-exitcode the exit code is 0 when the plan changes no key and
 			return err
 		},
 	}
-	o.sel.add(cmd)
-	o.role.add(cmd)
-	o.read.add(cmd, false)
-	o.policy.add(cmd)
-	o.aws.add(cmd)
+	o.accountFlags.add(cmd, false)
 	o.state.add(cmd)
 	cmd.Flags().StringVar(&o.Out, "out", "", "save the plan to this `file` (JSON; - for stdout)")
 	cmd.Flags().BoolVar(&o.DetailedExitcode, "detailed-exitcode", false, "exit 2 when the plan changes keys, 0 when it does not")
@@ -77,7 +68,7 @@ func openState(ctx context.Context, path string, af awsFlags) (store.Store, erro
 		path = os.Getenv(sqlite.EnvState)
 	}
 	if engine.IsSharedState(path) {
-		cfg, err := awsx.Load(ctx, awsx.Options{Profile: af.Profile, Region: af.Region})
+		cfg, err := af.config(ctx, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -114,18 +105,15 @@ func runPlan(cmd *cobra.Command, o planFlags, log *slog.Logger) (*remediate.Plan
 	if err := output.Check(o.Out); err != nil {
 		return nil, err
 	}
-	j, err := prepare(cmd, o.policy, o.sel, o.role, o.read)
+	j, err := o.prepare(cmd)
 	if err != nil {
 		return nil, err
 	}
-	st, err := openState(ctx, o.state.State, o.aws)
+	st, err := j.connectState(ctx, "plan", o.state, o.aws, log)
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
-	if err := j.connect(ctx, "plan", o.aws, st, log, nil); err != nil {
-		return nil, err
-	}
 	res, err := planWithProgress(ctx, j, stderr)
 	if err != nil {
 		return nil, err

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -32,7 +31,7 @@ import (
 	"github.com/keywarden/keywarden/internal/awsx"
 	"github.com/keywarden/keywarden/internal/remediate"
 	"github.com/keywarden/keywarden/internal/store/sqlite"
-	"github.com/keywarden/keywarden/internal/testutil/moto"
+	"github.com/keywarden/keywarden/internal/testutil/awstest"
 )
 
 // End-to-end tests of plan, apply, undo and history against hand-built
@@ -164,12 +163,7 @@ func (s *remSandbox) addKey(account, user string, age, usedAgo time.Duration, st
 // configFor is a configuration signing with key.
 func (s *remSandbox) configFor(key awsemu.Key) aws.Config {
 	s.t.Helper()
-	cfg, err := awsx.Load(context.Background(), awsx.Options{Region: awsemu.DefaultRegion, Endpoint: s.url, MaxBackoff: 100 * time.Millisecond,
-		Credentials: credentials.NewStaticCredentialsProvider(key.AccessKeyID, key.SecretAccessKey, "")})
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return cfg
+	return awstest.Config(s.t, s.url, key.AccessKeyID, key.SecretAccessKey)
 }
 
 // memberIAM is an IAM client acting in a member account through the spoke
@@ -813,29 +807,16 @@ func TestApplyCommandTimePassing(t *testing.T) {
 // organization built in moto. moto cannot date keys in the past: the plan
 // judges 120 days ahead with a policy that deactivates at 100.
 func TestApplyCommandMoto(t *testing.T) {
-	srv := moto.Start(t)
-	admin, keys := newMotoFindingsOrg(t, srv.URL)
-	useAWS(t, srv.URL, aws.ToString(admin.AccessKeyId), aws.ToString(admin.SecretAccessKey))
-	dir := t.TempDir()
-	config, state, planFile := filepath.Join(dir, "keywarden.yaml"), filepath.Join(dir, "state.db"), filepath.Join(dir, "plan.json")
+	m := newMotoCommandOrg(t)
+	admin, keys, config, state, planFile := m.admin, m.keys, m.config, m.state, m.planFile
 	writeFile(t, config, "version: 1\nrules:\n  max_age: {deactivate: 100d}\n  unused: {enabled: false}\n  unused_initial: {enabled: false}\n"+
 		"safety:\n  max_account_fraction: 1\n")
 	asOf := time.Now().UTC().Add(120 * day).Format(time.RFC3339)
 
-	hub, err := awsx.Load(t.Context(), awsx.Options{Region: "us-east-1", Endpoint: srv.URL, MaxBackoff: 100 * time.Millisecond,
-		Credentials: credentials.NewStaticCredentialsProvider(aws.ToString(admin.AccessKeyId), aws.ToString(admin.SecretAccessKey), "")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	assumer := awsx.NewAssumer(hub, awsx.AssumerOptions{RoleName: orggenRole, SessionName: "operator"})
 	statuses := func() map[string]string {
 		out := map[string]string{}
 		for account, users := range keys {
-			cfg := hub
-			if _, ok := users["keywarden-admin"]; !ok {
-				cfg = assumer.Config(account, nil)
-			}
-			c := iam.NewFromConfig(cfg)
+			c := iam.NewFromConfig(m.configFor(account))
 			for user := range users {
 				page, err := c.ListAccessKeys(t.Context(), &iam.ListAccessKeysInput{UserName: aws.String(user)})
 				if err != nil {

@@ -85,22 +85,19 @@ func runRotate(cmd *cobra.Command, o rotateFlags, log *slog.Logger) error {
 	if o.read.AsOf != "" {
 		return usagef(cmd, "--as-of: a rotation happens now; plan with --as-of to see what is coming")
 	}
-	in, isTerm := confirmInput(cmd)
-	if !o.AutoApprove && !isTerm {
-		return errors.New("refusing to rotate without a terminal to confirm on; pass --auto-approve to rotate unattended")
+	confirm, err := newConfirmation(cmd, "rotate", o.AutoApprove)
+	if err != nil {
+		return err
 	}
 	j, err := prepare(cmd, o.policy, selectionFlags{Accounts: []string{o.Account}}, o.role, o.read)
 	if err != nil {
 		return err
 	}
-	st, err := openState(ctx, o.state.State, o.aws)
+	st, err := j.connectState(ctx, "rotate", o.state, o.aws, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := j.connect(ctx, "rotate", o.aws, st, log, nil); err != nil {
-		return err
-	}
 	req := engine.RotateRequest{AccountID: o.Account, UserName: o.User, AccessKeyID: o.Key, DeactivateNow: o.DeactivateNow, Read: j.read,
 		Progress: func(r remediate.ActionResult) { printResult(stdout, r) },
 		Planned:  func(p *remediate.Plan) { printPlan(stdout, p) }}
@@ -109,23 +106,11 @@ func runRotate(cmd *cobra.Command, o rotateFlags, log *slog.Logger) error {
 	}
 	req.Confirm = func(prep *remediate.Prepared) error {
 		printPrepared(stdout, prep, false)
-		if o.AutoApprove {
-			return nil
-		}
-		fmt.Fprintf(stdout, "\nThis creates a new key for %s in AWS. To go ahead, type the plan's ID (%s): ", o.User, prep.Plan.ID)
-		ok, err := confirmed(ctx, in, prep.Plan.ID)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return errors.New("rotate cancelled: the ID typed did not match; nothing was changed")
-		}
-		return nil
+		return confirm.ask(ctx, stdout, "\nThis creates a new key for "+o.User+" in AWS. To go ahead, type the plan's ID", prep.Plan.ID)
 	}
 	res, err := j.eng.Rotate(ctx, req)
 	if res != nil && res.Outcome != nil {
-		printOutcome(stdout, res.Outcome)
-		printNotifyReport(stdout, stderr, res.Notifications, j.pol.Notifications.RenotifyAfter.String(), res.Outcome.RunID)
+		j.printRun(stdout, stderr, res.Outcome, res.Notifications)
 	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) && res != nil && res.Outcome != nil && res.Outcome.Status == store.RunInterrupted {
@@ -133,8 +118,5 @@ func runRotate(cmd *cobra.Command, o rotateFlags, log *slog.Logger) error {
 		}
 		return err
 	}
-	if n := res.Outcome.Counts()[store.OutcomeFailed]; n > 0 {
-		return fmt.Errorf("%w: %d of %d (see 'keywarden history --run %s')", ErrActionsFailed, n, len(res.Outcome.Results), res.Outcome.RunID)
-	}
-	return nil
+	return failedActions(res.Outcome)
 }

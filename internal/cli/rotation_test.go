@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -20,9 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keywarden/keywarden/internal/awsemu"
-	"github.com/keywarden/keywarden/internal/awsx"
 	"github.com/keywarden/keywarden/internal/remediate"
-	"github.com/keywarden/keywarden/internal/testutil/moto"
 )
 
 // TestRotateCommandKeepsTheSecret rotates a key through the command line
@@ -150,26 +147,11 @@ notifications:
 // is rotated into a secret of that account, bob (two keys) is withheld by
 // the quota guard, and the secret's key is alice's.
 func TestRotateCommandMoto(t *testing.T) {
-	srv := moto.Start(t)
-	admin, keys := newMotoFindingsOrg(t, srv.URL)
-	useAWS(t, srv.URL, aws.ToString(admin.AccessKeyId), aws.ToString(admin.SecretAccessKey))
-	dir := t.TempDir()
-	config, state, planFile := filepath.Join(dir, "keywarden.yaml"), filepath.Join(dir, "state.db"), filepath.Join(dir, "plan.json")
+	m := newMotoCommandOrg(t)
+	keys, config, state, planFile := m.keys, m.config, m.state, m.planFile
 	writeFile(t, config, "version: 1\nrules:\n  max_age: {rotate: 90d}\n  unused: {enabled: false}\n  unused_initial: {enabled: false}\n"+
 		"  multiple_active: {enabled: false}\nrotation: {enabled: true}\nsafety:\n  max_account_fraction: 1\n")
 	asOf := time.Now().UTC().Add(95 * day).Format(time.RFC3339)
-	hub, err := awsx.Load(t.Context(), awsx.Options{Region: "us-east-1", Endpoint: srv.URL, MaxBackoff: 100 * time.Millisecond,
-		Credentials: credentials.NewStaticCredentialsProvider(aws.ToString(admin.AccessKeyId), aws.ToString(admin.SecretAccessKey), "")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	assumer := awsx.NewAssumer(hub, awsx.AssumerOptions{RoleName: orggenRole, SessionName: "operator"})
-	cfgFor := func(account string) aws.Config {
-		if _, ok := keys[account]["keywarden-admin"]; ok {
-			return hub
-		}
-		return assumer.Config(account, nil)
-	}
 
 	r := runKeywarden(t, "plan", "--org", "--as-of", asOf, "--config", config, "--state", state, "--out", planFile)
 	wantExit(t, "plan", r, ExitOK)
@@ -194,7 +176,7 @@ func TestRotateCommandMoto(t *testing.T) {
 		if _, ok := users["alice"]; !ok {
 			continue
 		}
-		cfg := cfgFor(account)
+		cfg := m.configFor(account)
 		got, err := secretsmanager.NewFromConfig(cfg).GetSecretValue(t.Context(), &secretsmanager.GetSecretValueInput{SecretId: aws.String("keywarden/iam-user/alice")})
 		if err != nil {
 			t.Fatalf("the secret of alice in %s: %v", account, err)
@@ -337,18 +319,10 @@ notifications:
 // (--as-of) cuts over: the old key is deactivated; undo reactivates it and
 // leaves the new key.
 func TestRotateCutoverMoto(t *testing.T) {
-	srv := moto.Start(t)
-	admin, keys := newMotoFindingsOrg(t, srv.URL)
-	useAWS(t, srv.URL, aws.ToString(admin.AccessKeyId), aws.ToString(admin.SecretAccessKey))
-	dir := t.TempDir()
-	config, state, planFile := filepath.Join(dir, "keywarden.yaml"), filepath.Join(dir, "state.db"), filepath.Join(dir, "plan.json")
+	m := newMotoCommandOrg(t)
+	keys, config, state, planFile := m.keys, m.config, m.state, m.planFile
 	writeFile(t, config, "version: 1\nrules:\n  unused: {enabled: false}\n  unused_initial: {enabled: false}\n"+
 		"  multiple_active: {enabled: false}\nsafety:\n  max_account_fraction: 1\n")
-	hub, err := awsx.Load(t.Context(), awsx.Options{Region: "us-east-1", Endpoint: srv.URL, MaxBackoff: 100 * time.Millisecond,
-		Credentials: credentials.NewStaticCredentialsProvider(aws.ToString(admin.AccessKeyId), aws.ToString(admin.SecretAccessKey), "")})
-	if err != nil {
-		t.Fatal(err)
-	}
 	acct := ""
 	for account, users := range keys {
 		if _, hubAccount := users["keywarden-admin"]; !hubAccount && len(users["alice"]) == 1 && acct == "" {
@@ -359,7 +333,7 @@ func TestRotateCutoverMoto(t *testing.T) {
 		t.Fatal("no member account with alice")
 	}
 	old := aws.ToString(keys[acct]["alice"][0].AccessKeyId)
-	cfg := awsx.NewAssumer(hub, awsx.AssumerOptions{RoleName: orggenRole, SessionName: "operator"}).Config(acct, nil)
+	cfg := m.configFor(acct)
 	status := func(id string) string {
 		t.Helper()
 		list, err := iam.NewFromConfig(cfg).ListAccessKeys(t.Context(), &iam.ListAccessKeysInput{UserName: aws.String("alice")})
@@ -399,7 +373,7 @@ func TestRotateCutoverMoto(t *testing.T) {
 	outputs = append(outputs, r.stdout, r.stderr, readFile(t, planFile))
 
 	// The application moves to the new key: it signs a call.
-	user := iam.NewFromConfig(aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
+	user := iam.NewFromConfig(aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(m.url),
 		Credentials: credentials.NewStaticCredentialsProvider(v.AccessKeyId, v.SecretAccessKey, "")})
 	if _, err := user.ListAccessKeys(t.Context(), &iam.ListAccessKeysInput{UserName: aws.String("alice")}); err != nil {
 		t.Fatalf("a call signed with the new key: %v", err)

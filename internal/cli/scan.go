@@ -26,11 +26,7 @@ import (
 
 // scanFlags are the flags of "keywarden scan".
 type scanFlags struct {
-	sel     selectionFlags
-	role    roleFlags
-	read    readFlags
-	policy  policyFlags
-	aws     awsFlags
+	accountFlags
 	out     outputFlags
 	journal journalFlags
 	FailOn  string
@@ -72,11 +68,7 @@ profiles, SSO, environment variables, AWS_ENDPOINT_URL.`,
 			return runScan(cmd, o, g.Logger)
 		},
 	}
-	o.sel.add(cmd)
-	o.role.add(cmd)
-	o.read.add(cmd, true)
-	o.policy.add(cmd)
-	o.aws.add(cmd)
+	o.accountFlags.add(cmd, true)
 	o.out.add(cmd, "table, json, csv, html (one self-contained page), markdown (for CI summaries), asff (AWS Security Hub) or ocsf (OCSF events, one per line)")
 	o.journal.add(cmd)
 	cmd.Flags().StringVar(&o.FailOn, "fail-on", "none", "exit 4 when a finding not exempt is at or above this `level`: none, warn (any), info, low, medium, high, critical")
@@ -134,6 +126,20 @@ func (j *job) connect(ctx context.Context, command string, af awsFlags, st store
 	return nil
 }
 
+// connectState opens the state store and builds the engine over it; the
+// caller closes the store.
+func (j *job) connectState(ctx context.Context, command string, sf stateFlags, af awsFlags, log *slog.Logger) (store.Store, error) {
+	st, err := openState(ctx, sf.State, af)
+	if err != nil {
+		return nil, err
+	}
+	if err := j.connect(ctx, command, af, st, log, nil); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
 // notifyDelivery tunes the delivery of notifications: the defaults of
 // notify.Deliver (four attempts, backoff from two seconds). Tests shorten it.
 var notifyDelivery = notify.DeliverOptions{}
@@ -149,7 +155,7 @@ func runScan(cmd *cobra.Command, o scanFlags, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	j, err := prepare(cmd, o.policy, o.sel, o.role, o.read)
+	j, err := o.prepare(cmd)
 	if err != nil {
 		return err
 	}

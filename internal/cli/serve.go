@@ -23,12 +23,8 @@ type serveFlags struct {
 	ProtectReads bool
 	Keep         int
 
-	policy policyFlags
-	sel    selectionFlags
-	role   roleFlags
-	read   readFlags
-	aws    awsFlags
-	state  stateFlags
+	accountFlags
+	state stateFlags
 }
 
 func newServeCommand(g *GlobalOptions) *cobra.Command {
@@ -55,11 +51,7 @@ finishes the action it is doing and journals it, and the next run carries on.`,
 	f.StringVar(&o.TokenFile, "token-file", "", "read the API token from this `file` (default $"+EnvAPIToken+")")
 	f.BoolVar(&o.ProtectReads, "protect-reads", false, "require the API token to read the API, the dashboard and the metrics too")
 	f.IntVar(&o.Keep, "keep-snapshots", 0, "keep at most this many scan snapshots (0: only the policy's snapshot_retention limits them)")
-	o.policy.add(cmd)
-	o.sel.add(cmd)
-	o.role.add(cmd)
-	o.read.add(cmd, false)
-	o.aws.add(cmd)
+	o.accountFlags.add(cmd, false)
 	o.state.add(cmd)
 	return cmd
 }
@@ -98,7 +90,7 @@ func runServe(cmd *cobra.Command, o serveFlags, g *GlobalOptions) error {
 	if o.ProtectReads && tok == "" {
 		return usagef(cmd, "--protect-reads needs an API token: set $%s or --token-file", EnvAPIToken)
 	}
-	j, err := prepare(cmd, o.policy, o.sel, o.role, o.read)
+	j, err := o.prepare(cmd)
 	if err != nil {
 		return err
 	}
@@ -107,7 +99,7 @@ func runServe(cmd *cobra.Command, o serveFlags, g *GlobalOptions) error {
 		return err
 	}
 	defer st.Close()
-	cfg, err := awsx.Load(ctx, awsx.Options{Profile: o.aws.Profile, Region: o.aws.Region, Logger: log})
+	cfg, err := o.aws.config(ctx, log)
 	if err != nil {
 		return err
 	}

@@ -87,7 +87,7 @@ func runStateMigrate(cmd *cobra.Command, o StateMigrateOptions, af awsFlags, log
 	var cfg aws.Config
 	if engine.IsSharedState(o.From) || engine.IsSharedState(o.To) {
 		var err error
-		if cfg, err = awsx.Load(cmd.Context(), awsx.Options{Profile: af.Profile, Region: af.Region, Logger: log}); err != nil {
+		if cfg, err = af.config(cmd.Context(), log); err != nil {
 			return err
 		}
 	}
@@ -110,7 +110,7 @@ func runStateInit(cmd *cobra.Command, state stateFlags, af awsFlags, log *slog.L
 	if state.State == "" {
 		return usagef(cmd, "--state dynamodb://TABLE is required")
 	}
-	cfg, err := awsx.Load(cmd.Context(), awsx.Options{Profile: af.Profile, Region: af.Region, Logger: log})
+	cfg, err := af.config(cmd.Context(), log)
 	if err != nil {
 		return err
 	}

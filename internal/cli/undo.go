@@ -55,9 +55,9 @@ are left alone unless named one by one with --key.`,
 
 func runUndo(cmd *cobra.Command, runID string, o undoFlags, log *slog.Logger) error {
 	ctx, stdout := cmd.Context(), cmd.OutOrStdout()
-	in, isTerm := confirmInput(cmd)
-	if !o.AutoApprove && !isTerm {
-		return errors.New("refusing to undo without a terminal to confirm on; pass --auto-approve")
+	confirm, err := newConfirmation(cmd, "undo", o.AutoApprove)
+	if err != nil {
+		return err
 	}
 	pol, err := o.policy.load()
 	if err != nil {
@@ -87,18 +87,7 @@ func runUndo(cmd *cobra.Command, runID string, o undoFlags, log *slog.Logger) er
 	req := engine.UndoRequest{RunID: runID, Force: o.Keys, Progress: func(r remediate.ActionResult) { printResult(stdout, r) }}
 	req.Confirm = func(up *remediate.UndoPlan) error {
 		printUndoPlan(stdout, up, o.Keys)
-		if o.AutoApprove {
-			return nil
-		}
-		fmt.Fprintf(stdout, "To reactivate them, type the run ID (%s): ", up.Run.ID)
-		ok, err := confirmed(ctx, in, up.Run.ID)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return errors.New("undo cancelled: the ID typed did not match; nothing was changed")
-		}
-		return nil
+		return confirm.ask(ctx, stdout, "To reactivate them, type the run ID", up.Run.ID)
 	}
 	fmt.Fprintf(stdout, "Run %s (%s, %s): reading the keys it deactivated...\n", run.ID, run.Command, run.StartedAt.Format(time.RFC3339))
 	rep, err := j.eng.Undo(ctx, req)

@@ -1,8 +1,6 @@
 package inventory_test
 
 import (
-	"context"
-	"net/http/httptest"
 	"slices"
 	"sort"
 	"strings"
@@ -11,7 +9,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -20,6 +17,7 @@ import (
 	"github.com/keywarden/keywarden/internal/awsemu/orggen"
 	"github.com/keywarden/keywarden/internal/awsx"
 	"github.com/keywarden/keywarden/internal/inventory"
+	"github.com/keywarden/keywarden/internal/testutil/awstest"
 )
 
 // Helpers shared by the integration tests of this package: a sandbox served
@@ -53,19 +51,11 @@ func newEnv(t *testing.T, opts envOptions) *env {
 	if opts.sandbox.Seed == 0 {
 		opts.sandbox.Seed = 1
 	}
-	sb := awsemu.New(opts.sandbox)
 	tr := newTruth()
 	g := opts.gen
 	g.OnUser, g.OnKey = tr.addUser, tr.addKey
-	org, err := orggen.Generate(sb, g)
-	if err != nil {
-		t.Fatalf("generate organization: %v", err)
-	}
-	srv := httptest.NewServer(sb)
-	t.Cleanup(srv.Close)
-	e := &env{sb: sb, url: srv.URL, org: org, truth: tr}
-	e.hub = e.config(t, org.AdminKey.AccessKeyID, org.AdminKey.SecretAccessKey)
-	return e
+	o := awstest.NewOrgSandbox(t, opts.sandbox, g)
+	return &env{sb: o.Sandbox, url: o.URL, org: o.Org, truth: tr, hub: o.Hub}
 }
 
 // config is a configuration that signs with a long-term key, built the way
@@ -73,14 +63,7 @@ func newEnv(t *testing.T, opts envOptions) *env {
 // backoff capped at 100 ms to keep the tests fast.
 func (e *env) config(t *testing.T, id, secret string) aws.Config {
 	t.Helper()
-	cfg, err := awsx.Load(context.Background(), awsx.Options{
-		Region: awsemu.DefaultRegion, Endpoint: e.url, MaxBackoff: 100 * time.Millisecond,
-		Credentials: credentials.NewStaticCredentialsProvider(id, secret, ""),
-	})
-	if err != nil {
-		t.Fatalf("load AWS configuration: %v", err)
-	}
-	return cfg
+	return awstest.Config(t, e.url, id, secret)
 }
 
 func (e *env) orgs() *organizations.Client { return organizations.NewFromConfig(e.hub) }

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
@@ -31,6 +30,7 @@ import (
 	"github.com/keywarden/keywarden/internal/policy"
 	"github.com/keywarden/keywarden/internal/remediate"
 	"github.com/keywarden/keywarden/internal/store/dynamo"
+	"github.com/keywarden/keywarden/internal/testutil/awstest"
 	"github.com/keywarden/keywarden/internal/testutil/moto"
 )
 
@@ -149,6 +149,7 @@ type world struct {
 	sb       *awsemu.Sandbox
 	org      *orggen.Org
 	sandbox  string
+	hub      aws.Config // signs with the organization's admin key
 	moto     *moto.Server
 	function *exec.Cmd
 	api      *runtimeAPI
@@ -159,14 +160,8 @@ type world struct {
 func newWorld(t *testing.T, policyYAML string) *world {
 	t.Helper()
 	w := &world{dir: t.TempDir()}
-	w.sb = awsemu.New(awsemu.Options{Seed: 21})
-	var err error
-	if w.org, err = orggen.Generate(w.sb, orggen.Options{Seed: 21, Accounts: 3, UsersPerAccount: 8, RoleName: "KeywardenSpoke"}); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(w.sb)
-	t.Cleanup(srv.Close)
-	w.sandbox = srv.URL
+	sandbox := awstest.NewOrgSandbox(t, awsemu.Options{Seed: 21}, orggen.Options{Seed: 21, Accounts: 3, UsersPerAccount: 8, RoleName: "KeywardenSpoke"})
+	w.sb, w.org, w.sandbox, w.hub = sandbox.Sandbox, sandbox.Org, sandbox.URL, sandbox.Hub
 	w.moto = moto.Shared(t)
 
 	// The policy in SSM, the report bucket in S3 (moto).
@@ -211,12 +206,7 @@ func newWorld(t *testing.T, policyYAML string) *world {
 }
 
 func (w *world) motoConfig(t *testing.T) aws.Config {
-	cfg, err := awsx.Load(t.Context(), awsx.Options{Region: "us-east-1", Endpoint: w.moto.URL,
-		Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", "")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
+	return awstest.Config(t, w.moto.URL, "testing", "testing")
 }
 
 // expectedPlan is what the policy asks now, planned in this process
@@ -227,12 +217,7 @@ func (w *world) expectedPlan(t *testing.T, policyYAML string) *remediate.Plan {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := awsx.Load(t.Context(), awsx.Options{Region: "us-east-1", Endpoint: w.sandbox,
-		Credentials: credentials.NewStaticCredentialsProvider(w.org.AdminKey.AccessKeyID, w.org.AdminKey.SecretAccessKey, "")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hub, err := awsx.NewHub(t.Context(), cfg, awsx.HubOptions{Command: "plan", RoleName: "KeywardenSpoke"})
+	hub, err := awsx.NewHub(t.Context(), w.hub, awsx.HubOptions{Command: "plan", RoleName: "KeywardenSpoke"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,6 +240,17 @@ func summaryOf(t *testing.T, r result) lambda.Summary {
 	return s
 }
 
+// deactivations are the plan's deactivate actions.
+func deactivations(p *remediate.Plan) []remediate.Action {
+	var out []remediate.Action
+	for _, a := range p.Actions {
+		if a.Type == remediate.Deactivate {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // TestScheduledEnforce: a scheduled event in enforce mode changes the keys
 // exactly as the plan says, writes the reports to S3, logs one summary;
 // a second event repeats nothing; a deadline too short stops before any
@@ -262,12 +258,7 @@ func summaryOf(t *testing.T, r result) lambda.Summary {
 func TestScheduledEnforce(t *testing.T) {
 	w := newWorld(t, enforcePolicy)
 	want := w.expectedPlan(t, enforcePolicy)
-	var deactivate []remediate.Action
-	for _, a := range want.Actions {
-		if a.Type == remediate.Deactivate {
-			deactivate = append(deactivate, a)
-		}
-	}
+	deactivate := deactivations(want)
 	if len(deactivate) == 0 || want.Limits.Exceeded {
 		t.Fatalf("the generated organization gives nothing to enforce: %d actions, limits %+v", len(want.Actions), want.Limits)
 	}
@@ -374,12 +365,7 @@ func countCalls(sb *awsemu.Sandbox, op string) int {
 func TestDeadlineMidApply(t *testing.T) {
 	w := newWorld(t, enforcePolicy)
 	want := w.expectedPlan(t, enforcePolicy)
-	var deactivate []remediate.Action
-	for _, a := range want.Actions {
-		if a.Type == remediate.Deactivate {
-			deactivate = append(deactivate, a)
-		}
-	}
+	deactivate := deactivations(want)
 	if len(deactivate) < 3 {
 		t.Fatalf("the generated organization gives %d deactivations, want at least 3", len(deactivate))
 	}

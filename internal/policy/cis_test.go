@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/google/go-cmp/cmp"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/keywarden/keywarden/internal/awsx"
 	"github.com/keywarden/keywarden/internal/inventory"
 	"github.com/keywarden/keywarden/internal/policy"
+	"github.com/keywarden/keywarden/internal/testutil/awstest"
 )
 
 // cisKey is an access key as the sandbox was told to create it: the
@@ -217,13 +217,7 @@ func TestDefaultsFlagWhatCISFlags(t *testing.T) {
 	srv := httptest.NewServer(sb)
 	t.Cleanup(srv.Close)
 	ctx := t.Context()
-	hub, err := awsx.Load(ctx, awsx.Options{
-		Region: awsemu.DefaultRegion, Endpoint: srv.URL, MaxBackoff: 100 * time.Millisecond,
-		Credentials: credentials.NewStaticCredentialsProvider(org.AdminKey.AccessKeyID, org.AdminKey.SecretAccessKey, ""),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	hub := awstest.Config(t, srv.URL, org.AdminKey.AccessKeyID, org.AdminKey.SecretAccessKey)
 	sel, err := inventory.Discover(ctx, organizations.NewFromConfig(hub), org.ManagementAccount, inventory.Selection{Organization: true})
 	if err != nil {
 		t.Fatal(err)

@@ -8,12 +8,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	sh "github.com/aws/aws-sdk-go-v2/service/securityhub"
 	"github.com/aws/aws-sdk-go-v2/service/securityhub/types"
 
-	"github.com/keywarden/keywarden/internal/awsx"
 	"github.com/keywarden/keywarden/internal/report"
+	"github.com/keywarden/keywarden/internal/testutil/awstest"
 	"github.com/keywarden/keywarden/internal/testutil/moto"
 )
 
@@ -28,12 +27,7 @@ func TestMain(m *testing.M) {
 func motoClient(t *testing.T) *sh.Client {
 	t.Helper()
 	srv := moto.Shared(t)
-	cfg, err := awsx.Load(t.Context(), awsx.Options{Region: "us-east-1", Endpoint: srv.URL, MaxBackoff: 100 * time.Millisecond,
-		Credentials: credentials.NewStaticCredentialsProvider("AKIAIOSFODNN7EXAMPLE", "testing", "")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sh.NewFromConfig(cfg)
+	return sh.NewFromConfig(awstest.Config(t, srv.URL, "AKIAIOSFODNN7EXAMPLE", "testing"))
 }
 
 // countingAPI counts the calls made through the real client.

@@ -136,25 +136,48 @@ type List[T any] struct {
 	Items []T       `json:"items"`
 }
 
-func (s *Server) apiRuns(w http.ResponseWriter, r *http.Request) {
+// csvTable is how a list is written as CSV: the file's name, the header,
+// and a row per item.
+type csvTable[T any] struct {
+	name    string
+	columns []string
+	row     func(T) []string
+}
+
+// serveList answers a list endpoint with what load returns (and the scan
+// it is from, if any): every item as CSV, or one page as JSON.
+func serveList[T any](s *Server, w http.ResponseWriter, r *http.Request, t csvTable[T], load func() (*store.Snapshot, []T, error)) {
 	p, err := parsePage(r.URL.Query())
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	runs, err := s.runs(r.Context())
+	snap, items, err := load()
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	if wantCSV(r) {
-		writeCSV(w, "runs", []string{"run_id", "kind", "trigger", "mode", "status", "started_at", "finished_at", "findings"}, len(runs), func(i int) []string {
-			v := runs[i]
-			return []string{v.ID, v.Kind, v.Trigger, v.Mode, v.Status, csvTime(v.StartedAt), csvTime(v.FinishedAt), intp(v.Findings)}
-		})
+		writeCSV(w, t.name, t.columns, len(items), func(i int) []string { return t.row(items[i]) })
 		return
 	}
-	writeJSON(w, http.StatusOK, List[RunView]{Total: len(runs), Offset: p.Offset, Limit: p.Limit, Items: paged(runs, p)})
+	l := List[T]{Total: len(items), Offset: p.Offset, Limit: p.Limit, Items: paged(items, p)}
+	if snap != nil {
+		l.RunID, l.At = snap.RunID, snap.At
+	}
+	writeJSON(w, http.StatusOK, l)
+}
+
+var runTable = csvTable[RunView]{"runs", []string{"run_id", "kind", "trigger", "mode", "status", "started_at", "finished_at", "findings"},
+	func(v RunView) []string {
+		return []string{v.ID, v.Kind, v.Trigger, v.Mode, v.Status, csvTime(v.StartedAt), csvTime(v.FinishedAt), intp(v.Findings)}
+	}}
+
+func (s *Server) apiRuns(w http.ResponseWriter, r *http.Request) {
+	serveList(s, w, r, runTable, func() (*store.Snapshot, []RunView, error) {
+		runs, err := s.runs(r.Context())
+		return nil, runs, err
+	})
 }
 
 func (s *Server) apiRun(w http.ResponseWriter, r *http.Request) {
@@ -197,8 +220,7 @@ func (s *Server) apiStartRun(w http.ResponseWriter, r *http.Request) {
 	id, err := s.StartRun(r.Context(), engine.TriggerAPI, req.Mode)
 	switch {
 	case errors.Is(err, ErrBusy):
-		w.Header().Set("Location", "/api/v1/runs/"+id)
-		writeJSON(w, http.StatusConflict, apiError{Error: "run " + id + " is in progress; try again when it has finished", Status: http.StatusConflict})
+		writeBusy(w, id)
 		return
 	case errors.Is(err, engine.ErrEnforceNotAllowed):
 		writeError(w, r, http.StatusBadRequest, err.Error())
@@ -208,16 +230,26 @@ func (s *Server) apiStartRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusServiceUnavailable, "the run could not start: "+err.Error())
 		return
 	}
+	writeStarted(w, id)
+}
+
+// writeStarted answers that run id has started.
+func writeStarted(w http.ResponseWriter, id string) {
 	w.Header().Set("Location", "/api/v1/runs/"+id)
 	writeJSON(w, http.StatusAccepted, Started{RunID: id, Status: StatusRunning, URL: "/api/v1/runs/" + id})
+}
+
+// writeBusy answers that nothing started because run id is in progress.
+func writeBusy(w http.ResponseWriter, id string) {
+	w.Header().Set("Location", "/api/v1/runs/"+id)
+	writeJSON(w, http.StatusConflict, apiError{Error: "run " + id + " is in progress; try again when it has finished", Status: http.StatusConflict})
 }
 
 func (s *Server) apiUndo(w http.ResponseWriter, r *http.Request) {
 	id, err := s.StartUndo(r.Context(), engine.TriggerAPI, r.PathValue("id"))
 	switch {
 	case errors.Is(err, ErrBusy):
-		w.Header().Set("Location", "/api/v1/runs/"+id)
-		writeJSON(w, http.StatusConflict, apiError{Error: "run " + id + " is in progress; try again when it has finished", Status: http.StatusConflict})
+		writeBusy(w, id)
 		return
 	case errors.Is(err, ErrNotUndoable):
 		writeError(w, r, http.StatusBadRequest, err.Error())
@@ -230,8 +262,7 @@ func (s *Server) apiUndo(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusServiceUnavailable, "the undo could not start: "+err.Error())
 		return
 	}
-	w.Header().Set("Location", "/api/v1/runs/"+id)
-	writeJSON(w, http.StatusAccepted, Started{RunID: id, Status: StatusRunning, URL: "/api/v1/runs/" + id})
+	writeStarted(w, id)
 }
 
 // findings reads the snapshot the request names (run=, default the
@@ -258,55 +289,34 @@ func (s *Server) findings(r *http.Request) (*store.Snapshot, []store.SnapshotFin
 	return snap, out, nil
 }
 
-var findingColumns = []string{"account_id", "account_name", "ou_path", "user_name", "access_key_id", "rule", "severity", "stage",
-	"due_at", "next_stage", "next_stage_at", "exempt", "exempt_reason", "key_status", "key_created_at", "key_last_used_at", "message"}
-
-func findingRow(f store.SnapshotFinding) []string {
-	return []string{f.AccountID, f.AccountName, f.OUPath, f.UserName, f.AccessKeyID, f.Rule, f.Severity, f.Stage,
-		csvTime(f.DueAt), f.NextStage, csvTime(f.NextStageAt), strconv.FormatBool(f.Exempt), f.ExemptReason, f.KeyStatus,
-		csvTime(f.KeyCreatedAt), csvTime(f.KeyLastUsedAt), f.Message}
-}
+var findingTable = csvTable[store.SnapshotFinding]{"findings", []string{"account_id", "account_name", "ou_path", "user_name", "access_key_id",
+	"rule", "severity", "stage", "due_at", "next_stage", "next_stage_at", "exempt", "exempt_reason", "key_status", "key_created_at",
+	"key_last_used_at", "message"},
+	func(f store.SnapshotFinding) []string {
+		return []string{f.AccountID, f.AccountName, f.OUPath, f.UserName, f.AccessKeyID, f.Rule, f.Severity, f.Stage,
+			csvTime(f.DueAt), f.NextStage, csvTime(f.NextStageAt), strconv.FormatBool(f.Exempt), f.ExemptReason, f.KeyStatus,
+			csvTime(f.KeyCreatedAt), csvTime(f.KeyLastUsedAt), f.Message}
+	}}
 
 func (s *Server) apiFindings(w http.ResponseWriter, r *http.Request) {
-	p, err := parsePage(r.URL.Query())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	snap, fs, err := s.findings(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if wantCSV(r) {
-		writeCSV(w, "findings", findingColumns, len(fs), func(i int) []string { return findingRow(fs[i]) })
-		return
-	}
-	writeJSON(w, http.StatusOK, List[store.SnapshotFinding]{Total: len(fs), Offset: p.Offset, Limit: p.Limit, RunID: snap.RunID, At: snap.At, Items: paged(fs, p)})
+	serveList(s, w, r, findingTable, func() (*store.Snapshot, []store.SnapshotFinding, error) { return s.findings(r) })
 }
 
+var keyTable = csvTable[KeyView]{"keys", []string{"account_id", "account_name", "ou_path", "user_name", "access_key_id", "key_status",
+	"key_created_at", "key_last_used_at", "rules", "severity", "stage", "next_stage", "next_stage_at", "exempt"},
+	func(k KeyView) []string {
+		return []string{k.AccountID, k.AccountName, k.OUPath, k.UserName, k.AccessKeyID, k.KeyStatus, csvTime(k.KeyCreatedAt),
+			csvTime(k.KeyLastUsedAt), strings.Join(k.Rules, " "), k.Severity, k.Stage, k.NextStage, csvTime(k.NextStageAt), strconv.FormatBool(k.Exempt)}
+	}}
+
 func (s *Server) apiKeys(w http.ResponseWriter, r *http.Request) {
-	p, err := parsePage(r.URL.Query())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	snap, fs, err := s.findings(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	keys := keysOf(fs)
-	if wantCSV(r) {
-		writeCSV(w, "keys", []string{"account_id", "account_name", "ou_path", "user_name", "access_key_id", "key_status", "key_created_at",
-			"key_last_used_at", "rules", "severity", "stage", "next_stage", "next_stage_at", "exempt"}, len(keys), func(i int) []string {
-			k := keys[i]
-			return []string{k.AccountID, k.AccountName, k.OUPath, k.UserName, k.AccessKeyID, k.KeyStatus, csvTime(k.KeyCreatedAt),
-				csvTime(k.KeyLastUsedAt), strings.Join(k.Rules, " "), k.Severity, k.Stage, k.NextStage, csvTime(k.NextStageAt), strconv.FormatBool(k.Exempt)}
-		})
-		return
-	}
-	writeJSON(w, http.StatusOK, List[KeyView]{Total: len(keys), Offset: p.Offset, Limit: p.Limit, RunID: snap.RunID, At: snap.At, Items: paged(keys, p)})
+	serveList(s, w, r, keyTable, func() (*store.Snapshot, []KeyView, error) {
+		snap, fs, err := s.findings(r)
+		if err != nil {
+			return nil, nil, err
+		}
+		return snap, keysOf(fs), nil
+	})
 }
 
 // KeyGone is the status of a key with no finding in the scan, known only
@@ -365,39 +375,32 @@ func (s *Server) apiKey(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, d)
 }
 
+var accountTable = csvTable[AccountView]{"accounts", []string{"account_id", "name", "ou_path", "status", "error", "users", "keys_active",
+	"keys_inactive", "findings", "flagged_keys", "compliance_percent"},
+	func(a AccountView) []string {
+		return []string{a.ID, a.Name, a.OUPath, a.Status, a.Error, strconv.Itoa(a.Users), strconv.Itoa(a.KeysActive), strconv.Itoa(a.KeysInactive),
+			strconv.Itoa(a.Findings), strconv.Itoa(a.FlaggedKeys), strconv.FormatFloat(a.Compliance, 'f', 1, 64)}
+	}}
+
 func (s *Server) apiAccounts(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	p, err := parsePage(q)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	f, err := parseFilter(q)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	snap, err := s.snapshot(r.Context(), q.Get("run"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	var accounts []AccountView
-	for _, a := range accountsOf(snap) {
-		if f.account(a.ID, a.OUPath) {
-			accounts = append(accounts, a)
+	serveList(s, w, r, accountTable, func() (*store.Snapshot, []AccountView, error) {
+		q := r.URL.Query()
+		f, err := parseFilter(q)
+		if err != nil {
+			return nil, nil, err
 		}
-	}
-	if wantCSV(r) {
-		writeCSV(w, "accounts", []string{"account_id", "name", "ou_path", "status", "error", "users", "keys_active", "keys_inactive",
-			"findings", "flagged_keys", "compliance_percent"}, len(accounts), func(i int) []string {
-			a := accounts[i]
-			return []string{a.ID, a.Name, a.OUPath, a.Status, a.Error, strconv.Itoa(a.Users), strconv.Itoa(a.KeysActive), strconv.Itoa(a.KeysInactive),
-				strconv.Itoa(a.Findings), strconv.Itoa(a.FlaggedKeys), strconv.FormatFloat(a.Compliance, 'f', 1, 64)}
-		})
-		return
-	}
-	writeJSON(w, http.StatusOK, List[AccountView]{Total: len(accounts), Offset: p.Offset, Limit: p.Limit, RunID: snap.RunID, At: snap.At, Items: paged(accounts, p)})
+		snap, err := s.snapshot(r.Context(), q.Get("run"))
+		if err != nil {
+			return nil, nil, err
+		}
+		var accounts []AccountView
+		for _, a := range accountsOf(snap) {
+			if f.account(a.ID, a.OUPath) {
+				accounts = append(accounts, a)
+			}
+		}
+		return snap, accounts, nil
+	})
 }
 
 // Trends is what /api/v1/trends answers.

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/keywarden/keywarden/internal/server"
 )
 
 const chromium = "/usr/bin/chromium"
@@ -70,18 +68,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	w := newWorld(t, reportPolicy)
 	w.runNow()
 	w.runNow()
-	var keys struct{ Items []server.KeyView }
-	w.getJSON("/api/v1/keys?limit=1000&exempt=false&stage=warn,rotate", &keys)
-	var key server.KeyView
-	for _, k := range keys.Items {
-		if k.AccessKeyID != "" {
-			key = k
-			break
-		}
-	}
-	if key.AccessKeyID == "" {
-		t.Fatal("no key the policy warns about")
-	}
+	key := w.firstKey("limit=1000&exempt=false&stage=warn,rotate")
 
 	accountLink := `#accounts a[href="/accounts/` + key.AccountID + `"]`
 	userLink := `#users a[href="/accounts/` + key.AccountID + `/users/` + key.UserName + `"]`

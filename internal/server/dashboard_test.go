@@ -5,8 +5,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-
-	"github.com/keywarden/keywarden/internal/server"
 )
 
 // TestPages: every page of the dashboard renders from real runs, links
@@ -18,18 +16,7 @@ func TestPages(t *testing.T) {
 		t.Errorf("overview before any scan: %s\n%s", resp.Status, body)
 	}
 	run := w.runNow()
-	var keys struct{ Items []server.KeyView }
-	w.getJSON("/api/v1/keys?limit=1000&exempt=false&status=Active", &keys)
-	var key server.KeyView
-	for _, k := range keys.Items {
-		if k.AccessKeyID != "" {
-			key = k
-			break
-		}
-	}
-	if key.AccessKeyID == "" {
-		t.Fatal("no key with an ID")
-	}
+	key := w.firstKey("limit=1000&exempt=false&status=Active")
 	for _, tc := range []struct{ path, want string }{
 		{"/", "Compliance by account"},
 		{"/accounts", key.AccountID},

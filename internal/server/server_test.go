@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/keywarden/keywarden/internal/awsemu"
@@ -28,6 +27,7 @@ import (
 	"github.com/keywarden/keywarden/internal/server"
 	"github.com/keywarden/keywarden/internal/store"
 	"github.com/keywarden/keywarden/internal/store/sqlite"
+	"github.com/keywarden/keywarden/internal/testutil/awstest"
 )
 
 const token = "s3cret-token-for-tests"
@@ -76,13 +76,8 @@ type option func(*server.Options)
 func newWorld(t *testing.T, policyYAML string, opts ...option) *world {
 	t.Helper()
 	w := &world{t: t, clock: newFakeClock(time.Date(2026, 12, 4, 6, 0, 0, 0, time.UTC))}
-	w.sb = awsemu.New(awsemu.Options{Seed: 7})
-	var err error
-	if w.org, err = orggen.Generate(w.sb, orggen.Options{Seed: 7, Accounts: 3, UsersPerAccount: 6, RoleName: "KeywardenSpoke"}); err != nil {
-		t.Fatal(err)
-	}
-	sandbox := httptest.NewServer(w.sb)
-	t.Cleanup(sandbox.Close)
+	sandbox := awstest.NewOrgSandbox(t, awsemu.Options{Seed: 7}, orggen.Options{Seed: 7, Accounts: 3, UsersPerAccount: 6, RoleName: "KeywardenSpoke"})
+	w.sb, w.org, w.cfg = sandbox.Sandbox, sandbox.Org, sandbox.Hub
 	pol, err := policy.Parse("keywarden.yaml", []byte(policyYAML))
 	if err != nil {
 		t.Fatal(err)
@@ -93,11 +88,6 @@ func newWorld(t *testing.T, policyYAML string, opts ...option) *world {
 	}
 	t.Cleanup(func() { st.Close() })
 	w.st = st
-	cfg, err := awsx.Load(context.Background(), awsx.Options{Region: awsemu.DefaultRegion, Endpoint: sandbox.URL, MaxBackoff: 50 * time.Millisecond,
-		Credentials: credentials.NewStaticCredentialsProvider(w.org.AdminKey.AccessKeyID, w.org.AdminKey.SecretAccessKey, "")})
-	if err != nil {
-		t.Fatal(err)
-	}
 	logs := &syncBuffer{}
 	t.Cleanup(func() {
 		// No secret reaches the log: not the token, not a key's secret.
@@ -105,11 +95,10 @@ func newWorld(t *testing.T, policyYAML string, opts ...option) *world {
 			t.Errorf("the service's log holds a secret:\n%s", l)
 		}
 	})
-	w.cfg = cfg
 	o := server.Options{Policy: pol, Store: st, Token: token, Clock: w.clock, Grace: 30 * time.Second,
 		Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		NewHub: func(ctx context.Context) (*awsx.Hub, error) {
-			return awsx.NewHub(ctx, cfg, awsx.HubOptions{Command: "serve", RoleName: "KeywardenSpoke"})
+			return awsx.NewHub(ctx, w.cfg, awsx.HubOptions{Command: "serve", RoleName: "KeywardenSpoke"})
 		}}
 	for _, opt := range opts {
 		opt(&o)
@@ -178,6 +167,20 @@ func (w *world) do(method, path, body string, headers ...string) (*http.Response
 		w.t.Errorf("%s %s: the answer holds a secret", method, path)
 	}
 	return resp, string(b)
+}
+
+// firstKey is the first key with an ID that /api/v1/keys lists for query.
+func (w *world) firstKey(query string) server.KeyView {
+	w.t.Helper()
+	var keys struct{ Items []server.KeyView }
+	w.getJSON("/api/v1/keys?"+query, &keys)
+	for _, k := range keys.Items {
+		if k.AccessKeyID != "" {
+			return k
+		}
+	}
+	w.t.Fatalf("no key with an ID in /api/v1/keys?%s", query)
+	return server.KeyView{}
 }
 
 func (w *world) getJSON(path string, v any, headers ...string) {

@@ -11,6 +11,8 @@ locals {
   account   = data.aws_caller_identity.current.account_id
   hub_role  = "arn:${local.partition}:iam::${var.hub_account_id}:role/${var.hub_role_name}"
   rotation  = var.enable_act && var.enable_rotation
+  # The account's IAM users: the only resources the act role touches in IAM.
+  users = "arn:${local.partition}:iam::${local.account}:user/*"
 }
 
 # The account root as principal, narrowed by aws:PrincipalArn: a role ARN as
@@ -85,7 +87,7 @@ data "aws_iam_policy_document" "act" {
       "iam:UpdateAccessKey",
       "iam:DeleteAccessKey",
     ]
-    resources = ["arn:${local.partition}:iam::${local.account}:user/*"]
+    resources = [local.users]
   }
   dynamic "statement" {
     for_each = local.rotation ? [1] : []
@@ -93,7 +95,7 @@ data "aws_iam_policy_document" "act" {
       sid       = "KeywardenRotateKey"
       effect    = "Allow"
       actions   = ["iam:CreateAccessKey"]
-      resources = ["arn:${local.partition}:iam::${local.account}:user/*"]
+      resources = [local.users]
     }
   }
   dynamic "statement" {
