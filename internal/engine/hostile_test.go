@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -266,5 +267,54 @@ func TestRotationResumeLeavesOthersKeys(t *testing.T) {
 				t.Errorf("result %s: %s; want the rotation not done (the user holds two keys)", r.Outcome, r.Detail)
 			}
 		})
+	}
+}
+
+// TestNewKeyNotDeactivatedBeforeTheDeadline: the owner is told to move to
+// the new key before the old key's deadline. A rule that deactivates keys
+// never used (unused_initial, 7 days by default) must not deactivate the
+// new key meanwhile: the owner would switch to a dead key.
+func TestNewKeyNotDeactivatedBeforeTheDeadline(t *testing.T) {
+	o := newOrg(t, 1)
+	y := strings.Replace(rotationYAML, "  unused_initial: {enabled: false}\n", "  unused_initial: {deactivate: 7d}\n", 1)
+	pol := mustPolicy(t, y)
+	old, nk, _ := rotateAlice(t, o, pol)
+	o.sb.Clock().Advance(8 * day)
+	p, _ := o.planApply(pol)
+	if a := actionOn(p, nk.AccessKeyID); a != nil && a.Type != remediate.Notify {
+		t.Errorf("the plan has %s of the new key %s, 8 days into its rotation", a.Type, nk.AccessKeyID)
+	}
+	if got := o.status(nk.AccessKeyID); got != awsemu.StatusActive {
+		t.Fatalf("the new key is %s 8 days after the rotation, before the deadline", got)
+	}
+	if got := o.status(old.AccessKeyID); got != awsemu.StatusActive {
+		t.Fatalf("the old key is %s", got)
+	}
+	// The rule itself works: a key never used, 8 days old, of a user
+	// without a rotation is deactivated.
+	other := o.addKey(o.prod, "bob", 8*day, 0, awsemu.StatusActive)
+	o.planApply(pol)
+	if got := o.status(other.AccessKeyID); got != awsemu.StatusInactive {
+		t.Fatalf("bob's unused key is %s, want deactivated by unused_initial", got)
+	}
+}
+
+// TestNewKeyKeptAfterTheDeadline: with rotation.on_deadline: deactivate,
+// the old key goes at the deadline though the new key was never used; the
+// new key is then the owner's way back, and no rule takes it away too.
+func TestNewKeyKeptAfterTheDeadline(t *testing.T) {
+	o := newOrg(t, 1)
+	y := strings.Replace(rotationYAML, "  unused_initial: {enabled: false}\n", "  unused_initial: {deactivate: 7d}\n", 1)
+	pol := mustPolicy(t, y+"  on_deadline: deactivate\n")
+	old, nk, _ := rotateAlice(t, o, pol)
+	o.sb.Clock().Advance(26 * day) // past the old key's deactivate stage
+	o.planApply(pol)
+	if got := o.status(old.AccessKeyID); got != awsemu.StatusInactive {
+		t.Fatalf("the old key is %s at the deadline, want deactivated (on_deadline: deactivate)", got)
+	}
+	o.sb.Clock().Advance(time.Hour)
+	o.planApply(pol)
+	if got := o.status(nk.AccessKeyID); got != awsemu.StatusActive {
+		t.Fatalf("the new key is %s after the old one was deactivated: the user has no working key", got)
 	}
 }
