@@ -1,7 +1,11 @@
 package engine_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +16,7 @@ import (
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 
 	"github.com/keywarden/keywarden/internal/awsemu"
+	"github.com/keywarden/keywarden/internal/awsx"
 	"github.com/keywarden/keywarden/internal/engine"
 	"github.com/keywarden/keywarden/internal/inventory"
 	"github.com/keywarden/keywarden/internal/policy"
@@ -317,4 +322,67 @@ func TestNewKeyKeptAfterTheDeadline(t *testing.T) {
 	if got := o.status(nk.AccessKeyID); got != awsemu.StatusActive {
 		t.Fatalf("the new key is %s after the old one was deactivated: the user has no working key", got)
 	}
+}
+
+// skewedDate answers with AWS's clock (the Date header) off by skew from
+// this machine's: as if this machine's clock were -skew ahead.
+type skewedDate struct {
+	h    http.Handler
+	skew time.Duration
+}
+
+func (s skewedDate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Date", time.Now().Add(s.skew).UTC().Format(http.TimeFormat))
+	s.h.ServeHTTP(w, r)
+}
+
+// TestApplyRefusesASkewedClock: the SDK corrects its signatures for a
+// machine whose clock is off, so AWS still answers; but keywarden judges
+// key ages, last uses and the recent-use guard by its own clock. A clock
+// two days ahead makes a key used yesterday look quiet: apply and undo
+// refuse to act until the clock is right.
+func TestApplyRefusesASkewedClock(t *testing.T) {
+	o := newOrg(t, 1)
+	pol := mustPolicy(t, stagedYAML)
+	key := o.addKey(o.prod, "alice", 105*day, 0, awsemu.StatusActive).AccessKeyID
+	planned, err := o.engine(pol, "plan").Plan(t.Context(), orgRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	skewed := httptest.NewServer(skewedDate{o.sb, -48 * time.Hour})
+	t.Cleanup(skewed.Close)
+	e := o.engineAt(pol, "apply", skewed.URL)
+	_, err = e.Apply(t.Context(), engine.ApplyRequest{Plan: roundTrip(t, planned.Plan), Read: orgRead})
+	if !errors.Is(err, engine.ErrClockSkew) || !strings.Contains(err.Error(), "48h0m0s ahead") {
+		t.Fatalf("apply with the clock 48h ahead: %v; want %v saying how far", err, engine.ErrClockSkew)
+	}
+	if o.status(key) != awsemu.StatusActive {
+		t.Fatalf("the key is %s after a refused apply", o.status(key))
+	}
+	// A clock a few seconds off is no reason to refuse.
+	near := httptest.NewServer(skewedDate{o.sb, 3 * time.Second})
+	t.Cleanup(near.Close)
+	res, err := o.engineAt(pol, "apply", near.URL).Apply(t.Context(), engine.ApplyRequest{Plan: roundTrip(t, planned.Plan), Read: orgRead})
+	if err != nil || o.status(key) != awsemu.StatusInactive {
+		t.Fatalf("apply with the clock right: %v, key %s", err, o.status(key))
+	}
+	_, err = o.engineAt(pol, "undo", skewed.URL).Undo(t.Context(), engine.UndoRequest{RunID: res.Outcome.RunID})
+	if !errors.Is(err, engine.ErrClockSkew) || o.status(key) != awsemu.StatusInactive {
+		t.Fatalf("undo with the clock 48h ahead: %v, key %s; want refused", err, o.status(key))
+	}
+}
+
+// engineAt is o.engine against another endpoint (a proxy of the sandbox).
+func (o *org) engineAt(pol *policy.Policy, command, url string) *engine.Engine {
+	o.t.Helper()
+	cfg, err := awsx.Load(context.Background(), awsx.Options{Region: awsemu.DefaultRegion, Endpoint: url, MaxBackoff: 50 * time.Millisecond,
+		Credentials: credentials.NewStaticCredentialsProvider(o.admin.AccessKeyID, o.admin.SecretAccessKey, "")})
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	hub, err := awsx.NewHub(o.t.Context(), cfg, awsx.HubOptions{Command: command, RoleName: roleName, ActRoleName: actRoleName})
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	return &engine.Engine{Hub: hub, Policy: pol, Store: o.st}
 }
