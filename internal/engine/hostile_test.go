@@ -386,3 +386,80 @@ func (o *org) engineAt(pol *policy.Policy, command, url string) *engine.Engine {
 	}
 	return &engine.Engine{Hub: hub, Policy: pol, Store: o.st}
 }
+
+// TestEditedPlanCannotDeactivateOnResume: deactivate_old (--deactivate-now)
+// is the live plan's to set, never the file's. A rotation cut off after it
+// stored the new key is finished on resume whatever the live plan says; a
+// plan file edited to deactivate the old key right after must not make it
+// so: the old key is in use.
+func TestEditedPlanCannotDeactivateOnResume(t *testing.T) {
+	o := newOrg(t, 1)
+	acct := o.prod
+	old := o.addKey(acct, "alice", 95*day, time.Hour, awsemu.StatusActive).AccessKeyID
+	pol := mustPolicy(t, rotationYAML)
+	ctx := t.Context()
+	planned, err := o.engine(pol, "plan").Plan(ctx, orgRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := planned.Plan.Actions[0]
+	lease, err := o.st.Acquire(ctx, "run-crashed", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().UTC().Add(-time.Minute)
+	if err := lease.CreateRun(ctx, store.Run{ID: "run-crashed", Command: "apply", PlanID: planned.Plan.ID, PolicyHash: pol.Hash,
+		Status: store.RunRunning, StartedAt: start}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lease.RecordIntent(ctx, store.Entry{RunID: "run-crashed", PlanID: planned.Plan.ID, ActionID: a.ID, Action: a.Type,
+		AccountID: a.AccountID, UserName: a.UserName, AccessKeyID: a.AccessKeyID, KeyStatus: a.Key.Status, KeyCreatedAt: a.Key.CreatedAt,
+		IntentAt: start}); err != nil {
+		t.Fatal(err)
+	}
+	lease.Release()
+	stored := o.addKey(acct, "alice", 0, 0, awsemu.StatusActive)
+	value, _ := json.Marshal(secretValue{stored.AccessKeyID, stored.SecretAccessKey})
+	if _, err := o.sb.AddSecret(awsemu.SecretSpec{Account: acct, Region: awsemu.DefaultRegion, Name: "keywarden/iam-user/alice",
+		SecretString: string(value), Tags: []awsemu.Tag{{Key: remediate.TagAccessKeyID, Value: stored.AccessKeyID}}}); err != nil {
+		t.Fatal(err)
+	}
+	edited := roundTrip(t, planned.Plan)
+	edited.Actions[0].DeactivateOld = true
+	res, err := o.engine(pol, "apply").Apply(ctx, engine.ApplyRequest{Plan: edited, Read: orgRead})
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if got := o.status(old); got != awsemu.StatusActive {
+		t.Fatalf("the old key, in use, is %s: the edited plan deactivated it (%s)", got, strings.Join(outline(res.Outcome.Results), ", "))
+	}
+	if r := res.Outcome.Results[0]; r.Outcome != store.OutcomeDone {
+		t.Errorf("the interrupted rotation: %s %s; want it finished", r.Outcome, r.Detail)
+	}
+}
+
+// TestEditedPlanCannotDeactivateOldKey: a plan file's rotate action edited
+// to say deactivate_old (as 'keywarden rotate --deactivate-now' does)
+// rotates, and leaves the old key, in use, active.
+func TestEditedPlanCannotDeactivateOldKey(t *testing.T) {
+	o := newOrg(t, 1)
+	old := o.addKey(o.prod, "alice", 95*day, time.Hour, awsemu.StatusActive).AccessKeyID
+	pol := mustPolicy(t, rotationYAML)
+	planned, err := o.engine(pol, "plan").Plan(t.Context(), orgRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := roundTrip(t, planned.Plan)
+	edited.Actions[0].DeactivateOld = true
+	edited.Actions[0].Stage = "deactivate-now"
+	res, err := o.engine(pol, "apply").Apply(t.Context(), engine.ApplyRequest{Plan: edited, Read: orgRead})
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if got := o.status(old); got != awsemu.StatusActive {
+		t.Fatalf("the old key, in use, is %s: the edited plan deactivated it (%s)", got, strings.Join(outline(res.Outcome.Results), ", "))
+	}
+	if got := strings.Join(outline(res.Outcome.Results), ", "); got != "alice rotate done" {
+		t.Errorf("results %s, want the rotation alone", got)
+	}
+}

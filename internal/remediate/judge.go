@@ -97,6 +97,9 @@ func (ap *Applier) Prepare(ctx context.Context, p *Plan, live *LiveView) (*Prepa
 		case seen[a.ID]:
 			drop("the plan lists this action twice")
 		case cutOff[a.ID] && (!ok || w.Type != a.Type):
+			// Finished as the file says, but deactivating the old key
+			// right after is the live plan's to ask, never the file's.
+			a.DeactivateOld = false
 			prep.ToDo = append(prep.ToDo, a)
 		case !ok || w.Type != a.Type:
 			if done := live.alreadyDone(a); done != "" {
