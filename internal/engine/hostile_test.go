@@ -370,6 +370,18 @@ func TestApplyRefusesASkewedClock(t *testing.T) {
 	if !errors.Is(err, engine.ErrClockSkew) || o.status(key) != awsemu.StatusInactive {
 		t.Fatalf("undo with the clock 48h ahead: %v, key %s; want refused", err, o.status(key))
 	}
+	// Warnings change no key: they still go out (report mode).
+	o.addKey(o.prod, "bob", 85*day, 0, awsemu.StatusActive)
+	warned, err := o.engine(pol, "plan").Plan(t.Context(), orgRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if warned.Plan.Changes() || warned.Plan.Summary().Notify == 0 {
+		t.Fatalf("plan %+v, want warnings only", warned.Plan.Summary())
+	}
+	if _, err := o.engineAt(pol, "apply", skewed.URL).Apply(t.Context(), engine.ApplyRequest{Plan: roundTrip(t, warned.Plan), Read: orgRead}); err != nil {
+		t.Errorf("a plan of warnings only, with the clock off: %v", err)
+	}
 }
 
 // engineAt is o.engine against another endpoint (a proxy of the sandbox).
