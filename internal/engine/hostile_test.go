@@ -1,12 +1,15 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -473,5 +476,70 @@ func TestEditedPlanCannotDeactivateOldKey(t *testing.T) {
 	}
 	if got := strings.Join(outline(res.Outcome.Results), ", "); got != "alice rotate done" {
 		t.Errorf("results %s, want the rotation alone", got)
+	}
+}
+
+// losesFirstAnswer passes calls to the sandbox, but the first call of op
+// is carried out and its answer lost (the connection drops): the SDK
+// sends it again.
+type losesFirstAnswer struct {
+	h    http.Handler
+	op   string
+	mu   sync.Mutex
+	lost bool
+}
+
+func (l *losesFirstAnswer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	l.mu.Lock()
+	lose := !l.lost && strings.Contains(string(body), "Action="+l.op+"&")
+	l.lost = l.lost || lose
+	l.mu.Unlock()
+	if !lose {
+		l.h.ServeHTTP(w, r)
+		return
+	}
+	l.h.ServeHTTP(httptest.NewRecorder(), r)
+	conn, _, err := w.(http.Hijacker).Hijack()
+	if err == nil {
+		conn.Close()
+	}
+}
+
+// TestRotationAnswerLost: CreateAccessKey went through but its answer was
+// lost, and the SDK sent it again: IAM refuses the second (the user holds
+// two keys now). The key the first call made has a secret nobody will
+// ever see: it is deleted, not left as the user's second active key.
+func TestRotationAnswerLost(t *testing.T) {
+	o := newOrg(t, 1)
+	old := o.addKey(o.prod, "alice", 95*day, time.Hour, awsemu.StatusActive).AccessKeyID
+	pol := mustPolicy(t, rotationYAML)
+	planned, err := o.engine(pol, "plan").Plan(t.Context(), orgRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httptest.NewServer(&losesFirstAnswer{h: o.sb, op: "CreateAccessKey"})
+	t.Cleanup(proxy.Close)
+	res, err := o.engineAt(pol, "apply", proxy.URL).Apply(t.Context(), engine.ApplyRequest{Plan: roundTrip(t, planned.Plan), Read: orgRead})
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	r := res.Outcome.Results[0]
+	keys := keysOf(t, o, o.prod, "alice")
+	switch {
+	case r.Outcome == store.OutcomeDone:
+		// The rotation went through after all: one new key, stored.
+		newID, _, _ := remediate.RotationDetail(r.Detail)
+		if len(keys) != 2 || o.status(newID) != awsemu.StatusActive {
+			t.Errorf("alice holds %v after the rotation, want %s and %s", keys, old, newID)
+		}
+	case len(keys) != 1 || !strings.HasPrefix(keys[0], old):
+		t.Errorf("rotation %s (%s); alice holds %v: a key whose secret is lost was left", r.Outcome, r.Detail, keys)
+	case !strings.Contains(r.Detail, "was deleted"):
+		t.Errorf("the journal says %q; want it to say the lost key was deleted", r.Detail)
+	}
+	if o.status(old) != awsemu.StatusActive {
+		t.Errorf("the old key is %s", o.status(old))
 	}
 }
