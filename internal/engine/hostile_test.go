@@ -543,3 +543,57 @@ func TestRotationAnswerLost(t *testing.T) {
 		t.Errorf("the old key is %s", o.status(old))
 	}
 }
+
+// TestResumeRecordsWhatTheCutOffCallDid: an apply cut off during its
+// UpdateAccessKey (the call went through, the result was never
+// journaled) is resumed: the key, found inactive, was deactivated by that
+// run — recorded done, so that undo of the run reactivates it.
+func TestResumeRecordsWhatTheCutOffCallDid(t *testing.T) {
+	o := newOrg(t, 1)
+	pol := mustPolicy(t, stagedYAML)
+	key := o.addKey(o.prod, "alice", 105*day, 0, awsemu.StatusActive)
+	ctx := t.Context()
+	planned, err := o.engine(pol, "plan").Plan(ctx, orgRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := *actionOn(planned.Plan, key.AccessKeyID)
+	lease, err := o.st.Acquire(ctx, "run-cut-off", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().UTC().Add(-time.Minute)
+	if err := lease.CreateRun(ctx, store.Run{ID: "run-cut-off", Command: "apply", PlanID: planned.Plan.ID, PolicyHash: pol.Hash,
+		Status: store.RunRunning, StartedAt: start}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lease.RecordIntent(ctx, store.Entry{RunID: "run-cut-off", PlanID: planned.Plan.ID, ActionID: a.ID, Action: a.Type,
+		AccountID: a.AccountID, UserName: a.UserName, AccessKeyID: a.AccessKeyID, KeyStatus: a.Key.Status, KeyCreatedAt: a.Key.CreatedAt,
+		IntentAt: start}); err != nil {
+		t.Fatal(err)
+	}
+	lease.Release()
+	// The cut-off call went through.
+	c := iam.New(iam.Options{Region: awsemu.DefaultRegion, BaseEndpoint: aws.String(o.url),
+		Credentials: credentials.NewStaticCredentialsProvider(key.AccessKeyID, key.SecretAccessKey, "")})
+	if _, err := c.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String("alice"), AccessKeyId: aws.String(key.AccessKeyID),
+		Status: iamtypes.StatusTypeInactive}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := o.engine(pol, "apply").Apply(ctx, engine.ApplyRequest{Plan: roundTrip(t, planned.Plan), Read: orgRead})
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if !res.Outcome.Resumed || res.Outcome.RunID != "run-cut-off" {
+		t.Errorf("run %s resumed %v; want run-cut-off resumed", res.Outcome.RunID, res.Outcome.Resumed)
+	}
+	if got := strings.Join(outline(res.Outcome.Results), ", "); got != "alice deactivate done" {
+		t.Errorf("results %s, want the deactivation recorded done by the resumed run", got)
+	}
+	if _, err := o.engine(pol, "undo").Undo(ctx, engine.UndoRequest{RunID: "run-cut-off"}); err != nil {
+		t.Fatalf("undo: %v", err)
+	}
+	if got := o.status(key.AccessKeyID); got != awsemu.StatusActive {
+		t.Fatalf("after undo of the run the key is %s, want active", got)
+	}
+}
