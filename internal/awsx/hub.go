@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmw "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/middleware"
 )
@@ -31,6 +32,11 @@ type Hub struct {
 	KeyID string
 	// RunID names the run in session names, logs and the journal.
 	RunID string
+	// ClockSkew is how far AWS's clock is ahead of this machine's
+	// (negative: behind), from the Date of the GetCallerIdentity answer;
+	// zero when AWS sent none. The SDK signs through a skewed clock, so
+	// only this tells that key ages and last uses are judged wrongly.
+	ClockSkew time.Duration
 
 	hubViaRole bool
 	assumer    *Assumer
@@ -87,6 +93,14 @@ func NewHub(ctx context.Context, base aws.Config, opts HubOptions) (*Hub, error)
 		limits: newAccountLimits(),
 	}
 	h.Partition = PartitionOf(h.CallerARN)
+	if server, ok := awsmw.GetServerTime(who.ResultMetadata); ok {
+		at, ok := awsmw.GetResponseAt(who.ResultMetadata)
+		if !ok {
+			at = time.Now()
+		}
+		// The Date header has whole seconds.
+		h.ClockSkew = server.Sub(at.Truncate(time.Second))
+	}
 	if h.RunID == "" {
 		h.RunID = NewRunID(time.Now())
 	}

@@ -79,6 +79,11 @@ func (e *Engine) Apply(ctx context.Context, req ApplyRequest) (*ApplyResult, err
 	if e.Store == nil {
 		return nil, errors.New("apply needs a state store for its journal")
 	}
+	if req.Plan.Changes() {
+		if err := e.checkClock("apply"); err != nil {
+			return nil, err
+		}
+	}
 	nt := e.newNotifier()
 	ap := e.applier(req.Progress, nt.detail())
 	ap.UnsafeAllowBulk, ap.UnsafeAllowForecast, ap.Started = req.UnsafeAllowBulk, req.UnsafeAllowForecast, req.Started
@@ -238,6 +243,9 @@ func (e *Engine) PreviewUndo(ctx context.Context, runID string) (*remediate.Undo
 // Undo reactivates the keys an apply run deactivated that are still as it
 // left them (and the changed ones req.Force names), as this engine's run.
 func (e *Engine) Undo(ctx context.Context, req UndoRequest) (*remediate.UndoReport, error) {
+	if err := e.checkClock("undo"); err != nil {
+		return nil, err
+	}
 	up, err := e.PreviewUndo(ctx, req.RunID)
 	if err != nil {
 		return nil, err
@@ -306,4 +314,33 @@ func awsMessage(err error) string {
 		return api.ErrorCode() + ": " + api.ErrorMessage()
 	}
 	return err.Error()
+}
+
+// MaxClockSkew is how far this machine's clock may be from AWS's before
+// apply and undo refuse to change keys.
+const MaxClockSkew = 5 * time.Minute
+
+// ErrClockSkew is wrapped by the error of an apply or undo refused because
+// this machine's clock is off.
+var ErrClockSkew = errors.New("this machine's clock is off")
+
+// checkClock refuses a job that changes keys when this machine's clock is
+// more than MaxClockSkew from AWS's: key ages, last uses, the recent-use
+// guard and the cutover's quiet window are all judged against it, and a
+// clock ahead would make a key in use look quiet.
+func (e *Engine) checkClock(job string) error {
+	skew := e.Hub.ClockSkew
+	if skew > -MaxClockSkew && skew < MaxClockSkew {
+		return nil
+	}
+	return fmt.Errorf("%w: %s refused: %s; key ages, last uses and the recent-use guard are judged by this clock, so nothing is changed until it is set right (NTP)",
+		ErrClockSkew, job, describeSkew(skew))
+}
+
+// describeSkew says, for people, how this machine's clock differs from AWS's.
+func describeSkew(skew time.Duration) string {
+	if skew > 0 {
+		return fmt.Sprintf("this machine's clock is %s behind AWS's (the Date of AWS's answers)", skew.Round(time.Second))
+	}
+	return fmt.Sprintf("this machine's clock is %s ahead of AWS's (the Date of AWS's answers)", (-skew).Round(time.Second))
 }

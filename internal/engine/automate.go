@@ -182,7 +182,8 @@ func (e *Engine) Automate(ctx context.Context, req AutomationRequest) (*RunSumma
 	res, err := e.Apply(ctx, ApplyRequest{Plan: plan, Scan: planned.Scan, Deadline: req.Deadline, Stop: req.Stop})
 	switch {
 	case errors.Is(err, ErrNothingToApply):
-	case errors.Is(err, remediate.ErrOverLimits), errors.Is(err, store.ErrLocked), errors.Is(err, ErrNoActRole):
+	case errors.Is(err, remediate.ErrOverLimits), errors.Is(err, store.ErrLocked), errors.Is(err, ErrNoActRole),
+		errors.Is(err, ErrClockSkew):
 		sum.Status = StatusRefused
 		sum.Problems = append(sum.Problems, err.Error())
 	case errors.Is(err, remediate.ErrDeadline), errors.Is(err, remediate.ErrStopped):

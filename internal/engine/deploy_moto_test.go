@@ -224,8 +224,9 @@ func (d *deployment) engine(command string, rec *permissions.Recorder) *engine.E
 	return &engine.Engine{Hub: hub, Policy: mustPolicy(d.t, deployPolicy), Store: d.st}
 }
 
-// deployPolicy rotates keys at 90 days and deactivates them at 120; a
-// user's two active keys are a finding, but dave is left alone.
+// deployPolicy rotates keys at 90 days and deactivates them at 120, the
+// rotated ones too (the new key never used: on_deadline); a user's two
+// active keys are a finding, but dave is left alone.
 const deployPolicy = `version: 1
 rules:
   max_age: {severity: medium, warn: 80d, rotate: 90d, deactivate: 120d}
@@ -237,6 +238,7 @@ safety:
   max_account_fraction: 1.0
 rotation:
   enabled: true
+  on_deadline: deactivate
 `
 
 // run scans (both sources), exports to Security Hub, then plans and applies as if 95 days had

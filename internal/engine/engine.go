@@ -113,6 +113,10 @@ var (
 // account whose OU is unknown when the policy has OU-scoped exemptions or
 // overrides: it is never judged as if it were outside every OU.
 func (e *Engine) Scan(ctx context.Context, r Read) (*ScanResult, error) {
+	if err := e.checkClock("scan"); err != nil {
+		// Reading is harmless; what it judges is not to be trusted.
+		e.log().Warn(describeSkew(e.Hub.ClockSkew) + ": key ages and last uses are judged by it; apply and undo refuse to run")
+	}
 	inv, skipped, err := e.read(ctx, r)
 	if err != nil {
 		return nil, err

@@ -1,7 +1,15 @@
 package engine_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,6 +19,7 @@ import (
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 
 	"github.com/keywarden/keywarden/internal/awsemu"
+	"github.com/keywarden/keywarden/internal/awsx"
 	"github.com/keywarden/keywarden/internal/engine"
 	"github.com/keywarden/keywarden/internal/inventory"
 	"github.com/keywarden/keywarden/internal/policy"
@@ -266,5 +275,325 @@ func TestRotationResumeLeavesOthersKeys(t *testing.T) {
 				t.Errorf("result %s: %s; want the rotation not done (the user holds two keys)", r.Outcome, r.Detail)
 			}
 		})
+	}
+}
+
+// TestNewKeyNotDeactivatedBeforeTheDeadline: the owner is told to move to
+// the new key before the old key's deadline. A rule that deactivates keys
+// never used (unused_initial, 7 days by default) must not deactivate the
+// new key meanwhile: the owner would switch to a dead key.
+func TestNewKeyNotDeactivatedBeforeTheDeadline(t *testing.T) {
+	o := newOrg(t, 1)
+	y := strings.Replace(rotationYAML, "  unused_initial: {enabled: false}\n", "  unused_initial: {deactivate: 7d}\n", 1)
+	pol := mustPolicy(t, y)
+	old, nk, _ := rotateAlice(t, o, pol)
+	o.sb.Clock().Advance(8 * day)
+	p, _ := o.planApply(pol)
+	if a := actionOn(p, nk.AccessKeyID); a != nil && a.Type != remediate.Notify {
+		t.Errorf("the plan has %s of the new key %s, 8 days into its rotation", a.Type, nk.AccessKeyID)
+	}
+	if got := o.status(nk.AccessKeyID); got != awsemu.StatusActive {
+		t.Fatalf("the new key is %s 8 days after the rotation, before the deadline", got)
+	}
+	if got := o.status(old.AccessKeyID); got != awsemu.StatusActive {
+		t.Fatalf("the old key is %s", got)
+	}
+	// The rule itself works: a key never used, 8 days old, of a user
+	// without a rotation is deactivated.
+	other := o.addKey(o.prod, "bob", 8*day, 0, awsemu.StatusActive)
+	o.planApply(pol)
+	if got := o.status(other.AccessKeyID); got != awsemu.StatusInactive {
+		t.Fatalf("bob's unused key is %s, want deactivated by unused_initial", got)
+	}
+}
+
+// TestNewKeyKeptAfterTheDeadline: with rotation.on_deadline: deactivate,
+// the old key goes at the deadline though the new key was never used; the
+// new key is then the owner's way back, and no rule takes it away too.
+func TestNewKeyKeptAfterTheDeadline(t *testing.T) {
+	o := newOrg(t, 1)
+	y := strings.Replace(rotationYAML, "  unused_initial: {enabled: false}\n", "  unused_initial: {deactivate: 7d}\n", 1)
+	pol := mustPolicy(t, y+"  on_deadline: deactivate\n")
+	old, nk, _ := rotateAlice(t, o, pol)
+	o.sb.Clock().Advance(26 * day) // past the old key's deactivate stage
+	o.planApply(pol)
+	if got := o.status(old.AccessKeyID); got != awsemu.StatusInactive {
+		t.Fatalf("the old key is %s at the deadline, want deactivated (on_deadline: deactivate)", got)
+	}
+	o.sb.Clock().Advance(time.Hour)
+	o.planApply(pol)
+	if got := o.status(nk.AccessKeyID); got != awsemu.StatusActive {
+		t.Fatalf("the new key is %s after the old one was deactivated: the user has no working key", got)
+	}
+}
+
+// skewedDate answers with AWS's clock (the Date header) off by skew from
+// this machine's: as if this machine's clock were -skew ahead.
+type skewedDate struct {
+	h    http.Handler
+	skew time.Duration
+}
+
+func (s skewedDate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Date", time.Now().Add(s.skew).UTC().Format(http.TimeFormat))
+	s.h.ServeHTTP(w, r)
+}
+
+// TestApplyRefusesASkewedClock: the SDK corrects its signatures for a
+// machine whose clock is off, so AWS still answers; but keywarden judges
+// key ages, last uses and the recent-use guard by its own clock. A clock
+// two days ahead makes a key used yesterday look quiet: apply and undo
+// refuse to act until the clock is right.
+func TestApplyRefusesASkewedClock(t *testing.T) {
+	o := newOrg(t, 1)
+	pol := mustPolicy(t, stagedYAML)
+	key := o.addKey(o.prod, "alice", 105*day, 0, awsemu.StatusActive).AccessKeyID
+	planned, err := o.engine(pol, "plan").Plan(t.Context(), orgRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	skewed := httptest.NewServer(skewedDate{o.sb, -48 * time.Hour})
+	t.Cleanup(skewed.Close)
+	e := o.engineAt(pol, "apply", skewed.URL)
+	_, err = e.Apply(t.Context(), engine.ApplyRequest{Plan: roundTrip(t, planned.Plan), Read: orgRead})
+	if !errors.Is(err, engine.ErrClockSkew) || !strings.Contains(err.Error(), "48h0m0s ahead") {
+		t.Fatalf("apply with the clock 48h ahead: %v; want %v saying how far", err, engine.ErrClockSkew)
+	}
+	if o.status(key) != awsemu.StatusActive {
+		t.Fatalf("the key is %s after a refused apply", o.status(key))
+	}
+	// A clock a few seconds off is no reason to refuse.
+	near := httptest.NewServer(skewedDate{o.sb, 3 * time.Second})
+	t.Cleanup(near.Close)
+	res, err := o.engineAt(pol, "apply", near.URL).Apply(t.Context(), engine.ApplyRequest{Plan: roundTrip(t, planned.Plan), Read: orgRead})
+	if err != nil || o.status(key) != awsemu.StatusInactive {
+		t.Fatalf("apply with the clock right: %v, key %s", err, o.status(key))
+	}
+	_, err = o.engineAt(pol, "undo", skewed.URL).Undo(t.Context(), engine.UndoRequest{RunID: res.Outcome.RunID})
+	if !errors.Is(err, engine.ErrClockSkew) || o.status(key) != awsemu.StatusInactive {
+		t.Fatalf("undo with the clock 48h ahead: %v, key %s; want refused", err, o.status(key))
+	}
+	// Warnings change no key: they still go out (report mode).
+	o.addKey(o.prod, "bob", 85*day, 0, awsemu.StatusActive)
+	warned, err := o.engine(pol, "plan").Plan(t.Context(), orgRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if warned.Plan.Changes() || warned.Plan.Summary().Notify == 0 {
+		t.Fatalf("plan %+v, want warnings only", warned.Plan.Summary())
+	}
+	if _, err := o.engineAt(pol, "apply", skewed.URL).Apply(t.Context(), engine.ApplyRequest{Plan: roundTrip(t, warned.Plan), Read: orgRead}); err != nil {
+		t.Errorf("a plan of warnings only, with the clock off: %v", err)
+	}
+}
+
+// engineAt is o.engine against another endpoint (a proxy of the sandbox).
+func (o *org) engineAt(pol *policy.Policy, command, url string) *engine.Engine {
+	o.t.Helper()
+	cfg, err := awsx.Load(context.Background(), awsx.Options{Region: awsemu.DefaultRegion, Endpoint: url, MaxBackoff: 50 * time.Millisecond,
+		Credentials: credentials.NewStaticCredentialsProvider(o.admin.AccessKeyID, o.admin.SecretAccessKey, "")})
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	hub, err := awsx.NewHub(o.t.Context(), cfg, awsx.HubOptions{Command: command, RoleName: roleName, ActRoleName: actRoleName})
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	return &engine.Engine{Hub: hub, Policy: pol, Store: o.st}
+}
+
+// TestEditedPlanCannotDeactivateOnResume: deactivate_old (--deactivate-now)
+// is the live plan's to set, never the file's. A rotation cut off after it
+// stored the new key is finished on resume whatever the live plan says; a
+// plan file edited to deactivate the old key right after must not make it
+// so: the old key is in use.
+func TestEditedPlanCannotDeactivateOnResume(t *testing.T) {
+	o := newOrg(t, 1)
+	acct := o.prod
+	old := o.addKey(acct, "alice", 95*day, time.Hour, awsemu.StatusActive).AccessKeyID
+	pol := mustPolicy(t, rotationYAML)
+	ctx := t.Context()
+	planned, err := o.engine(pol, "plan").Plan(ctx, orgRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := planned.Plan.Actions[0]
+	lease, err := o.st.Acquire(ctx, "run-crashed", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().UTC().Add(-time.Minute)
+	if err := lease.CreateRun(ctx, store.Run{ID: "run-crashed", Command: "apply", PlanID: planned.Plan.ID, PolicyHash: pol.Hash,
+		Status: store.RunRunning, StartedAt: start}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lease.RecordIntent(ctx, store.Entry{RunID: "run-crashed", PlanID: planned.Plan.ID, ActionID: a.ID, Action: a.Type,
+		AccountID: a.AccountID, UserName: a.UserName, AccessKeyID: a.AccessKeyID, KeyStatus: a.Key.Status, KeyCreatedAt: a.Key.CreatedAt,
+		IntentAt: start}); err != nil {
+		t.Fatal(err)
+	}
+	lease.Release()
+	stored := o.addKey(acct, "alice", 0, 0, awsemu.StatusActive)
+	value, _ := json.Marshal(secretValue{stored.AccessKeyID, stored.SecretAccessKey})
+	if _, err := o.sb.AddSecret(awsemu.SecretSpec{Account: acct, Region: awsemu.DefaultRegion, Name: "keywarden/iam-user/alice",
+		SecretString: string(value), Tags: []awsemu.Tag{{Key: remediate.TagAccessKeyID, Value: stored.AccessKeyID}}}); err != nil {
+		t.Fatal(err)
+	}
+	edited := roundTrip(t, planned.Plan)
+	edited.Actions[0].DeactivateOld = true
+	res, err := o.engine(pol, "apply").Apply(ctx, engine.ApplyRequest{Plan: edited, Read: orgRead})
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if got := o.status(old); got != awsemu.StatusActive {
+		t.Fatalf("the old key, in use, is %s: the edited plan deactivated it (%s)", got, strings.Join(outline(res.Outcome.Results), ", "))
+	}
+	if r := res.Outcome.Results[0]; r.Outcome != store.OutcomeDone {
+		t.Errorf("the interrupted rotation: %s %s; want it finished", r.Outcome, r.Detail)
+	}
+}
+
+// TestEditedPlanCannotDeactivateOldKey: a plan file's rotate action edited
+// to say deactivate_old (as 'keywarden rotate --deactivate-now' does)
+// rotates, and leaves the old key, in use, active.
+func TestEditedPlanCannotDeactivateOldKey(t *testing.T) {
+	o := newOrg(t, 1)
+	old := o.addKey(o.prod, "alice", 95*day, time.Hour, awsemu.StatusActive).AccessKeyID
+	pol := mustPolicy(t, rotationYAML)
+	planned, err := o.engine(pol, "plan").Plan(t.Context(), orgRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := roundTrip(t, planned.Plan)
+	edited.Actions[0].DeactivateOld = true
+	edited.Actions[0].Stage = "deactivate-now"
+	res, err := o.engine(pol, "apply").Apply(t.Context(), engine.ApplyRequest{Plan: edited, Read: orgRead})
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if got := o.status(old); got != awsemu.StatusActive {
+		t.Fatalf("the old key, in use, is %s: the edited plan deactivated it (%s)", got, strings.Join(outline(res.Outcome.Results), ", "))
+	}
+	if got := strings.Join(outline(res.Outcome.Results), ", "); got != "alice rotate done" {
+		t.Errorf("results %s, want the rotation alone", got)
+	}
+}
+
+// losesFirstAnswer passes calls to the sandbox, but the first call of op
+// is carried out and its answer lost (the connection drops): the SDK
+// sends it again.
+type losesFirstAnswer struct {
+	h    http.Handler
+	op   string
+	mu   sync.Mutex
+	lost bool
+}
+
+func (l *losesFirstAnswer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	l.mu.Lock()
+	lose := !l.lost && strings.Contains(string(body), "Action="+l.op+"&")
+	l.lost = l.lost || lose
+	l.mu.Unlock()
+	if !lose {
+		l.h.ServeHTTP(w, r)
+		return
+	}
+	l.h.ServeHTTP(httptest.NewRecorder(), r)
+	conn, _, err := w.(http.Hijacker).Hijack()
+	if err == nil {
+		conn.Close()
+	}
+}
+
+// TestRotationAnswerLost: CreateAccessKey went through but its answer was
+// lost, and the SDK sent it again: IAM refuses the second (the user holds
+// two keys now). The key the first call made has a secret nobody will
+// ever see: it is deleted, not left as the user's second active key.
+func TestRotationAnswerLost(t *testing.T) {
+	o := newOrg(t, 1)
+	old := o.addKey(o.prod, "alice", 95*day, time.Hour, awsemu.StatusActive).AccessKeyID
+	pol := mustPolicy(t, rotationYAML)
+	planned, err := o.engine(pol, "plan").Plan(t.Context(), orgRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httptest.NewServer(&losesFirstAnswer{h: o.sb, op: "CreateAccessKey"})
+	t.Cleanup(proxy.Close)
+	res, err := o.engineAt(pol, "apply", proxy.URL).Apply(t.Context(), engine.ApplyRequest{Plan: roundTrip(t, planned.Plan), Read: orgRead})
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	r := res.Outcome.Results[0]
+	keys := keysOf(t, o, o.prod, "alice")
+	switch {
+	case r.Outcome == store.OutcomeDone:
+		// The rotation went through after all: one new key, stored.
+		newID, _, _ := remediate.RotationDetail(r.Detail)
+		if len(keys) != 2 || o.status(newID) != awsemu.StatusActive {
+			t.Errorf("alice holds %v after the rotation, want %s and %s", keys, old, newID)
+		}
+	case len(keys) != 1 || !strings.HasPrefix(keys[0], old):
+		t.Errorf("rotation %s (%s); alice holds %v: a key whose secret is lost was left", r.Outcome, r.Detail, keys)
+	case !strings.Contains(r.Detail, "was deleted"):
+		t.Errorf("the journal says %q; want it to say the lost key was deleted", r.Detail)
+	}
+	if o.status(old) != awsemu.StatusActive {
+		t.Errorf("the old key is %s", o.status(old))
+	}
+}
+
+// TestResumeRecordsWhatTheCutOffCallDid: an apply cut off during its
+// UpdateAccessKey (the call went through, the result was never
+// journaled) is resumed: the key, found inactive, was deactivated by that
+// run — recorded done, so that undo of the run reactivates it.
+func TestResumeRecordsWhatTheCutOffCallDid(t *testing.T) {
+	o := newOrg(t, 1)
+	pol := mustPolicy(t, stagedYAML)
+	key := o.addKey(o.prod, "alice", 105*day, 0, awsemu.StatusActive)
+	ctx := t.Context()
+	planned, err := o.engine(pol, "plan").Plan(ctx, orgRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := *actionOn(planned.Plan, key.AccessKeyID)
+	lease, err := o.st.Acquire(ctx, "run-cut-off", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().UTC().Add(-time.Minute)
+	if err := lease.CreateRun(ctx, store.Run{ID: "run-cut-off", Command: "apply", PlanID: planned.Plan.ID, PolicyHash: pol.Hash,
+		Status: store.RunRunning, StartedAt: start}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lease.RecordIntent(ctx, store.Entry{RunID: "run-cut-off", PlanID: planned.Plan.ID, ActionID: a.ID, Action: a.Type,
+		AccountID: a.AccountID, UserName: a.UserName, AccessKeyID: a.AccessKeyID, KeyStatus: a.Key.Status, KeyCreatedAt: a.Key.CreatedAt,
+		IntentAt: start}); err != nil {
+		t.Fatal(err)
+	}
+	lease.Release()
+	// The cut-off call went through.
+	c := iam.New(iam.Options{Region: awsemu.DefaultRegion, BaseEndpoint: aws.String(o.url),
+		Credentials: credentials.NewStaticCredentialsProvider(key.AccessKeyID, key.SecretAccessKey, "")})
+	if _, err := c.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String("alice"), AccessKeyId: aws.String(key.AccessKeyID),
+		Status: iamtypes.StatusTypeInactive}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := o.engine(pol, "apply").Apply(ctx, engine.ApplyRequest{Plan: roundTrip(t, planned.Plan), Read: orgRead})
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if !res.Outcome.Resumed || res.Outcome.RunID != "run-cut-off" {
+		t.Errorf("run %s resumed %v; want run-cut-off resumed", res.Outcome.RunID, res.Outcome.Resumed)
+	}
+	if got := strings.Join(outline(res.Outcome.Results), ", "); got != "alice deactivate done" {
+		t.Errorf("results %s, want the deactivation recorded done by the resumed run", got)
+	}
+	if _, err := o.engine(pol, "undo").Undo(ctx, engine.UndoRequest{RunID: "run-cut-off"}); err != nil {
+		t.Fatalf("undo: %v", err)
+	}
+	if got := o.status(key.AccessKeyID); got != awsemu.StatusActive {
+		t.Fatalf("after undo of the run the key is %s, want active", got)
 	}
 }

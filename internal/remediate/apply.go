@@ -275,7 +275,16 @@ func (ap *Applier) Execute(ctx context.Context, prep *Prepared, runID string) (*
 	for _, d := range prep.Dropped {
 		dropped[d.Action.ID] = d
 	}
+	// What is done is the live plan's version of each action: the file
+	// only proposes (its deactivate_old, stage or reason are not trusted).
+	todo := map[string]Action{}
+	for _, a := range prep.ToDo {
+		todo[a.ID] = a
+	}
 	for _, a := range p.Actions {
+		if t, ok := todo[a.ID]; ok {
+			a = t
+		}
 		if e, ok := finished[a.ID]; ok && e.Outcome != store.OutcomeFailed {
 			ap.report(out, ActionResult{Action: a, Outcome: e.Outcome, Detail: e.Detail, RequestID: e.RequestID, Earlier: true})
 			continue

@@ -64,12 +64,14 @@ func (ap *Applier) Prepare(ctx context.Context, p *Plan, live *LiveView) (*Prepa
 		return nil, fmt.Errorf("read the journal: %w", err)
 	}
 	finished := map[string]bool{}
-	// A rotation cut off between creating a key and storing it is finished
-	// by Execute whatever the live view says: the key it may have left
-	// behind must be found and deleted.
+	// An action cut off during its AWS call is finished by Execute
+	// whatever the live view says: a key found as wanted was changed by
+	// the interrupted run, and is journaled done by it (so that undo of
+	// the run restores it); a rotation's key left unstored is found and
+	// deleted. Execute judges the key again before any call.
 	cutOff := map[string]bool{}
 	for _, e := range earlier {
-		if e.Action == Rotate && (e.Outcome == store.OutcomePending || e.Outcome == store.OutcomeFailed && e.Detail == DetailOutcomeUnknown) {
+		if e.Outcome == store.OutcomePending || e.Outcome == store.OutcomeFailed && e.Detail == DetailOutcomeUnknown {
 			cutOff[e.ActionID] = true
 		}
 		if e.Outcome != store.OutcomePending && e.Outcome != store.OutcomeFailed {
@@ -97,6 +99,9 @@ func (ap *Applier) Prepare(ctx context.Context, p *Plan, live *LiveView) (*Prepa
 		case seen[a.ID]:
 			drop("the plan lists this action twice")
 		case cutOff[a.ID] && (!ok || w.Type != a.Type):
+			// Finished as the file says, but deactivating the old key
+			// right after is the live plan's to ask, never the file's.
+			a.DeactivateOld = false
 			prep.ToDo = append(prep.ToDo, a)
 		case !ok || w.Type != a.Type:
 			if done := live.alreadyDone(a); done != "" {

@@ -297,7 +297,9 @@ func Make(ctx context.Context, in Inputs) (*Plan, error) {
 	}
 	successorOf := map[keyRef]*RotationState{} // new key: its rotation, while under way
 	for ref, rs := range rots {
-		if rs.holdsBack() {
+		// Also once the old key was deactivated at the deadline with the
+		// new key never used: the new key is then the owner's way back.
+		if rs.holdsBack() || (rs.Phase == PhaseCutOver && rs.NewKeyUsedAt == nil) {
 			successorOf[keyRef{ref.account, ref.user, rs.NewKeyID}] = rs
 		}
 	}
@@ -342,9 +344,11 @@ func Make(ctx context.Context, in Inputs) (*Plan, error) {
 		}
 		k := keys[keyRef{f.AccountID, f.UserName, f.AccessKeyID}]
 		reason := f.Message
-		if rs := successorOf[keyRef{f.AccountID, f.UserName, f.AccessKeyID}]; rs != nil && f.Rule == policy.MultipleActive {
-			// The user's two keys are the rotation's own: the new key is
-			// never the one to go.
+		if rs := successorOf[keyRef{f.AccountID, f.UserName, f.AccessKeyID}]; rs != nil && (f.Rule == policy.MultipleActive || typ != Notify) {
+			// The new key is where the owner was told to move: no rule
+			// takes it away while the rotation is under way (not
+			// unused_initial, before the owner has moved), and the user's
+			// two keys are the rotation's own (multiple_active).
 			if typ != Notify {
 				withhold(f, typ, GuardCutover, fmt.Sprintf("the key is the new key of a rotation under way (it replaces %s): the old key goes at the cutover", rs.OldKeyID))
 			}

@@ -157,7 +157,11 @@ func (ap *Applier) rotate(ctx context.Context, live *LiveView, a Action, intents
 		if ctx.Err() != nil {
 			return note(store.OutcomeFailed, DetailOutcomeUnknown, requestIDOf(err))
 		}
-		return note(store.OutcomeFailed, "create the new key: "+apiMessage(err), requestIDOf(err))
+		why := "create the new key: " + apiMessage(err)
+		if lost := ap.dropLostKeys(ctx, client, a, keys, fence); lost != "" {
+			why += "; " + lost
+		}
+		return note(store.OutcomeFailed, why, requestIDOf(err))
 	}
 	rid := requestIDFrom(created.ResultMetadata)
 	newID := aws.ToString(created.AccessKey.AccessKeyId)
@@ -183,6 +187,44 @@ func (ap *Applier) rotate(ctx context.Context, live *LiveView, a Action, intents
 		d += " (" + redact(storeNote, secret) + ")"
 	}
 	return note(store.OutcomeDone, d, rid)
+}
+
+// dropLostKeys deletes what a CreateAccessKey that failed may have left:
+// the SDK sends a call again when its answer is lost, so the first try
+// may have created a key whose secret nobody received (IAM then refuses
+// the second: the user holds two keys). A key of the user that was not
+// there right before the call and was never used is that key. It says
+// what it did, "" when nothing was left.
+func (ap *Applier) dropLostKeys(ctx context.Context, client KeyAPI, a Action, before []types.AccessKeyMetadata, fence func() error) string {
+	was := map[string]bool{}
+	for _, k := range before {
+		was[aws.ToString(k.AccessKeyId)] = true
+	}
+	now, err := listKeys(ctx, client, a.UserName)
+	if err != nil {
+		return "the user's keys could not be listed again to find a key the call may have created (" + apiMessage(err) + "): check 'aws iam list-access-keys --user-name " + a.UserName + "'"
+	}
+	var notes []string
+	for _, k := range now {
+		id := aws.ToString(k.AccessKeyId)
+		if was[id] {
+			continue
+		}
+		lu, err := client.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: k.AccessKeyId})
+		if err != nil || (lu.AccessKeyLastUsed != nil && lu.AccessKeyLastUsed.LastUsedDate != nil) {
+			continue // used, or not known: someone else's
+		}
+		if fence() != nil {
+			return ""
+		}
+		if _, err := client.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String(a.UserName), AccessKeyId: k.AccessKeyId}); err != nil {
+			notes = append(notes, fmt.Sprintf("key %s, created by a try of the call whose answer was lost, could not be deleted (%s): delete it with 'aws iam delete-access-key --user-name %s --access-key-id %s'",
+				id, apiMessage(err), a.UserName, id))
+			continue
+		}
+		notes = append(notes, fmt.Sprintf("key %s, created by a try of the call whose answer was lost (its secret never reached keywarden), was deleted; the old key is unchanged", id))
+	}
+	return strings.Join(notes, "; ")
 }
 
 // dropped are the keys the fresh read of the user holds that are no longer
