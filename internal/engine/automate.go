@@ -135,6 +135,20 @@ func (e *Engine) Automate(ctx context.Context, req AutomationRequest) (*RunSumma
 			Accounts: pol.Accounts.Accounts, Exclude: pol.Accounts.Exclude}
 	}
 
+	// Enforce: rotations that dead runs left half done are finished before
+	// the scan, so that the plan sees no orphan key (report never writes).
+	if sum.Mode == policy.ModeEnforce && e.Store != nil {
+		rec, err := e.recoverRotations(ctx)
+		switch {
+		case errors.Is(err, store.ErrLocked):
+			// The apply is refused for it below, and says so.
+		case err != nil:
+			sum.Problems = append(sum.Problems, err.Error())
+		default:
+			sum.Problems = append(sum.Problems, rec.Left...)
+		}
+	}
+
 	scanCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if req.Stop != nil {
