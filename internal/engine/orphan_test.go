@@ -300,20 +300,23 @@ func TestRecoveryFindsTheStoredKey(t *testing.T) {
 // TestRecoveryLeavesOwnersKeys: meanwhile the owner made a key by hand. If
 // it was made long after the dead run's attempt, or has been used, it is
 // not the run's orphan: it is left alone, and the stray entry is finished
-// all the same (the rotation is then withheld by the key quota). Under
-// another policy, where the secret may have been elsewhere, even a key
-// that looks like the orphan is left, and the run says why.
+// all the same (the rotation is then withheld by the key quota). Nor is
+// the new key of a rotation of the same key that another run journaled as
+// done. Under another policy, where the secret may have been elsewhere,
+// even a key that looks like the orphan is left, and the run says why.
 func TestRecoveryLeavesOwnersKeys(t *testing.T) {
 	for _, tt := range []struct {
 		name         string
 		created      time.Duration // before the next run
 		used         time.Duration // 0: never
 		otherPolicy  bool
+		rotatedBy    bool // another run journaled the key as the old key's successor
 		wantFinished bool
 	}{
-		{"created after the attempt, unused", 40 * time.Minute, 0, false, true},
-		{"created right after the attempt, used", 55 * time.Minute, 10 * time.Minute, false, true},
-		{"the orphan, under another policy", 59 * time.Minute, 0, true, false},
+		{"created after the attempt, unused", 40 * time.Minute, 0, false, false, true},
+		{"created right after the attempt, used", 55 * time.Minute, 10 * time.Minute, false, false, true},
+		{"another run's new key", 58 * time.Minute, 0, false, true, true},
+		{"the orphan, under another policy", 59 * time.Minute, 0, true, false, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			o := newOrg(t, 1)
@@ -329,6 +332,9 @@ func TestRecoveryLeavesOwnersKeys(t *testing.T) {
 			}
 			stray := crashedRotation(t, o, crashPol, "run-crashed", old, time.Now().UTC().Add(-time.Hour), false)
 			mine := o.addKey(acct, "alice", tt.created, tt.used, awsemu.StatusActive)
+			if tt.rotatedBy {
+				journalRotation(t, o, pol, "run-later", stray, mine.AccessKeyID)
+			}
 
 			sum, err := o.engine(pol, "serve").Automate(t.Context(), engine.AutomationRequest{Trigger: engine.TriggerSchedule})
 			if err != nil {
@@ -354,5 +360,35 @@ func TestRecoveryLeavesOwnersKeys(t *testing.T) {
 				t.Errorf("problems %q; want why key %s is left", p, mine.AccessKeyID)
 			}
 		})
+	}
+}
+
+// journalRotation journals, as run runID of a plan of its own, the
+// rotation of the stray's key done, with newID stored.
+func journalRotation(t *testing.T, o *org, pol *policy.Policy, runID string, stray store.Entry, newID string) {
+	t.Helper()
+	ctx := t.Context()
+	lease, err := o.st.Acquire(ctx, runID, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Release()
+	at := time.Now().UTC().Add(-58 * time.Minute)
+	if err := lease.CreateRun(ctx, store.Run{ID: runID, Command: "apply", PlanID: "plan-" + runID, PolicyHash: pol.Hash,
+		Status: store.RunRunning, StartedAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	e := stray
+	e.ID, e.RunID, e.PlanID, e.Outcome, e.Detail, e.IntentAt = 0, runID, "plan-"+runID, "", "", at
+	id, err := lease.RecordIntent(ctx, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	detail := "new key " + newID + " stored in secret arn:aws:secretsmanager:us-east-1:" + stray.AccountID + ":secret:keywarden/iam-user/alice-AbCdEf; the old key stays active"
+	if err := lease.RecordResult(ctx, id, store.Result{Outcome: store.OutcomeDone, Detail: detail, At: at}); err != nil {
+		t.Fatal(err)
+	}
+	if err := lease.FinishRun(ctx, runID, store.RunDone, at); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -560,34 +560,42 @@ func (ap *Applier) recoverStray(ctx context.Context, lease store.Lease, holder s
 		}
 		return ap.putReaders(ctx, sm, l, a, arn)
 	}
+	// The new key of a rotation of the same key that another run finished
+	// is that run's, stored: never taken for the orphan.
+	var stored string
+	if done, ok, err := ap.Store.LastRotation(ctx, a.AccountID, a.AccessKeyID); err != nil {
+		return res, "", fmt.Errorf("read the journal: %w", err)
+	} else if ok {
+		stored, _, _ = RotationDetail(done.Detail)
+	}
 	keys, err := listKeys(ctx, client, a.UserName)
 	var noUser *types.NoSuchEntityException
-	var outcome string
-	var notes []string
-	var fenceErr error
 	switch {
 	case errors.As(err, &noUser):
-		outcome, notes = "", []string{"the user no longer exists"}
+		res.Outcome = store.OutcomeFailed
+		res.Detail = "interrupted before its new key was stored; finished by run " + holder + ": the user no longer exists"
 	case err != nil:
 		return res, "list the user's keys: " + apiMessage(err), nil
 	default:
-		_, outcome, notes = ap.recoverRotation(ctx, client, sm, put, a, name, keys, intents, keep, func() error { fenceErr = lease.Check(ctx); return fenceErr })
-	}
-	if fenceErr != nil {
-		return res, "", fmt.Errorf("stopped before finishing the rotation of %s: %w", a.AccessKeyID, fenceErr)
-	}
-	switch outcome {
-	case store.OutcomeFailed:
-		return res, strings.Join(notes, "; "), nil
-	case store.OutcomeDone:
-		res.Outcome, res.Detail = store.OutcomeDone, strings.Join(notes, "; ")+"; finished by run "+holder
-	default:
-		if len(notes) == 0 {
-			notes = []string{"no key it created is left"}
+		keys = slices.DeleteFunc(keys, func(k types.AccessKeyMetadata) bool { return aws.ToString(k.AccessKeyId) == stored })
+		var fenceErr error
+		_, outcome, notes := ap.recoverRotation(ctx, client, sm, put, a, name, keys, intents, keep, func() error { fenceErr = lease.Check(ctx); return fenceErr })
+		if fenceErr != nil {
+			return res, "", fmt.Errorf("stopped before finishing the rotation of %s: %w", a.AccessKeyID, fenceErr)
 		}
-		res.Outcome = store.OutcomeFailed
-		res.Detail = fmt.Sprintf("interrupted before its new key was stored; finished by run %s: %s; the old key is unchanged, and a later run rotates it",
-			holder, strings.Join(notes, "; "))
+		switch outcome {
+		case store.OutcomeFailed:
+			return res, strings.Join(notes, "; "), nil
+		case store.OutcomeDone:
+			res.Outcome, res.Detail = store.OutcomeDone, strings.Join(notes, "; ")+"; finished by run "+holder
+		default:
+			if len(notes) == 0 {
+				notes = []string{"no key it created is left"}
+			}
+			res.Outcome = store.OutcomeFailed
+			res.Detail = fmt.Sprintf("interrupted before its new key was stored; finished by run %s: %s; the old key is unchanged",
+				holder, strings.Join(notes, "; "))
+		}
 	}
 	id := e.ID
 	if e.Outcome != store.OutcomePending {
