@@ -29,7 +29,7 @@ const (
 const (
 	StatusOK      = "ok"
 	StatusPartial = "partial" // some accounts not read completely: no action in them
-	StatusRefused = "refused" // over the safety limits, another apply held the lock, or no act role: nothing changed
+	StatusRefused = "refused" // over the safety limits, another apply held the lock, no act role, or the clock off: nothing changed
 	StatusStopped = "stopped" // the deadline came, or a shutdown: the next run goes on
 	StatusFailed  = "failed"  // some actions failed
 )
@@ -133,6 +133,20 @@ func (e *Engine) Automate(ctx context.Context, req AutomationRequest) (*RunSumma
 	if sel := read.Selection; !sel.Organization && len(sel.OUs) == 0 && len(sel.Accounts) == 0 {
 		read.Selection = inventory.Selection{Organization: pol.Accounts.Organization, OUs: pol.Accounts.OUs,
 			Accounts: pol.Accounts.Accounts, Exclude: pol.Accounts.Exclude}
+	}
+
+	// Enforce: rotations that dead runs left half done are finished before
+	// the scan, so that the plan sees no orphan key (report never writes).
+	if sum.Mode == policy.ModeEnforce && e.Store != nil {
+		rec, err := e.recoverRotations(ctx)
+		switch {
+		case errors.Is(err, store.ErrLocked):
+			// The apply is refused for it below, and says so.
+		case err != nil:
+			sum.Problems = append(sum.Problems, err.Error())
+		default:
+			sum.Problems = append(sum.Problems, rec.Left...)
+		}
 	}
 
 	scanCtx, cancel := context.WithCancelCause(ctx)

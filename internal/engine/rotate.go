@@ -7,6 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+
 	"github.com/keywarden/keywarden/internal/inventory"
 	"github.com/keywarden/keywarden/internal/remediate"
 )
@@ -34,8 +37,11 @@ type RotateRequest struct {
 
 // RotateResult is what a rotation asked for by hand did.
 type RotateResult struct {
-	Scan *ScanResult
-	Plan *remediate.Plan
+	// Recovered are the rotations that dead runs left unfinished, finished
+	// before the user's keys were read (remediate.Recovery).
+	Recovered []remediate.ActionResult
+	Scan      *ScanResult
+	Plan      *remediate.Plan
 	ApplyResult
 }
 
@@ -56,23 +62,30 @@ func (e *Engine) Rotate(ctx context.Context, req RotateRequest) (*RotateResult, 
 	if req.AccountID == "" || req.UserName == "" {
 		return nil, errors.New("rotate needs an account and a user")
 	}
+	// An earlier rotation that died between creating its key and storing
+	// it left an orphan: the user would hold two keys, and this one be
+	// refused by the key quota.
+	rec, err := e.recoverRotations(ctx)
+	if err != nil {
+		return nil, err
+	}
 	r := req.Read
 	r.Selection = inventory.Selection{Accounts: []string{req.AccountID}}
 	r.needKeyIDs = func(u inventory.User, _ time.Time) bool { return u.Name == req.UserName }
 	sc, err := e.Scan(ctx, r)
 	if err != nil {
-		return nil, err
+		return &RotateResult{Recovered: rec.Results}, err
 	}
 	key, err := pickKey(sc.Inventory, req)
 	if err != nil {
-		return &RotateResult{Scan: sc}, err
+		return &RotateResult{Recovered: rec.Results, Scan: sc}, err
 	}
 	d := &remediate.Demand{AccountID: req.AccountID, UserName: req.UserName, AccessKeyID: key, DeactivateNow: req.DeactivateNow}
 	plan, err := e.makePlanFor(ctx, sc, d)
 	if err != nil {
 		return nil, err
 	}
-	res := &RotateResult{Scan: sc, Plan: plan}
+	res := &RotateResult{Recovered: rec.Results, Scan: sc, Plan: plan}
 	rotates := false
 	for _, a := range plan.Actions {
 		rotates = rotates || (a.Type == remediate.Rotate && a.AccessKeyID == key)
@@ -87,6 +100,7 @@ func (e *Engine) Rotate(ctx context.Context, req RotateRequest) (*RotateResult, 
 		if len(why) == 0 {
 			why = append(why, "no guard allows it")
 		}
+		why = append(why, rec.Left...)
 		return res, fmt.Errorf("%w: key %s of %s in %s: %s", ErrNotRotated, key, req.UserName, req.AccountID, strings.Join(why, "; "))
 	}
 	if req.Planned != nil {
@@ -139,4 +153,34 @@ func pickKey(inv *inventory.Inventory, req RotateRequest) (string, error) {
 		return "", fmt.Errorf("no user %s in account %s", req.UserName, req.AccountID)
 	}
 	return "", fmt.Errorf("account %s was not read: is it an ACTIVE account of the organization?", req.AccountID)
+}
+
+// recoverRotations finishes the rotations that dead runs of other plans
+// left unfinished (remediate.Applier.RecoverRotations), holding the state
+// store's lock for that only, before the keys are read: the plan then sees
+// the users' keys as they are after it.
+func (e *Engine) recoverRotations(ctx context.Context) (*remediate.Recovery, error) {
+	rec, err := e.applier(nil, "").RecoverRotations(ctx, e.Hub.RunID, e.userPath)
+	if err != nil {
+		return nil, fmt.Errorf("finish the rotations interrupted runs left: %w", err)
+	}
+	return rec, nil
+}
+
+// userPath reads a user's path through the read role, as a scan does
+// (ListUsers): a secret's resource policy names the user by its ARN.
+func (e *Engine) userPath(ctx context.Context, accountID, userName string) (string, error) {
+	p := iam.NewListUsersPaginator(iam.NewFromConfig(e.Hub.Config(accountID, nil)), &iam.ListUsersInput{})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return "", fmt.Errorf("list the users of %s: %w", accountID, err)
+		}
+		for _, u := range page.Users {
+			if aws.ToString(u.UserName) == userName {
+				return aws.ToString(u.Path), nil
+			}
+		}
+	}
+	return "", fmt.Errorf("no user %s in account %s", userName, accountID)
 }

@@ -220,6 +220,14 @@ func (ap *Applier) Execute(ctx context.Context, prep *Prepared, runID string) (*
 		}
 	}()
 
+	// Rotations that dead runs of other plans left half done are finished
+	// first (a plan that only warns changes no key): their orphan keys
+	// would otherwise stay for good.
+	if p.Changes() {
+		if _, err := ap.recoverStrays(ctx, lease, runID, p.ID, prep.live, nil); err != nil {
+			return nil, fmt.Errorf("finish the rotations interrupted runs left: %w", err)
+		}
+	}
 	runs, err := ap.Store.RunsForPlan(ctx, p.ID)
 	if err != nil {
 		return nil, fmt.Errorf("read the journal: %w", err)

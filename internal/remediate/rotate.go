@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -125,7 +126,8 @@ func (ap *Applier) rotate(ctx context.Context, live *LiveView, a Action, intents
 	var notes []string
 	if resuming {
 		var out string
-		keys, out, notes = ap.recoverRotation(ctx, client, sm, live, a, name, keys, intents, fence)
+		put := func(ctx context.Context, arn string) error { return ap.putReaders(ctx, sm, live, a, arn) }
+		keys, out, notes = ap.recoverRotation(ctx, client, sm, put, a, name, keys, intents, "", fence)
 		if out != "" {
 			return out, strings.Join(notes, "; "), ""
 		}
@@ -250,11 +252,12 @@ func dropped(keys []types.AccessKeyMetadata, live *LiveView, a Action) map[strin
 // holds (tagged so) — then the secret's policy is put again and the
 // rotation is done — or, if an attempt of the action created it (right
 // after its intent, and never used: its secret was nowhere), a key whose
-// secret is lost, which is deleted. Any other key is someone else's and
-// left alone. It returns the user's keys left, and an outcome when the
-// rotation is finished (or cannot go on).
-func (ap *Applier) recoverRotation(ctx context.Context, client KeyAPI, sm SecretsAPI, live *LiveView, a Action, name string,
-	keys []types.AccessKeyMetadata, intents []time.Time, fence func() error) ([]types.AccessKeyMetadata, string, []string) {
+// secret is lost, which is deleted — unless keep says why it may not be,
+// when the recovery fails saying so. Any other key is someone else's and
+// left alone. put puts the secret's resource policy. It returns the user's
+// keys left, and an outcome when the rotation is finished (or cannot go on).
+func (ap *Applier) recoverRotation(ctx context.Context, client KeyAPI, sm SecretsAPI, put func(context.Context, string) error, a Action, name string,
+	keys []types.AccessKeyMetadata, intents []time.Time, keep string, fence func() error) ([]types.AccessKeyMetadata, string, []string) {
 	var notes []string
 	held := ""
 	desc, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
@@ -280,7 +283,7 @@ func (ap *Applier) recoverRotation(ctx context.Context, client KeyAPI, sm Secret
 		}
 		if id == held && desc != nil {
 			// Stored before the interruption: make sure the user can read it.
-			if err := ap.putReaders(ctx, sm, live, a, aws.ToString(desc.ARN)); err != nil {
+			if err := put(ctx, aws.ToString(desc.ARN)); err != nil {
 				return keys, store.OutcomeFailed, []string{"the interrupted run stored new key " + id + " in secret " + aws.ToString(desc.ARN) + ", but its resource policy could not be put: " + apiMessage(err)}
 			}
 			return keys, store.OutcomeDone, []string{fmt.Sprintf("new key %s stored in secret %s; the old key stays active (stored by the interrupted run)", id, aws.ToString(desc.ARN))}
@@ -295,6 +298,9 @@ func (ap *Applier) recoverRotation(ctx context.Context, client KeyAPI, sm Secret
 			notes = append(notes, fmt.Sprintf("key %s, created %s, has been used: it is not the interrupted run's, and is left alone", id, created.UTC().Format(time.RFC3339)))
 			left = append(left, k)
 			continue
+		}
+		if keep != "" {
+			return keys, store.OutcomeFailed, []string{fmt.Sprintf("key %s, created right after the interrupted attempt and never used, is not deleted: %s", id, keep)}
 		}
 		if fence() != nil {
 			return keys, store.OutcomePending, nil
@@ -411,6 +417,9 @@ func (ap *Applier) userARN(live *LiveView, a Action) string {
 
 // user is the fresh read of a user, nil when it was not read.
 func (live *LiveView) user(account, name string) *inventory.User {
+	if live == nil || live.Inventory == nil {
+		return nil
+	}
 	for i := range live.Inventory.Accounts {
 		acct := &live.Inventory.Accounts[i]
 		if acct.Account.ID != account {
@@ -445,4 +454,201 @@ func redact(msg, secret string) string {
 		return msg
 	}
 	return strings.ReplaceAll(msg, secret, "[REDACTED]")
+}
+
+// Recovery is what became of the rotations that dead runs of other plans
+// left unfinished (RecoverRotations).
+type Recovery struct {
+	// Results are the rotations finished, each journaled on the entry the
+	// dead run left: done when the secret holds the new key (the cutover
+	// then follows it), failed when it does not — saying which orphan key
+	// was deleted, or that none was left. A rotation finished is never
+	// looked at again.
+	Results []ActionResult
+	// Left says why each of the others could not be finished now (an AWS
+	// error, a user not read, another policy); the next run tries again.
+	Left []string
+}
+
+// UserPath reads the path of an IAM user, for a secret's resource policy,
+// when the run did not read the user.
+type UserPath func(ctx context.Context, accountID, userName string) (string, error)
+
+// RecoverRotations finishes the rotations that runs of other plans left
+// unfinished when they died between creating a new key and journaling it,
+// holding the state store's lock for that only (as runID): a run that
+// makes a new plan every time (a schedule, 'keywarden rotate') would
+// otherwise find the user holding the old key and an orphan, and withhold
+// the rotation for good. userPath, if set, reads a user's path when a
+// secret's policy must be put again.
+func (ap *Applier) RecoverRotations(ctx context.Context, runID string, userPath UserPath) (*Recovery, error) {
+	lease, err := ap.Store.Acquire(ctx, runID, lockStaleAfter)
+	if err != nil {
+		return nil, err
+	}
+	defer lease.Release()
+	return ap.recoverStrays(ctx, lease, runID, "", nil, userPath)
+}
+
+// recoverStrays finishes, under lease (held as holder), the rotations left
+// unfinished by the runs of plans other than planID that are dead: still
+// running or interrupted, and not the holder. A rotation is unfinished
+// when the last entry of its action has no result, or failed with
+// DetailOutcomeUnknown. Each one finished is journaled on its entry (see
+// Recovery); live, when it holds the user, gives the user's path.
+func (ap *Applier) recoverStrays(ctx context.Context, lease store.Lease, holder, planID string, live *LiveView, userPath UserPath) (*Recovery, error) {
+	runs, err := ap.Store.Runs(ctx, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read the journal: %w", err)
+	}
+	dead := map[string]store.Run{}
+	var plans []string
+	for i := len(runs) - 1; i >= 0; i-- { // oldest first
+		r := runs[i]
+		if r.ID == holder || r.PlanID == "" || r.PlanID == planID || (r.Status != store.RunRunning && r.Status != store.RunInterrupted) {
+			continue
+		}
+		if !slices.Contains(plans, r.PlanID) {
+			plans = append(plans, r.PlanID)
+		}
+		dead[r.ID] = r
+	}
+	rec := &Recovery{}
+	for _, pid := range plans {
+		entries, err := ap.Store.PlanEntries(ctx, pid)
+		if err != nil {
+			return rec, fmt.Errorf("read the journal: %w", err)
+		}
+		last := map[string]store.Entry{}
+		intents := map[string][]time.Time{}
+		var order []string
+		for _, e := range entries {
+			if _, ok := last[e.ActionID]; !ok {
+				order = append(order, e.ActionID)
+			}
+			last[e.ActionID] = e
+			intents[e.ActionID] = append(intents[e.ActionID], e.IntentAt)
+		}
+		for _, id := range order {
+			e := last[id]
+			r, ok := dead[e.RunID]
+			unfinished := e.Outcome == store.OutcomePending || (e.Outcome == store.OutcomeFailed && e.Detail == DetailOutcomeUnknown)
+			if !ok || e.Action != Rotate || !unfinished {
+				continue
+			}
+			res, left, err := ap.recoverStray(ctx, lease, holder, r, e, intents[id], live, userPath)
+			if err != nil {
+				return rec, err
+			}
+			if left != "" {
+				why := fmt.Sprintf("the rotation of key %s of %s in %s, interrupted in run %s, is not finished yet: %s", e.AccessKeyID, e.UserName, e.AccountID, e.RunID, left)
+				ap.log().Warn("interrupted rotation not finished", "run", e.RunID, "account", e.AccountID, "user", e.UserName, "key", e.AccessKeyID, "why", left)
+				rec.Left = append(rec.Left, why)
+				continue
+			}
+			ap.log().Warn("finished a rotation an interrupted run left", "run", e.RunID, "account", e.AccountID, "user", e.UserName,
+				"key", e.AccessKeyID, "outcome", res.Outcome, "detail", res.Detail)
+			rec.Results = append(rec.Results, res)
+		}
+	}
+	return rec, nil
+}
+
+// recoverStray finishes one rotation that run r left unfinished (entry e,
+// intents the times of its attempts) and journals the result on e: a
+// result for an entry left pending, or, for one whose AWS call was cut
+// off (it has a result already), an entry of the same action in the same
+// run, which then is its last. left says why it cannot be finished now;
+// err, that the journal or the lock failed.
+func (ap *Applier) recoverStray(ctx context.Context, lease store.Lease, holder string, r store.Run, e store.Entry, intents []time.Time,
+	live *LiveView, userPath UserPath) (res ActionResult, left string, err error) {
+	a := Action{ID: e.ActionID, Type: e.Action, AccountID: e.AccountID, UserName: e.UserName, AccessKeyID: e.AccessKeyID,
+		Stage: e.Stage, Reason: e.Reason, Key: KeyState{Status: e.KeyStatus, CreatedAt: e.KeyCreatedAt}}
+	if e.Rule != "" {
+		a.Rules = strings.Split(e.Rule, ",")
+	}
+	if !e.KeyLastUsedAt.IsZero() {
+		t := e.KeyLastUsedAt
+		a.Key.LastUsedAt = &t
+	}
+	res.Action = a
+	if ap.SecretsFor == nil {
+		return res, "keywarden has no Secrets Manager client to look for the new key in", nil
+	}
+	name, err := ap.Policy.Rotation.SecretNameFor(a.AccountID, a.UserName)
+	if err != nil {
+		return res, err.Error(), nil
+	}
+	client := ap.ClientFor(a.AccountID)
+	sm := ap.SecretsFor(a.AccountID, ap.secretRegion())
+	// Under another policy the secret may have had another name or region:
+	// a key it does not find there may be one the run stored elsewhere.
+	keep := ""
+	if r.PolicyHash != ap.Policy.Hash {
+		keep = "run " + r.ID + " was made under another policy, whose secret may be elsewhere; if the key is the interrupted run's and no secret holds it, delete it by hand with 'aws iam delete-access-key'"
+	}
+	put := func(ctx context.Context, arn string) error {
+		l := live
+		if live.user(a.AccountID, a.UserName) == nil {
+			if userPath == nil {
+				return fmt.Errorf("user %s was not read by this run, so its path is not known", a.UserName)
+			}
+			p, err := userPath(ctx, a.AccountID, a.UserName)
+			if err != nil {
+				return errors.New("read the path of user " + a.UserName + ": " + apiMessage(err))
+			}
+			l = &LiveView{Inventory: &inventory.Inventory{Accounts: []inventory.AccountInventory{{Account: inventory.Account{ID: a.AccountID},
+				Users: []inventory.User{{Name: a.UserName, Path: p}}}}}}
+		}
+		return ap.putReaders(ctx, sm, l, a, arn)
+	}
+	// The new key of a rotation of the same key that another run finished
+	// is that run's, stored: never taken for the orphan.
+	var stored string
+	if done, ok, err := ap.Store.LastRotation(ctx, a.AccountID, a.AccessKeyID); err != nil {
+		return res, "", fmt.Errorf("read the journal: %w", err)
+	} else if ok {
+		stored, _, _ = RotationDetail(done.Detail)
+	}
+	keys, err := listKeys(ctx, client, a.UserName)
+	var noUser *types.NoSuchEntityException
+	switch {
+	case errors.As(err, &noUser):
+		res.Outcome = store.OutcomeFailed
+		res.Detail = "interrupted before its new key was stored; finished by run " + holder + ": the user no longer exists"
+	case err != nil:
+		return res, "list the user's keys: " + apiMessage(err), nil
+	default:
+		keys = slices.DeleteFunc(keys, func(k types.AccessKeyMetadata) bool { return aws.ToString(k.AccessKeyId) == stored })
+		var fenceErr error
+		_, outcome, notes := ap.recoverRotation(ctx, client, sm, put, a, name, keys, intents, keep, func() error { fenceErr = lease.Check(ctx); return fenceErr })
+		if fenceErr != nil {
+			return res, "", fmt.Errorf("stopped before finishing the rotation of %s: %w", a.AccessKeyID, fenceErr)
+		}
+		switch outcome {
+		case store.OutcomeFailed:
+			return res, strings.Join(notes, "; "), nil
+		case store.OutcomeDone:
+			res.Outcome, res.Detail = store.OutcomeDone, strings.Join(notes, "; ")+"; finished by run "+holder
+		default:
+			if len(notes) == 0 {
+				notes = []string{"no key it created is left"}
+			}
+			res.Outcome = store.OutcomeFailed
+			res.Detail = fmt.Sprintf("interrupted before its new key was stored; finished by run %s: %s; the old key is unchanged",
+				holder, strings.Join(notes, "; "))
+		}
+	}
+	id := e.ID
+	if e.Outcome != store.OutcomePending {
+		ne := e
+		ne.ID, ne.Outcome, ne.Detail, ne.RequestID, ne.ResultAt, ne.Caller = 0, store.OutcomePending, "", "", time.Time{}, ap.Caller
+		if id, err = lease.RecordIntent(ctx, ne); err != nil {
+			return res, "", fmt.Errorf("journal the end of the rotation of %s: %w", a.AccessKeyID, err)
+		}
+	}
+	if err := lease.RecordResult(context.WithoutCancel(ctx), id, store.Result{Outcome: res.Outcome, Detail: res.Detail, At: ap.now()}); err != nil {
+		return res, "", fmt.Errorf("journal the end of the rotation of %s: %w", a.AccessKeyID, err)
+	}
+	return res, "", nil
 }
