@@ -3,16 +3,22 @@ package engine_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
 	"github.com/keywarden/keywarden/internal/awsemu"
+	"github.com/keywarden/keywarden/internal/awsx"
 	"github.com/keywarden/keywarden/internal/engine"
 	"github.com/keywarden/keywarden/internal/policy"
 	"github.com/keywarden/keywarden/internal/remediate"
 	"github.com/keywarden/keywarden/internal/store"
+	"github.com/keywarden/keywarden/internal/store/dynamo"
+	"github.com/keywarden/keywarden/internal/testutil/moto"
 )
 
 // A rotation whose process died between CreateAccessKey and journaling the
@@ -90,79 +96,91 @@ func lastOf(t *testing.T, o *org, stray store.Entry) store.Entry {
 // CreateAccessKey was cut off, and the orphan's secret is nowhere.
 func TestAutomateRecoversOrphan(t *testing.T) {
 	for _, unknown := range []bool{false, true} {
-		name := "pending"
-		if unknown {
-			name = "outcome unknown"
-		}
-		t.Run(name, func(t *testing.T) {
-			o := newOrg(t, 1)
-			acct := o.prod
-			old := o.addKey(acct, "alice", 95*day, time.Hour, awsemu.StatusActive).AccessKeyID
-			pol := mustPolicy(t, enforceYAML)
-			stray := crashedRotation(t, o, pol, "run-crashed", old, time.Now().UTC().Add(-time.Minute), unknown)
-			orphan := o.addKey(acct, "alice", 0, 0, awsemu.StatusActive)
-
-			var logs bytes.Buffer
-			eng := o.engine(pol, "serve")
-			eng.Log = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			sum, err := eng.Automate(t.Context(), engine.AutomationRequest{Trigger: engine.TriggerSchedule})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if o.status(orphan.AccessKeyID) != "deleted" || o.status(old) != awsemu.StatusActive {
-				t.Fatalf("orphan %s, old key %s; want deleted and active (summary %+v)", o.status(orphan.AccessKeyID), o.status(old), sum)
-			}
-			e := lastOf(t, o, stray)
-			if e.Outcome != store.OutcomeFailed || !strings.Contains(e.Detail, "deleted key "+orphan.AccessKeyID) || !strings.Contains(e.Detail, "run "+sum.RunID) {
-				t.Errorf("the stray's entry ends %s: %q; want failed, naming the orphan deleted and run %s", e.Outcome, e.Detail, sum.RunID)
-			}
-			if _, ok, _ := o.st.LastRotation(t.Context(), acct, old); !ok {
-				t.Errorf("no rotation of %s is journaled as done", old)
-			}
-			// The same run rotated: alice holds her old key and the one in
-			// the secret, nothing else.
-			if sum.Planned[remediate.Rotate] != 1 || sum.Actions[store.OutcomeDone] < 1 || sum.Status != engine.StatusOK {
-				t.Errorf("summary %+v; want the rotation planned and done", sum)
-			}
-			sec, ok := o.sb.Secret(acct, awsemu.DefaultRegion, "keywarden/iam-user/alice")
-			if !ok {
-				t.Fatal("no secret for alice")
-			}
-			cur, _ := sec.Current()
-			var v secretValue
-			if err := json.Unmarshal([]byte(cur.SecretString), &v); err != nil {
-				t.Fatal(err)
-			}
-			o.secrets = append(o.secrets, v.SecretAccessKey)
-			if keys := keysOf(t, o, acct, "alice"); len(keys) != 2 || o.status(v.AccessKeyID) != awsemu.StatusActive {
-				t.Errorf("alice holds %v; want %s and the stored %s", keys, old, v.AccessKeyID)
-			}
-
-			// The next run finds nothing left to finish, and rotates nothing.
-			sum2, err := o.engine(pol, "serve").Automate(t.Context(), engine.AutomationRequest{Trigger: engine.TriggerSchedule})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if sum2.Planned[remediate.Rotate] != 0 || len(sum2.Problems) != 0 {
-				t.Errorf("next run: %+v; want no rotation and no problem", sum2)
-			}
-			if keys := keysOf(t, o, acct, "alice"); len(keys) != 2 {
-				t.Errorf("after the next run alice holds %v", keys)
-			}
-			if again := lastOf(t, o, stray); again.ID != e.ID || again.Detail != e.Detail {
-				t.Errorf("the stray was finished again: %+v", again)
-			}
-			for _, s := range o.secrets {
-				if strings.Contains(logs.String(), s) {
-					t.Errorf("a key's secret is in the logs")
-				}
-			}
-			if !strings.Contains(logs.String(), orphan.AccessKeyID) {
-				t.Errorf("the logs do not say the orphan %s was deleted:\n%s", orphan.AccessKeyID, logs.String())
-			}
-			o.noSecretLeaks(t, nil)
+		t.Run(fmt.Sprintf("outcome unknown %v", unknown), func(t *testing.T) {
+			automateRecoversOrphan(t, newOrg(t, 1), unknown)
 		})
 	}
+}
+
+// TestAutomateRecoversOrphanDynamoDB is TestAutomateRecoversOrphan with
+// the state in DynamoDB (moto), as the Lambda keeps it.
+func TestAutomateRecoversOrphanDynamoDB(t *testing.T) {
+	srv := moto.Start(t)
+	for _, unknown := range []bool{false, true} {
+		t.Run(fmt.Sprintf("outcome unknown %v", unknown), func(t *testing.T) {
+			o := newOrg(t, 1)
+			o.st = dynamoStore(t, srv)
+			automateRecoversOrphan(t, o, unknown)
+		})
+	}
+}
+
+func automateRecoversOrphan(t *testing.T, o *org, unknown bool) {
+	acct := o.prod
+	old := o.addKey(acct, "alice", 95*day, time.Hour, awsemu.StatusActive).AccessKeyID
+	pol := mustPolicy(t, enforceYAML)
+	stray := crashedRotation(t, o, pol, "run-crashed", old, time.Now().UTC().Add(-time.Minute), unknown)
+	orphan := o.addKey(acct, "alice", 0, 0, awsemu.StatusActive)
+
+	var logs bytes.Buffer
+	eng := o.engine(pol, "serve")
+	eng.Log = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	sum, err := eng.Automate(t.Context(), engine.AutomationRequest{Trigger: engine.TriggerSchedule})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.status(orphan.AccessKeyID) != "deleted" || o.status(old) != awsemu.StatusActive {
+		t.Fatalf("orphan %s, old key %s; want deleted and active (summary %+v)", o.status(orphan.AccessKeyID), o.status(old), sum)
+	}
+	e := lastOf(t, o, stray)
+	if e.Outcome != store.OutcomeFailed || !strings.Contains(e.Detail, "deleted key "+orphan.AccessKeyID) || !strings.Contains(e.Detail, "run "+sum.RunID) {
+		t.Errorf("the stray's entry ends %s: %q; want failed, naming the orphan deleted and run %s", e.Outcome, e.Detail, sum.RunID)
+	}
+	if _, ok, _ := o.st.LastRotation(t.Context(), acct, old); !ok {
+		t.Errorf("no rotation of %s is journaled as done", old)
+	}
+	// The same run rotated: alice holds her old key and the one in
+	// the secret, nothing else.
+	if sum.Planned[remediate.Rotate] != 1 || sum.Actions[store.OutcomeDone] < 1 || sum.Status != engine.StatusOK {
+		t.Errorf("summary %+v; want the rotation planned and done", sum)
+	}
+	sec, ok := o.sb.Secret(acct, awsemu.DefaultRegion, "keywarden/iam-user/alice")
+	if !ok {
+		t.Fatal("no secret for alice")
+	}
+	cur, _ := sec.Current()
+	var v secretValue
+	if err := json.Unmarshal([]byte(cur.SecretString), &v); err != nil {
+		t.Fatal(err)
+	}
+	o.secrets = append(o.secrets, v.SecretAccessKey)
+	if keys := keysOf(t, o, acct, "alice"); len(keys) != 2 || o.status(v.AccessKeyID) != awsemu.StatusActive {
+		t.Errorf("alice holds %v; want %s and the stored %s", keys, old, v.AccessKeyID)
+	}
+
+	// The next run finds nothing left to finish, and rotates nothing.
+	sum2, err := o.engine(pol, "serve").Automate(t.Context(), engine.AutomationRequest{Trigger: engine.TriggerSchedule})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum2.Planned[remediate.Rotate] != 0 || len(sum2.Problems) != 0 {
+		t.Errorf("next run: %+v; want no rotation and no problem", sum2)
+	}
+	if keys := keysOf(t, o, acct, "alice"); len(keys) != 2 {
+		t.Errorf("after the next run alice holds %v", keys)
+	}
+	if again := lastOf(t, o, stray); again.ID != e.ID || again.Detail != e.Detail {
+		t.Errorf("the stray was finished again: %+v", again)
+	}
+	for _, s := range o.secrets {
+		if strings.Contains(logs.String(), s) {
+			t.Errorf("a key's secret is in the logs")
+		}
+	}
+	if !strings.Contains(logs.String(), orphan.AccessKeyID) {
+		t.Errorf("the logs do not say the orphan %s was deleted:\n%s", orphan.AccessKeyID, logs.String())
+	}
+	o.noSecretLeaks(t, nil)
 }
 
 // TestRotateOnDemandRecoversOrphan: 'keywarden rotate' died after creating
@@ -391,4 +409,24 @@ func journalRotation(t *testing.T, o *org, pol *policy.Policy, runID string, str
 	if err := lease.FinishRun(ctx, runID, store.RunDone, at); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// dynamoStore is a state store in a new DynamoDB table of moto.
+func dynamoStore(t *testing.T, srv *moto.Server) store.Store {
+	t.Helper()
+	cfg, err := awsx.Load(t.Context(), awsx.Options{Region: "us-east-1", Endpoint: srv.URL,
+		Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := "keywarden-" + strings.NewReplacer("/", "-", " ", "-", ",", "").Replace(strings.ToLower(t.Name()))
+	if err := dynamo.CreateTable(t.Context(), cfg, table); err != nil {
+		t.Fatal(err)
+	}
+	st, err := dynamo.Open(t.Context(), cfg, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
