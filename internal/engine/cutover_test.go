@@ -149,8 +149,9 @@ func TestCutover(t *testing.T) {
 		t.Fatalf("old key %s, used 20h ago, was deactivated", o.status(old.AccessKeyID))
 	}
 
-	// Quiet for the window: the cutover.
-	clock.Advance(5 * time.Hour)
+	// Quiet for the window, and for IAM's delay in showing a use: the
+	// cutover.
+	clock.Advance(9 * time.Hour)
 	p, res = o.planApply(pol)
 	a := actionOn(p, old.AccessKeyID)
 	if a == nil || a.Type != remediate.Deactivate || a.Stage != "cutover" || !strings.Contains(a.Reason, nk.AccessKeyID) {

@@ -597,3 +597,35 @@ func TestResumeRecordsWhatTheCutOffCallDid(t *testing.T) {
 		t.Fatalf("after undo of the run the key is %s, want active", got)
 	}
 }
+
+// TestCutoverAllowsForIAMsDelay: IAM shows a key's last use up to hours
+// late. An application still on the old key, using it every 22 hours, has
+// never been quiet for the 1-day window; a use it made an hour ago, not
+// shown yet, must not let the cutover take the key away from it.
+func TestCutoverAllowsForIAMsDelay(t *testing.T) {
+	o := newOrg(t, 1)
+	pol := mustPolicy(t, rotationYAML)
+	o.sb.SetLastUsedDelay(4 * time.Hour)
+	clock := o.sb.Clock()
+	old, nk, _ := rotateAlice(t, o, pol)
+	o.useKey(nk.AccessKeyID, nk.SecretAccessKey) // a test of the new key
+	clock.Advance(2 * time.Hour)
+	o.useKey(old.AccessKeyID, old.SecretAccessKey) // the application, every 22 hours
+	clock.Advance(22 * time.Hour)
+	o.useKey(old.AccessKeyID, old.SecretAccessKey)
+	clock.Advance(3 * time.Hour) // IAM does not show this use yet
+	p, _ := o.planApply(pol)
+	if a := actionOn(p, old.AccessKeyID); a != nil && a.Type == remediate.Deactivate {
+		t.Errorf("the plan deactivates the old key, used 3 hours ago (not shown yet) and 22 hours before that: %s", a.Reason)
+	}
+	if got := o.status(old.AccessKeyID); got != awsemu.StatusActive {
+		t.Fatalf("the old key, in use every 22 hours, is %s", got)
+	}
+	// Once it has really been quiet for the window, and IAM shows it, the
+	// cutover goes ahead: the test can fail.
+	clock.Advance(30 * time.Hour)
+	o.planApply(pol)
+	if got := o.status(old.AccessKeyID); got != awsemu.StatusInactive {
+		t.Fatalf("the old key, quiet for 33 hours, is %s; want the cutover", got)
+	}
+}

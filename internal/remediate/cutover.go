@@ -49,6 +49,11 @@ const GuardCutover = "cutover"
 // policy holds the old key (rotation.on_deadline: hold).
 const GuardCutoverHold = "cutover-hold"
 
+// lastUsedDelay is how late IAM shows a key's last use, at most (AWS: up
+// to about four hours). The old key counts as quiet for the window only up
+// to that long ago: an application using it every day must show a use.
+const lastUsedDelay = 4 * time.Hour
+
 // RuleRotation is the rule an action of the rotation itself names (the
 // cutover), as opposed to a policy rule.
 const RuleRotation = "rotation"
@@ -78,7 +83,8 @@ type RotationState struct {
 	// rotation: the old key has not been used since, as far as IAM shows.
 	OldKeyQuietSince time.Time `json:"old_key_quiet_since"`
 	// CutoverAt is when the old key may be deactivated: once the new key
-	// is in use, OldKeyQuietSince plus the quiet window; nil until then.
+	// is in use, OldKeyQuietSince plus the quiet window plus IAM's delay
+	// in showing a use (4h); nil until then.
 	CutoverAt *time.Time `json:"cutover_at"`
 	// Deadline is the old key's deactivate stage; nil when no rule sets one.
 	Deadline *time.Time `json:"deadline"`
@@ -214,7 +220,9 @@ func rotationState(e store.Entry, newID, arn string, old inventory.Key, keys []i
 	case rs.NewKeyUsedAt == nil:
 		rs.Phase = PhaseWaitingForUse
 	default:
-		at := rs.OldKeyQuietSince.Add(window)
+		// A use of the last hours may not show yet: the quiet that
+		// counts is what IAM shows up to lastUsedDelay ago.
+		at := rs.OldKeyQuietSince.Add(window + lastUsedDelay)
 		rs.CutoverAt = &at
 		rs.Phase = PhaseWaitingForQuiet
 		if !asOf.Before(at) {

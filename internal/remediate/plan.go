@@ -470,8 +470,8 @@ func Make(ctx context.Context, in Inputs) (*Plan, error) {
 		if typ != Deactivate {
 			continue
 		}
-		reason := fmt.Sprintf("cutover: the new key %s is in use (last used %s) and this key has been quiet since %s, longer than rotation.quiet_window (%s)",
-			rs.NewKeyID, rs.NewKeyUsedAt.Format(time.RFC3339), rs.OldKeyQuietSince.Format(time.RFC3339), pol.Rotation.QuietWindow)
+		reason := fmt.Sprintf("cutover: the new key %s is in use (last used %s) and this key has been quiet since %s, longer than rotation.quiet_window (%s) and the %s IAM may take to show a use",
+			rs.NewKeyID, rs.NewKeyUsedAt.Format(time.RFC3339), rs.OldKeyQuietSince.Format(time.RFC3339), pol.Rotation.QuietWindow, policy.Duration(lastUsedDelay))
 		act := byKey[ref]
 		if act == nil {
 			act = &Action{AccountID: ref.account, AccountName: accountNames[ref.account], UserName: ref.user, AccessKeyID: ref.id,
