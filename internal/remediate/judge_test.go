@@ -91,7 +91,7 @@ func TestPrepareNarrows(t *testing.T) {
 		"bob skipped: no rule of the current policy asks to deactivate this key now",
 		"bob skipped: the action's ID does not match what it says: the plan file was edited",
 		"carol skipped: the key is exempt now: vendor integration, ticket SEC-12",
-		"dave skipped: withheld now by the recent-use guard: used 2h0m0s ago (within safety.recent_use_guard 1d): rotate it first, or exempt the user",
+		"dave skipped: withheld now by the recent-use guard: used 2h0m0s ago (within safety.recent_use_guard 1d, plus the 4h IAM may take to show a use): rotate it first, or exempt the user",
 		"erin skipped: the policy now asks to notify this key, not to deactivate it; make a new plan",
 		"zoe skipped: no rule of the current policy asks to delete this key now",
 	}

@@ -600,14 +600,17 @@ func guard(ctx context.Context, in Inputs, f policy.Finding, k inventory.Key, ou
 			return "", nil // already inactive: nothing to do
 		}
 		// No rule deactivates a key in use: whatever the rule, a key used
-		// within the guard is serving someone right now.
+		// within the guard is serving someone right now. IAM shows a use
+		// up to lastUsedDelay late, so the last use it shows must be older
+		// than the guard by that much: a key used once a day shows, for a
+		// few hours, a use more than a day old.
 		if !k.LastUsedAt.IsZero() {
-			if since := in.AsOf.Sub(k.LastUsedAt); since < safety.RecentUseGuard.Std() {
+			if since := in.AsOf.Sub(k.LastUsedAt); since < safety.RecentUseGuard.Std()+lastUsedDelay {
 				next := "exempt the user, or wait until it is quiet"
 				if f.Rule == policy.MaxAge {
 					next = "rotate it first, or exempt the user"
 				}
-				withhold(f, typ, GuardRecentUse, fmt.Sprintf("used %s ago (within safety.recent_use_guard %s): %s",
+				withhold(f, typ, GuardRecentUse, fmt.Sprintf("used %s ago (within safety.recent_use_guard %s, plus the 4h IAM may take to show a use): %s",
 					roundDuration(since), safety.RecentUseGuard, next))
 				return "", nil
 			}

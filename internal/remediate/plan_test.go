@@ -255,6 +255,20 @@ func TestPlanRecentUseGuardsEveryRule(t *testing.T) {
 			t.Errorf("key used %v ago: actions %v, withheld %v; want it withheld by recent-use", used, actions, withheld)
 		}
 	}
+	// IAM shows a use up to 4h late: a use shown just past the guard may
+	// hide a newer one, so the guard holds 4h longer.
+	guard := p.Safety.RecentUseGuard.Std()
+	for _, tc := range []struct {
+		used     time.Duration
+		withheld bool
+	}{{guard + 3*time.Hour, true}, {guard + 5*time.Hour, false}} {
+		inv := inventoryOf(inventory.AccountOK, userKeys{"alice", []inventory.Key{
+			key("K1", A, ago(30), asOf.Add(-tc.used)), key("K2", A, ago(20), asOf.Add(-time.Minute))}})
+		actions, withheld := outline(plan(t, p, inv, "", nil))
+		if got := cmp.Equal(withheld, []string{"recent-use:K1"}) && len(actions) == 0; got != tc.withheld {
+			t.Errorf("key shown used %v ago (guard %v): actions %v, withheld %v; want withheld %v", tc.used, guard, actions, withheld, tc.withheld)
+		}
+	}
 	// A quiet second key is deactivated.
 	inv := inventoryOf(inventory.AccountOK, userKeys{"alice", []inventory.Key{
 		key("K1", A, ago(30), ago(6)), key("K2", A, ago(20), asOf.Add(-time.Minute))}})
