@@ -49,7 +49,7 @@ func TestOperationsArePermissionsList(t *testing.T) {
 	// bob's secret exists already: his rotation puts a new version in it.
 	rotatedAgain := o.addKey(acct, "bob", 95*day, time.Hour, awsemu.StatusActive).AccessKeyID
 	if _, err := o.sb.AddSecret(awsemu.SecretSpec{Account: acct, Region: awsemu.DefaultRegion, Name: "keywarden/iam-user/bob",
-		SecretString: `{"AccessKeyId":"AKIAPREVIOUS","SecretAccessKey":"previous"}`}); err != nil {
+		SecretString: `{"AccessKeyId":"AKIAPREVIOUS","SecretAccessKey":"previous"}`, Tags: []awsemu.Tag{{Key: "keywarden:user", Value: "bob"}}}); err != nil {
 		t.Fatal(err)
 	}
 	pol := mustPolicy(t, strings.Replace(rotationYAML, "multiple_active: {enabled: false}",

@@ -516,8 +516,9 @@ func TestRotationIntoExistingSecret(t *testing.T) {
 	o := newOrg(t, 1)
 	acct := o.prod
 	old := o.addKey(acct, "alice", 95*day, time.Hour, awsemu.StatusActive).AccessKeyID
+	// Made by an earlier rotation: tagged with its user.
 	arn, err := o.sb.AddSecret(awsemu.SecretSpec{Account: acct, Region: awsemu.DefaultRegion, Name: "keywarden/iam-user/alice",
-		SecretString: `{"AccessKeyId":"AKIAPREVIOUS","SecretAccessKey":"previous"}`})
+		SecretString: `{"AccessKeyId":"AKIAPREVIOUS","SecretAccessKey":"previous"}`, Tags: []awsemu.Tag{{Key: remediate.TagUser, Value: "alice"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -569,5 +570,43 @@ func TestRotationIntoExistingSecret(t *testing.T) {
 	}
 	if tags[remediate.TagAccessKeyID] != newID || tags[remediate.TagReplaces] != old || !strings.Contains(sec.Policy, ":user/alice") {
 		t.Errorf("tags %v, policy %s", tags, sec.Policy)
+	}
+}
+
+// TestRotationLeavesOthersSecrets: a secret of the rotation's name that
+// keywarden did not make for the user (no keywarden:user tag naming it) is
+// someone else's: its value and resource policy are left alone, the new
+// key is deleted at once, and the action says how to hand the secret over.
+func TestRotationLeavesOthersSecrets(t *testing.T) {
+	for _, tags := range [][]awsemu.Tag{nil, {{Key: remediate.TagUser, Value: "bob"}}} {
+		o := newOrg(t, 1)
+		acct := o.prod
+		o.addKey(acct, "alice", 95*day, time.Hour, awsemu.StatusActive)
+		name := "keywarden/iam-user/alice"
+		if _, err := o.sb.AddSecret(awsemu.SecretSpec{Account: acct, Region: awsemu.DefaultRegion, Name: name,
+			SecretString: `{"token":"theirs"}`, Tags: tags}); err != nil {
+			t.Fatal(err)
+		}
+		before, _ := o.sb.Secret(acct, awsemu.DefaultRegion, name)
+		pol := mustPolicy(t, rotationYAML)
+		planned, err := o.engine(pol, "plan").Plan(t.Context(), orgRead)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := o.engine(pol, "apply").Apply(t.Context(), engine.ApplyRequest{Plan: roundTrip(t, planned.Plan), Read: orgRead})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := res.Outcome.Results[0]; r.Outcome != store.OutcomeFailed || !strings.Contains(r.Detail, "keywarden did not make it for user alice") ||
+			!strings.Contains(r.Detail, "deleted at once") {
+			t.Errorf("tags %v: result %s: %s; want failed, the secret left alone, the new key deleted", tags, r.Outcome, r.Detail)
+		}
+		after, _ := o.sb.Secret(acct, awsemu.DefaultRegion, name)
+		if len(after.Versions) != len(before.Versions) || after.Policy != before.Policy {
+			t.Errorf("tags %v: the secret changed: %d versions (was %d), policy %q (was %q)", tags, len(after.Versions), len(before.Versions), after.Policy, before.Policy)
+		}
+		if keys := keysOf(t, o, acct, "alice"); len(keys) != 1 {
+			t.Errorf("tags %v: alice holds %v, want only the old key", tags, keys)
+		}
 	}
 }

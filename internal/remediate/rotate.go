@@ -60,9 +60,14 @@ func afterAnAttempt(created time.Time, intents []time.Time, window time.Duration
 	return false
 }
 
-// storeTimeout bounds storing a new key and, if that fails, deleting it:
-// once created, the key is stored or deleted even if the run is cancelled.
-const storeTimeout = 2 * time.Minute
+// storeTimeout bounds storing a new key, and deleteTimeout deleting it if
+// that fails, each on its own: once created, the key is stored or deleted
+// even if the run is cancelled, and a store that used up its time leaves
+// the delete its own.
+const (
+	storeTimeout  = 2 * time.Minute
+	deleteTimeout = time.Minute
+)
 
 // rotatedDetail is the journal's detail of a rotation done; RotationDetail
 // reads it back. It names the new key and the secret, never the secret's
@@ -175,7 +180,9 @@ func (ap *Applier) rotate(ctx context.Context, live *LiveView, a Action, intents
 	arn, storeNote, err := ap.storeKey(sctx, sm, live, a, name, newID, secret)
 	if err != nil {
 		why := redact(apiMessage(err), secret)
-		if _, derr := client.DeleteAccessKey(sctx, &iam.DeleteAccessKeyInput{UserName: aws.String(a.UserName), AccessKeyId: aws.String(newID)}); derr != nil {
+		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), deleteTimeout)
+		defer dcancel()
+		if _, derr := client.DeleteAccessKey(dctx, &iam.DeleteAccessKeyInput{UserName: aws.String(a.UserName), AccessKeyId: aws.String(newID)}); derr != nil {
 			return note(store.OutcomeFailed, fmt.Sprintf("the new key %s could not be stored in secret %s (%s), and deleting it failed too (%s): delete it by hand with 'aws iam delete-access-key --user-name %s --access-key-id %s'; its secret is lost",
 				newID, name, why, redact(apiMessage(derr), secret), a.UserName, newID), rid)
 		}
@@ -363,6 +370,18 @@ func (ap *Applier) storeKey(ctx context.Context, sm SecretsAPI, live *LiveView, 
 	arn = aws.ToString(desc.ARN)
 	if desc.DeletedDate != nil {
 		return "", "", fmt.Errorf("secret %s is scheduled for deletion: restore it (aws secretsmanager restore-secret) or choose another rotation.secret_name", arn)
+	}
+	// A secret keywarden did not make for this user is someone else's:
+	// writing its value and its resource policy would take it from them.
+	owner := ""
+	for _, t := range desc.Tags {
+		if aws.ToString(t.Key) == TagUser {
+			owner = aws.ToString(t.Value)
+		}
+	}
+	if owner != a.UserName {
+		return "", "", fmt.Errorf("secret %s exists and keywarden did not make it for user %s (its %s tag is %q): keywarden does not write over another's secret; choose another rotation.secret_name, or tag the secret %s=%s to hand it over",
+			arn, a.UserName, TagUser, owner, TagUser, a.UserName)
 	}
 	// The readers first: the value is the last thing that matters.
 	if err := ap.putReaders(ctx, sm, live, a, arn); err != nil {
