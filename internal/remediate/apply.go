@@ -397,8 +397,17 @@ func (ap *Applier) entry(p *Plan, runID string, a Action) store.Entry {
 	if a.Key.LastUsedAt != nil {
 		e.KeyLastUsedAt = *a.Key.LastUsedAt
 	}
+	if a.Type == Rotate && a.DeactivateOld {
+		// The journal says the old key was to be deactivated at once, so
+		// that a run that dies before doing it is finished by the next.
+		e.Stage += StageOwesDeactivation
+	}
 	return e
 }
+
+// StageOwesDeactivation ends the journal stage of a rotation whose old key
+// is deactivated as soon as its successor is stored (--deactivate-now).
+const StageOwesDeactivation = "+" + StageDeactivateNow
 
 // journalSkip records an action that Prepare narrowed away, so that the
 // journal shows what the plan proposed and why it was not done.

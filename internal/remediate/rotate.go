@@ -548,11 +548,30 @@ func (ap *Applier) recoverStrays(ctx context.Context, lease store.Lease, holder,
 			last[e.ActionID] = e
 			intents[e.ActionID] = append(intents[e.ActionID], e.IntentAt)
 		}
+		// The old keys whose --deactivate-now deactivation has a final
+		// result in the plan's runs.
+		deactivated := map[string]bool{}
+		for _, e := range entries {
+			if e.Action == Deactivate && e.Stage == StageDeactivateNow && e.Outcome != store.OutcomePending && e.Detail != DetailOutcomeUnknown {
+				deactivated[e.AccountID+"/"+e.AccessKeyID] = true
+			}
+		}
 		for _, id := range order {
 			e := last[id]
 			r, ok := dead[e.RunID]
 			unfinished := e.Outcome == store.OutcomePending || (e.Outcome == store.OutcomeFailed && e.Detail == DetailOutcomeUnknown)
-			if !ok || e.Action != Rotate || !unfinished {
+			owed := strings.HasSuffix(e.Stage, StageOwesDeactivation) && !deactivated[e.AccountID+"/"+e.AccessKeyID]
+			if !ok || e.Action != Rotate || (!unfinished && !(owed && e.Outcome == store.OutcomeDone)) {
+				continue
+			}
+			if !unfinished {
+				// Rotated, but the run died before it deactivated the
+				// leaked key it was asked to.
+				res, err := ap.deactivateOwed(ctx, lease, r, e)
+				if err != nil {
+					return rec, err
+				}
+				rec.Results = append(rec.Results, res)
 				continue
 			}
 			res, left, err := ap.recoverStray(ctx, lease, holder, r, e, intents[id], live, userPath)
@@ -568,9 +587,33 @@ func (ap *Applier) recoverStrays(ctx context.Context, lease store.Lease, holder,
 			ap.log().Warn("finished a rotation an interrupted run left", "run", e.RunID, "account", e.AccountID, "user", e.UserName,
 				"key", e.AccessKeyID, "outcome", res.Outcome, "detail", res.Detail)
 			rec.Results = append(rec.Results, res)
+			if owed && res.Outcome == store.OutcomeDone {
+				res, err := ap.deactivateOwed(ctx, lease, r, e)
+				if err != nil {
+					return rec, err
+				}
+				rec.Results = append(rec.Results, res)
+			}
 		}
 	}
 	return rec, nil
+}
+
+// deactivateOwed deactivates the old key of rotation e, which dead run r
+// stored but did not deactivate although asked to (--deactivate-now: a
+// leaked key), and journals it in r, as r would have: undo of r reverses it.
+func (ap *Applier) deactivateOwed(ctx context.Context, lease store.Lease, r store.Run, e store.Entry) (ActionResult, error) {
+	a := Action{Type: Rotate, AccountID: e.AccountID, UserName: e.UserName, AccessKeyID: e.AccessKeyID,
+		Key: KeyState{Status: e.KeyStatus, CreatedAt: e.KeyCreatedAt}}
+	if e.Rule != "" {
+		a.Rules = strings.Split(e.Rule, ",")
+	}
+	res, err := ap.deactivateOld(ctx, lease, &Plan{ID: e.PlanID, PolicyHash: r.PolicyHash}, r.ID, a)
+	if err == nil {
+		ap.log().Warn("deactivated the leaked key an interrupted run rotated", "run", r.ID, "account", e.AccountID, "user", e.UserName,
+			"key", e.AccessKeyID, "outcome", res.Outcome, "detail", res.Detail)
+	}
+	return res, err
 }
 
 // recoverStray finishes one rotation that run r left unfinished (entry e,
