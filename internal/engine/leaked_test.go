@@ -86,6 +86,9 @@ func TestRecoveryDeactivatesLeakedKey(t *testing.T) {
 		if n != 1 {
 			t.Errorf("journaled %v: %d deactivations of the leaked key in run-leak, want 1: %+v", journaled, n, es)
 		}
+		if r, err := o.st.GetRun(ctx, "run-leak"); err != nil || r.Status != store.RunInterrupted {
+			t.Errorf("journaled %v: the dead run is %q (%v), want it recorded interrupted", journaled, r.Status, err)
+		}
 		if !strings.HasPrefix(es[0].Stage, "rotate") {
 			t.Errorf("journaled %v: entries %+v", journaled, es)
 		}

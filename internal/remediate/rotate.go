@@ -531,6 +531,14 @@ func (ap *Applier) recoverStrays(ctx context.Context, lease store.Lease, holder,
 			plans = append(plans, r.PlanID)
 		}
 		dead[r.ID] = r
+		if r.Status == store.RunRunning {
+			// Every run that acts holds the lock, and we do: this one died
+			// (or lost the lock) and history should say so.
+			if err := lease.FinishRun(ctx, r.ID, store.RunInterrupted, ap.now()); err != nil {
+				return nil, fmt.Errorf("record that run %s was interrupted: %w", r.ID, err)
+			}
+			ap.log().Info("a run that died is recorded as interrupted", "run", r.ID, "started", r.StartedAt)
+		}
 	}
 	rec := &Recovery{}
 	for _, pid := range plans {
