@@ -45,28 +45,43 @@ func crashedRotation(t *testing.T, o *org, pol *policy.Policy, runID, old string
 	if a == nil || a.Type != remediate.Rotate {
 		t.Fatalf("the plan has %+v for %s, want its rotation", a, old)
 	}
-	lease, err := o.st.Acquire(ctx, runID, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lease.Release()
-	if err := lease.CreateRun(ctx, store.Run{ID: runID, Command: "apply", PlanID: planned.Plan.ID, PolicyHash: pol.Hash,
-		Status: store.RunRunning, StartedAt: at}); err != nil {
-		t.Fatal(err)
-	}
-	e := store.Entry{RunID: runID, PlanID: planned.Plan.ID, ActionID: a.ID, Action: a.Type, AccountID: a.AccountID,
-		UserName: a.UserName, AccessKeyID: a.AccessKeyID, Rule: strings.Join(a.Rules, ","), Stage: a.Stage,
-		KeyStatus: a.Key.Status, KeyCreatedAt: a.Key.CreatedAt, IntentAt: at}
-	if e.ID, err = lease.RecordIntent(ctx, e); err != nil {
-		t.Fatal(err)
-	}
+	e := journalCrash(t, o, pol, planned.Plan, *a, runID, at)
 	if unknown {
+		lease, err := o.st.Acquire(ctx, runID+"-end", time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lease.Release()
 		if err := lease.RecordResult(ctx, e.ID, store.Result{Outcome: store.OutcomeFailed, Detail: remediate.DetailOutcomeUnknown, At: at}); err != nil {
 			t.Fatal(err)
 		}
 		if err := lease.FinishRun(ctx, runID, store.RunInterrupted, at); err != nil {
 			t.Fatal(err)
 		}
+	}
+	return e
+}
+
+// journalCrash journals what a run of plan p that died in the middle of
+// action a leaves: run runID, still running, with a's intent at `at` and
+// no result. It returns the entry.
+func journalCrash(t *testing.T, o *org, pol *policy.Policy, p *remediate.Plan, a remediate.Action, runID string, at time.Time) store.Entry {
+	t.Helper()
+	ctx := t.Context()
+	lease, err := o.st.Acquire(ctx, runID, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Release()
+	if err := lease.CreateRun(ctx, store.Run{ID: runID, Command: "apply", PlanID: p.ID, PolicyHash: pol.Hash,
+		Status: store.RunRunning, StartedAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	e := store.Entry{RunID: runID, PlanID: p.ID, ActionID: a.ID, Action: a.Type, AccountID: a.AccountID,
+		UserName: a.UserName, AccessKeyID: a.AccessKeyID, Rule: strings.Join(a.Rules, ","), Stage: a.Stage,
+		KeyStatus: a.Key.Status, KeyCreatedAt: a.Key.CreatedAt, IntentAt: at}
+	if e.ID, err = lease.RecordIntent(ctx, e); err != nil {
+		t.Fatal(err)
 	}
 	return e
 }

@@ -416,21 +416,7 @@ func TestRotationResumeDeletesOrphan(t *testing.T) {
 	a := planned.Plan.Actions[0]
 	// The interrupted run: its intent journaled, then a key created, then
 	// the process died.
-	lease, err := o.st.Acquire(ctx, "run-crashed", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now().UTC().Add(-time.Minute)
-	if err := lease.CreateRun(ctx, store.Run{ID: "run-crashed", Command: "apply", PlanID: planned.Plan.ID, PolicyHash: pol.Hash,
-		Status: store.RunRunning, StartedAt: start}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lease.RecordIntent(ctx, store.Entry{RunID: "run-crashed", PlanID: planned.Plan.ID, ActionID: a.ID, Action: a.Type,
-		AccountID: a.AccountID, UserName: a.UserName, AccessKeyID: a.AccessKeyID, KeyStatus: a.Key.Status, KeyCreatedAt: a.Key.CreatedAt,
-		IntentAt: start}); err != nil {
-		t.Fatal(err)
-	}
-	lease.Release()
+	journalCrash(t, o, pol, planned.Plan, a, "run-crashed", time.Now().UTC().Add(-time.Minute))
 	orphan := o.addKey(acct, "alice", 0, 0, awsemu.StatusActive)
 	o.secrets = append(o.secrets, orphan.SecretAccessKey)
 
@@ -469,21 +455,7 @@ func TestRotationResumeAfterStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := planned.Plan.Actions[0]
-	lease, err := o.st.Acquire(ctx, "run-crashed", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now().UTC().Add(-time.Minute)
-	if err := lease.CreateRun(ctx, store.Run{ID: "run-crashed", Command: "apply", PlanID: planned.Plan.ID, PolicyHash: pol.Hash,
-		Status: store.RunRunning, StartedAt: start}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lease.RecordIntent(ctx, store.Entry{RunID: "run-crashed", PlanID: planned.Plan.ID, ActionID: a.ID, Action: a.Type,
-		AccountID: a.AccountID, UserName: a.UserName, AccessKeyID: a.AccessKeyID, KeyStatus: a.Key.Status, KeyCreatedAt: a.Key.CreatedAt,
-		IntentAt: start}); err != nil {
-		t.Fatal(err)
-	}
-	lease.Release()
+	journalCrash(t, o, pol, planned.Plan, a, "run-crashed", time.Now().UTC().Add(-time.Minute))
 	stored := o.addKey(acct, "alice", 0, 0, awsemu.StatusActive)
 	value, _ := json.Marshal(secretValue{stored.AccessKeyID, stored.SecretAccessKey})
 	arn, err := o.sb.AddSecret(awsemu.SecretSpec{Account: acct, Region: awsemu.DefaultRegion, Name: "keywarden/iam-user/alice",
