@@ -509,6 +509,11 @@ func (ap *Applier) RecoverRotations(ctx context.Context, runID string, userPath 
 	return ap.recoverStrays(ctx, lease, runID, "", nil, userPath)
 }
 
+// recoverRuns is how many of the newest runs recovery looks through: every
+// run that changes keys recovers first, so a dead run is found by the next
+// one, and the journal's whole history is not read each time.
+const recoverRuns = 1000
+
 // recoverStrays finishes, under lease (held as holder), the rotations left
 // unfinished by the runs of plans other than planID that are dead: still
 // running or interrupted, and not the holder. A rotation is unfinished
@@ -516,7 +521,7 @@ func (ap *Applier) RecoverRotations(ctx context.Context, runID string, userPath 
 // DetailOutcomeUnknown. Each one finished is journaled on its entry (see
 // Recovery); live, when it holds the user, gives the user's path.
 func (ap *Applier) recoverStrays(ctx context.Context, lease store.Lease, holder, planID string, live *LiveView, userPath UserPath) (*Recovery, error) {
-	runs, err := ap.Store.Runs(ctx, 0)
+	runs, err := ap.Store.Runs(ctx, recoverRuns)
 	if err != nil {
 		return nil, fmt.Errorf("read the journal: %w", err)
 	}
