@@ -416,6 +416,17 @@ func run(o options) error {
 	if o.parallel < 1 || o.userParallel < 1 {
 		return errors.New("-parallel and -user-parallel must be at least 1")
 	}
+	switch {
+	case o.reportPolls < 0:
+		return fmt.Errorf("-report-polls %d: want 0 or more", o.reportPolls)
+	case o.throttleRate < 0:
+		return fmt.Errorf("-throttle-rate %g: want 0 (never) or more", o.throttleRate)
+	case o.throttleBurst < 1:
+		return fmt.Errorf("-throttle-burst %d: want at least 1", o.throttleBurst)
+	case o.output != "" && o.format == "":
+		// Nothing would be written to it.
+		return errors.New("-output needs -format")
+	}
 	var format report.Format
 	if o.format != "" {
 		var err error
