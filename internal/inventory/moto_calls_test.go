@@ -5,12 +5,12 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/keywarden/keywarden/internal/awsx"
 	"github.com/keywarden/keywarden/internal/inventory"
+	"github.com/keywarden/keywarden/internal/testutil/awstest"
 	"github.com/keywarden/keywarden/internal/testutil/moto"
 )
 
@@ -22,11 +22,7 @@ func motoPairs(tb testing.TB, users int) (aws.Config, inventory.Account) {
 	tb.Helper()
 	srv := moto.Start(tb)
 	ctx := tb.Context()
-	hub, err := awsx.Load(ctx, awsx.Options{Region: "us-east-1", Endpoint: srv.URL,
-		Credentials: credentials.NewStaticCredentialsProvider("AKIAIOSFODNN7EXAMPLE", "moto", "")})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	hub := awstest.Config(tb, srv.URL, "AKIAIOSFODNN7EXAMPLE", "moto")
 	client := iam.NewFromConfig(hub)
 	for i := range users {
 		name := aws.String(fmt.Sprintf("svc-%04d", i))
