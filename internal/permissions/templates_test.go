@@ -472,6 +472,62 @@ func TestTerraformFmt(t *testing.T) {
 	}
 }
 
+// TestTerraformVariablesRefused: a module input the templates would turn
+// into a role, a trust condition or an ARN that never matches (so a run
+// would only be denied later) is refused by terraform at once, naming the
+// variable, as the CloudFormation parameters' AllowedPattern is. Only the
+// variables are evaluated (terraform console), so no provider is needed.
+func TestTerraformVariablesRefused(t *testing.T) {
+	tf := requireTool(t, "terraform", "KEYWARDEN_REQUIRE_TERRAFORM")
+	required := map[string][]string{
+		"spoke": {"hub_account_id=111111111111"},
+		"hub":   {"lambda_zip=x.zip", "policy_file=keywarden.yaml"},
+	}
+	for _, tt := range []struct {
+		module string
+		vars   []string
+		bad    string // the variable refused; "" when every value is good
+	}{
+		{"spoke", []string{"organization_id=o-abcd123456", "read_role_name=Keywarden.Read", "secret_name_prefix=team/keys/"}, ""},
+		{"spoke", []string{"organization_id=o-ABC"}, "organization_id"},
+		{"spoke", []string{"hub_role_name=hub/role"}, "hub_role_name"},
+		{"spoke", []string{"read_role_name="}, "read_role_name"},
+		{"spoke", []string{"act_role_name=" + strings.Repeat("a", 65)}, "act_role_name"},
+		{"spoke", []string{"secret_name_prefix=keys*"}, "secret_name_prefix"},
+		{"hub", []string{"policy_parameter_name=/team/keywarden", "name=kw-hub"}, ""},
+		{"hub", []string{"policy_parameter_name=keywarden"}, "policy_parameter_name"},
+		{"hub", []string{"name=kw:hub"}, "name"},
+		{"hub", []string{"read_role_name=a b"}, "read_role_name"},
+		{"hub", []string{"act_role_name=a/b"}, "act_role_name"},
+	} {
+		dir := t.TempDir()
+		src, err := os.ReadFile(filepath.Join(deployDir, "terraform", "modules", tt.module, "variables.tf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "variables.tf"), src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args := []string{"console", "-no-color"}
+		for _, v := range append(required[tt.module], tt.vars...) {
+			args = append(args, "-var", v)
+		}
+		cmd := exec.Command(tf, args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE=/dev/null", "CHECKPOINT_DISABLE=1")
+		cmd.Stdin = strings.NewReader("1\n")
+		out, err := cmd.CombinedOutput()
+		// terraform console may exit 0 after refusing a variable: the output tells.
+		refused := strings.Contains(string(out), "Invalid value for variable")
+		switch {
+		case tt.bad == "" && (err != nil || refused):
+			t.Errorf("%s module with %v: %v\n%s", tt.module, tt.vars, err, out)
+		case tt.bad != "" && (!refused || !strings.Contains(string(out), tt.bad+" must")):
+			t.Errorf("%s module with %v: %v\n%s\nwant %s refused by name", tt.module, tt.vars, err, out, tt.bad)
+		}
+	}
+}
+
 // TestTrustOnlyTheHubRole: every spoke role trusts the hub account's root
 // narrowed to the hub role by aws:PrincipalArn and to the organization by
 // aws:PrincipalOrgID, with the optional external ID; never a role ARN as

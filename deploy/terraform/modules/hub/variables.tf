@@ -23,18 +23,30 @@ variable "name" {
   description = "The name of the hub role, the function and its log group; the spoke roles trust the role by this name."
   type        = string
   default     = "keywarden-hub"
+  validation {
+    condition     = can(regex("^[\\w+=,.@-]{1,64}$", var.name))
+    error_message = "name must be an IAM role name: 1 to 64 letters, digits and +=,.@_-."
+  }
 }
 
 variable "read_role_name" {
   description = "The spoke read role."
   type        = string
   default     = "KeywardenSpoke"
+  validation {
+    condition     = can(regex("^[\\w+=,.@-]{1,64}$", var.read_role_name))
+    error_message = "read_role_name must be an IAM role name: 1 to 64 letters, digits and +=,.@_-."
+  }
 }
 
 variable "act_role_name" {
   description = "The spoke act role."
   type        = string
   default     = "KeywardenSpokeAct"
+  validation {
+    condition     = can(regex("^[\\w+=,.@-]{1,64}$", var.act_role_name))
+    error_message = "act_role_name must be an IAM role name: 1 to 64 letters, digits and +=,.@_-."
+  }
 }
 
 variable "enable_act" {
@@ -75,6 +87,11 @@ variable "policy_parameter_name" {
   description = "The SSM parameter of the policy (policy_store = ssm)."
   type        = string
   default     = "/keywarden/policy"
+  validation {
+    # The parameter's ARN is ...:parameter followed by the name.
+    condition     = can(regex("^/[A-Za-z0-9/_.-]+$", var.policy_parameter_name))
+    error_message = "policy_parameter_name must be a parameter path that starts with /, such as /keywarden/policy."
+  }
 }
 
 variable "policy_bucket" {

@@ -11,12 +11,20 @@ variable "hub_role_name" {
   description = "The hub role's name; only it may assume the spoke roles."
   type        = string
   default     = "keywarden-hub"
+  validation {
+    condition     = can(regex("^[\\w+=,.@-]{1,64}$", var.hub_role_name))
+    error_message = "hub_role_name must be an IAM role name: 1 to 64 letters, digits and +=,.@_-."
+  }
 }
 
 variable "organization_id" {
   description = "The AWS Organization's ID (aws:PrincipalOrgID of the hub role); null for a standalone account."
   type        = string
   default     = null
+  validation {
+    condition     = var.organization_id == null || can(regex("^o-[a-z0-9]{10,32}$", var.organization_id))
+    error_message = "organization_id must be an organization ID such as o-abcd123456, or null."
+  }
 }
 
 variable "external_id" {
@@ -30,12 +38,20 @@ variable "read_role_name" {
   description = "The read role (keywarden --role-name)."
   type        = string
   default     = "KeywardenSpoke"
+  validation {
+    condition     = can(regex("^[\\w+=,.@-]{1,64}$", var.read_role_name))
+    error_message = "read_role_name must be an IAM role name: 1 to 64 letters, digits and +=,.@_-."
+  }
 }
 
 variable "act_role_name" {
   description = "The act role (keywarden --act-role-name)."
   type        = string
   default     = "KeywardenSpokeAct"
+  validation {
+    condition     = can(regex("^[\\w+=,.@-]{1,64}$", var.act_role_name))
+    error_message = "act_role_name must be an IAM role name: 1 to 64 letters, digits and +=,.@_-."
+  }
 }
 
 variable "enable_act" {
@@ -60,6 +76,10 @@ variable "secret_name_prefix" {
   description = "The start of rotation.secret_name (keywarden/iam-user/{{.User}} by default)."
   type        = string
   default     = "keywarden/"
+  validation {
+    condition     = can(regex("^[A-Za-z0-9/_+=.@-]+$", var.secret_name_prefix))
+    error_message = "secret_name_prefix must be letters, digits and /_+=.@- (a secret name's start)."
+  }
 }
 
 variable "rotation_kms_key_arn" {
