@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -152,12 +153,17 @@ func serveList[T any](s *Server, w http.ResponseWriter, r *http.Request, t csvTa
 		s.fail(w, r, err)
 		return
 	}
+	asCSV, err := wantCSV(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	snap, items, err := load()
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if wantCSV(r) {
+	if asCSV {
 		writeCSV(w, t.name, t.columns, len(items), func(i int) []string { return t.row(items[i]) })
 		return
 	}
@@ -386,6 +392,10 @@ func (s *Server) apiAccounts(w http.ResponseWriter, r *http.Request) {
 	serveList(s, w, r, accountTable, func() (*store.Snapshot, []AccountView, error) {
 		q := r.URL.Query()
 		f, err := parseFilter(q)
+		if err == nil {
+			// Accounts are selected by account and OU, not by finding.
+			err = refuseParams(q, "/api/v1/accounts", "rule", "severity", "stage", "exempt", "user", "key", "status", "sort")
+		}
 		if err != nil {
 			return nil, nil, err
 		}
@@ -428,6 +438,15 @@ func (s *Server) apiTrends(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f, err := parseFilter(q)
+	if err == nil {
+		// Trends count findings by account, rule and severity only.
+		err = refuseParams(q, "/api/v1/trends", "run", "stage", "exempt", "user", "key", "status")
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	asCSV, err := wantCSV(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -437,7 +456,7 @@ func (s *Server) apiTrends(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if wantCSV(r) {
+	if asCSV {
 		cols := append([]string{"date", "run_id", "findings"}, knownSeverities...)
 		writeCSV(w, "trends", cols, len(points), func(i int) []string {
 			p := points[i]
@@ -453,12 +472,30 @@ func (s *Server) apiTrends(w http.ResponseWriter, r *http.Request) {
 }
 
 // wantCSV: ?format=csv, or a client that accepts text/csv and not JSON.
-func wantCSV(r *http.Request) bool {
-	if f := r.URL.Query().Get("format"); f != "" {
-		return f == "csv"
+// Another format is refused rather than answered as JSON.
+func wantCSV(r *http.Request) (bool, error) {
+	switch f := r.URL.Query().Get("format"); f {
+	case "csv":
+		return true, nil
+	case "json":
+		return false, nil
+	case "":
+		a := r.Header.Get("Accept")
+		return strings.Contains(a, "text/csv") && !strings.Contains(a, "json"), nil
+	default:
+		return false, &badParam{"format", fmt.Sprintf("%q: want csv or json", f)}
 	}
-	a := r.Header.Get("Accept")
-	return strings.Contains(a, "text/csv") && !strings.Contains(a, "json")
+}
+
+// refuseParams refuses the parameters of names that endpoint would
+// otherwise ignore, so that no answer looks filtered when it is not.
+func refuseParams(q url.Values, endpoint string, names ...string) error {
+	for _, n := range names {
+		if q.Get(n) != "" {
+			return &badParam{n, endpoint + " does not take it"}
+		}
+	}
+	return nil
 }
 
 func writeCSV(w http.ResponseWriter, name string, header []string, n int, row func(i int) []string) {

@@ -346,7 +346,9 @@ func TestAPI(t *testing.T) {
 
 	// Bad parameters: 400, naming the parameter.
 	for _, q := range []string{"/api/v1/findings?severity=urgent", "/api/v1/findings?limit=0", "/api/v1/findings?exempt=maybe",
-		"/api/v1/findings?sort=color", "/api/v1/trends?days=-1", "/api/v1/keys?user=[", "/api/v1/runs?offset=x"} {
+		"/api/v1/findings?sort=color", "/api/v1/trends?days=-1", "/api/v1/keys?user=[", "/api/v1/runs?offset=x",
+		// A format, or a filter, that the endpoint would otherwise ignore.
+		"/api/v1/findings?format=xml", "/api/v1/trends?user=svc-*", "/api/v1/trends?stage=warn", "/api/v1/accounts?severity=high"} {
 		resp, body := w.do("GET", q, "")
 		param := q[strings.Index(q, "?")+1 : strings.Index(q, "=")]
 		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "parameter "+param) {
