@@ -371,14 +371,23 @@ func (s *Server) do(eng *engine.Engine, run *LiveRun, mode string) {
 	finished := time.Now().UTC()
 	s.mu.Lock()
 	run.FinishedAt = finished
-	if err != nil {
+	switch {
+	case errors.Is(err, remediate.ErrStopped):
+		// A shutdown during the scan: stopped, as during an apply (the
+		// next run scans afresh), not an error.
+		run.Status, run.Error = engine.StatusStopped, err.Error()
+	case err != nil:
 		run.Status, run.Error = StatusError, err.Error()
-	} else {
+	default:
 		run.Status, run.Summary, run.Actions = status, sum, actions
 	}
 	s.current = ""
 	s.mu.Unlock()
 	s.metrics.observe(run)
+	if run.Status == engine.StatusStopped && err != nil {
+		s.log.Warn("run stopped by the shutdown before its scan finished", "run", run.ID, "kind", run.Kind)
+		return
+	}
 	if err != nil {
 		s.log.Error("run failed", "run", run.ID, "kind", run.Kind, "error", err)
 		return

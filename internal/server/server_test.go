@@ -576,6 +576,27 @@ func TestShutdownFinishesAction(t *testing.T) {
 	}
 }
 
+// TestShutdownDuringScan: a shutdown while the scan reads the accounts
+// ends the run as stopped, as one during an apply does, not as an error.
+func TestShutdownDuringScan(t *testing.T) {
+	w := newWorld(t, reportPolicy)
+	hold := make(chan struct{})
+	defer close(hold)
+	for _, op := range []string{"ListAccounts", "ListUsers", "GenerateCredentialReport", "GetCredentialReport"} {
+		w.sb.AddFault(awsemu.Fault{Operation: op, Hold: hold})
+	}
+	id, err := w.srv.StartRun(t.Context(), "api", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.srv.Stop() // as SIGTERM does: the held reads are cancelled
+	w.srv.Wait()
+	runs := w.srv.Live()
+	if len(runs) != 1 || runs[0].ID != id || runs[0].Status != "stopped" {
+		t.Errorf("runs after a shutdown during the scan: %+v; want %s stopped", runs, id)
+	}
+}
+
 // TestUndo: an enforce run's deactivations are undone through the API,
 // behind the token; only an apply can be undone.
 func TestUndo(t *testing.T) {
