@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/keywarden/keywarden/internal/engine"
+	"github.com/keywarden/keywarden/internal/policy"
 	"github.com/keywarden/keywarden/internal/report"
 	"github.com/keywarden/keywarden/internal/store"
 )
@@ -222,6 +223,11 @@ func (s *Server) apiStartRun(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, http.StatusBadRequest, "the request body: want {\"mode\": \"report\"} or nothing: "+err.Error())
 			return
 		}
+	}
+	if req.Mode != "" && req.Mode != policy.ModeReport && req.Mode != policy.ModeEnforce {
+		// A misspelt mode is named as such, not taken for a request to enforce.
+		writeError(w, r, http.StatusBadRequest, fmt.Sprintf("the request body: mode %q: want %q or nothing", req.Mode, policy.ModeReport))
+		return
 	}
 	id, err := s.StartRun(r.Context(), engine.TriggerAPI, req.Mode)
 	switch {

@@ -401,6 +401,13 @@ func TestStartRunProtected(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "enforcing is set in the policy") {
 		t.Errorf("asking to enforce under a report policy: %s %s", resp.Status, body)
 	}
+	resp, body = w.do("POST", "/api/v1/runs", `{"mode":"reprot"}`, "Authorization", "Bearer "+token)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `mode \"reprot\": want \"report\"`) {
+		t.Errorf("a misspelt mode: %s %s, want 400 naming it", resp.Status, body)
+	}
+	if live := w.srv.Live(); len(live) != 0 {
+		t.Fatalf("refused requests started runs: %+v", live)
+	}
 
 	resp, body = w.do("POST", "/api/v1/runs", "", "Authorization", "Bearer "+token, "Sec-Fetch-Site", "same-origin")
 	var started server.Started
