@@ -253,6 +253,10 @@ func writeStarted(w http.ResponseWriter, id string) {
 
 // writeBusy answers that nothing started because run id is in progress.
 func writeBusy(w http.ResponseWriter, id string) {
+	if id == "" {
+		writeJSON(w, http.StatusConflict, apiError{Error: "another run is starting; try again when it has finished", Status: http.StatusConflict})
+		return
+	}
 	w.Header().Set("Location", "/api/v1/runs/"+id)
 	writeJSON(w, http.StatusConflict, apiError{Error: "run " + id + " is in progress; try again when it has finished", Status: http.StatusConflict})
 }

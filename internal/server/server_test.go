@@ -423,6 +423,33 @@ func TestStartRunProtected(t *testing.T) {
 	}
 }
 
+// TestBusyWhileStarting: a request while another run's session is still
+// starting is refused with 409, without pointing at a run that is not one.
+func TestBusyWhileStarting(t *testing.T) {
+	entered, gate := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	w := newWorld(t, reportPolicy, func(o *server.Options) {
+		newHub := o.NewHub
+		o.NewHub = func(ctx context.Context) (*awsx.Hub, error) {
+			once.Do(func() { close(entered) })
+			<-gate
+			return newHub(ctx)
+		}
+	})
+	started := make(chan string, 1)
+	go func() {
+		id, _ := w.srv.StartRun(t.Context(), "api", "")
+		started <- id
+	}()
+	<-entered
+	resp, body := w.do("POST", "/api/v1/runs", "", "Authorization", "Bearer "+token)
+	close(gate)
+	if resp.StatusCode != http.StatusConflict || resp.Header.Get("Location") != "" || strings.Contains(body, "starting is in progress") {
+		t.Errorf("POST while a run starts: %s, Location %q, %s; want 409 without a run to point at", resp.Status, resp.Header.Get("Location"), body)
+	}
+	w.waitRun(<-started)
+}
+
 // TestNoTokenNoChanges: without a configured token every change is refused.
 func TestNoTokenNoChanges(t *testing.T) {
 	w := newWorld(t, reportPolicy, func(o *server.Options) { o.Token = "" })
