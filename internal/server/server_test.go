@@ -685,6 +685,10 @@ func TestUndo(t *testing.T) {
 	if detail.Kind != "undo" || detail.UndoOf != run.ID || len(detail.Actions) != len(deactivated) {
 		t.Errorf("the undo's run: %+v", detail)
 	}
+	// A successful undo is a successful last run: no alert fires for it.
+	if _, m := w.do("GET", "/metrics", ""); !strings.Contains(m, "\nkeywarden_last_run_success 1\n") {
+		t.Errorf("after a successful undo, /metrics does not say the last run succeeded:\n%s", m)
+	}
 	// An undo is not undone.
 	resp, body = w.do("POST", "/api/v1/runs/"+undo.ID+"/undo", "", "Authorization", "Bearer "+token)
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "only an apply can be undone") {
