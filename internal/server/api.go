@@ -211,15 +211,25 @@ type Started struct {
 
 func (s *Server) apiStartRun(w http.ResponseWriter, r *http.Request) {
 	var req StartRequest
-	body, err := io.ReadAll(io.LimitReader(r.Body, 4096))
+	const maxBody = 4096
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
 		writeError(w, r, http.StatusBadRequest, "read the request: "+err.Error())
+		return
+	}
+	if len(body) > maxBody {
+		// Cut short, it would be read as something it is not.
+		writeError(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body: more than %d bytes", maxBody))
 		return
 	}
 	if len(strings.TrimSpace(string(body))) > 0 {
 		dec := json.NewDecoder(strings.NewReader(string(body)))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
+		err := dec.Decode(&req)
+		if err == nil && dec.More() {
+			err = errors.New("more than one JSON value")
+		}
+		if err != nil {
 			writeError(w, r, http.StatusBadRequest, "the request body: want {\"mode\": \"report\"} or nothing: "+err.Error())
 			return
 		}

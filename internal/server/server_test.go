@@ -401,6 +401,12 @@ func TestStartRunProtected(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "enforcing is set in the policy") {
 		t.Errorf("asking to enforce under a report policy: %s %s", resp.Status, body)
 	}
+	for _, bad := range []string{`{"mode":"report"} {"mode":"enforce"}`, `{"mode":"report"}` + strings.Repeat(" ", 4096) + `x`} {
+		if resp, body := w.do("POST", "/api/v1/runs", bad, "Authorization", "Bearer "+token); resp.StatusCode/100 != 4 ||
+			!strings.Contains(body, "the request body") {
+			t.Errorf("a body with more than one request in it: %s %s, want it refused", resp.Status, body)
+		}
+	}
 	resp, body = w.do("POST", "/api/v1/runs", `{"mode":"reprot"}`, "Authorization", "Bearer "+token)
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `mode \"reprot\": want \"report\"`) {
 		t.Errorf("a misspelt mode: %s %s, want 400 naming it", resp.Status, body)
