@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -165,5 +167,38 @@ func (sv *servedCommand) stop(t *testing.T) {
 	<-sv.scanned
 	if strings.Contains(sv.logs.String(), serveToken) || strings.Contains(sv.logs.String(), sv.s.admin.SecretAccessKey) {
 		t.Errorf("a secret in serve's output:\n%s", sv.logs.String())
+	}
+}
+
+// TestServeRefusesBadSetup: serve says what is wrong with its flags or
+// its token before it listens or reads anything.
+func TestServeRefusesBadSetup(t *testing.T) {
+	empty := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, env string
+		args      []string
+		want      string
+	}{
+		{"negative keep", serveToken, []string{"--keep-snapshots", "-1"}, "--keep-snapshots -1"},
+		{"as-of", serveToken, []string{"--as-of", "2026-12-01"}, "--as-of"},
+		{"short token", "short-token", nil, "the API token is 11 characters long"},
+		{"empty token file", serveToken, []string{"--token-file", empty}, empty + " is empty"},
+		{"missing token file", serveToken, []string{"--token-file", empty + ".missing"}, "read the API token"},
+		{"protect reads without a token", "", []string{"--protect-reads"}, "--protect-reads needs an API token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(EnvAPIToken, tc.env)
+			var stderr strings.Builder
+			err := run(t.Context(), append([]string{"serve", "--addr", "127.0.0.1:0"}, tc.args...), io.Discard, &stderr)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("serve %v: %v, want an error with %q", tc.args, err, tc.want)
+			}
+			if strings.Contains(stderr.String(), "serving on") {
+				t.Errorf("serve %v listened: %s", tc.args, stderr.String())
+			}
+		})
 	}
 }

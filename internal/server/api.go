@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/keywarden/keywarden/internal/engine"
+	"github.com/keywarden/keywarden/internal/policy"
 	"github.com/keywarden/keywarden/internal/report"
 	"github.com/keywarden/keywarden/internal/store"
 )
@@ -152,12 +154,17 @@ func serveList[T any](s *Server, w http.ResponseWriter, r *http.Request, t csvTa
 		s.fail(w, r, err)
 		return
 	}
+	asCSV, err := wantCSV(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	snap, items, err := load()
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if wantCSV(r) {
+	if asCSV {
 		writeCSV(w, t.name, t.columns, len(items), func(i int) []string { return t.row(items[i]) })
 		return
 	}
@@ -204,18 +211,33 @@ type Started struct {
 
 func (s *Server) apiStartRun(w http.ResponseWriter, r *http.Request) {
 	var req StartRequest
-	body, err := io.ReadAll(io.LimitReader(r.Body, 4096))
+	const maxBody = 4096
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
 		writeError(w, r, http.StatusBadRequest, "read the request: "+err.Error())
+		return
+	}
+	if len(body) > maxBody {
+		// Cut short, it would be read as something it is not.
+		writeError(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body: more than %d bytes", maxBody))
 		return
 	}
 	if len(strings.TrimSpace(string(body))) > 0 {
 		dec := json.NewDecoder(strings.NewReader(string(body)))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
+		err := dec.Decode(&req)
+		if err == nil && dec.More() {
+			err = errors.New("more than one JSON value")
+		}
+		if err != nil {
 			writeError(w, r, http.StatusBadRequest, "the request body: want {\"mode\": \"report\"} or nothing: "+err.Error())
 			return
 		}
+	}
+	if req.Mode != "" && req.Mode != policy.ModeReport && req.Mode != policy.ModeEnforce {
+		// A misspelt mode is named as such, not taken for a request to enforce.
+		writeError(w, r, http.StatusBadRequest, fmt.Sprintf("the request body: mode %q: want %q or nothing", req.Mode, policy.ModeReport))
+		return
 	}
 	id, err := s.StartRun(r.Context(), engine.TriggerAPI, req.Mode)
 	switch {
@@ -241,6 +263,10 @@ func writeStarted(w http.ResponseWriter, id string) {
 
 // writeBusy answers that nothing started because run id is in progress.
 func writeBusy(w http.ResponseWriter, id string) {
+	if id == "" {
+		writeJSON(w, http.StatusConflict, apiError{Error: "another run is starting; try again when it has finished", Status: http.StatusConflict})
+		return
+	}
 	w.Header().Set("Location", "/api/v1/runs/"+id)
 	writeJSON(w, http.StatusConflict, apiError{Error: "run " + id + " is in progress; try again when it has finished", Status: http.StatusConflict})
 }
@@ -386,6 +412,10 @@ func (s *Server) apiAccounts(w http.ResponseWriter, r *http.Request) {
 	serveList(s, w, r, accountTable, func() (*store.Snapshot, []AccountView, error) {
 		q := r.URL.Query()
 		f, err := parseFilter(q)
+		if err == nil {
+			// Accounts are selected by account and OU, not by finding.
+			err = refuseParams(q, "/api/v1/accounts", "rule", "severity", "stage", "exempt", "user", "key", "status", "sort")
+		}
 		if err != nil {
 			return nil, nil, err
 		}
@@ -428,6 +458,15 @@ func (s *Server) apiTrends(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f, err := parseFilter(q)
+	if err == nil {
+		// Trends count findings by account, rule and severity only.
+		err = refuseParams(q, "/api/v1/trends", "run", "stage", "exempt", "user", "key", "status")
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	asCSV, err := wantCSV(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -437,7 +476,7 @@ func (s *Server) apiTrends(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if wantCSV(r) {
+	if asCSV {
 		cols := append([]string{"date", "run_id", "findings"}, knownSeverities...)
 		writeCSV(w, "trends", cols, len(points), func(i int) []string {
 			p := points[i]
@@ -453,12 +492,30 @@ func (s *Server) apiTrends(w http.ResponseWriter, r *http.Request) {
 }
 
 // wantCSV: ?format=csv, or a client that accepts text/csv and not JSON.
-func wantCSV(r *http.Request) bool {
-	if f := r.URL.Query().Get("format"); f != "" {
-		return f == "csv"
+// Another format is refused rather than answered as JSON.
+func wantCSV(r *http.Request) (bool, error) {
+	switch f := r.URL.Query().Get("format"); f {
+	case "csv":
+		return true, nil
+	case "json":
+		return false, nil
+	case "":
+		a := r.Header.Get("Accept")
+		return strings.Contains(a, "text/csv") && !strings.Contains(a, "json"), nil
+	default:
+		return false, &badParam{"format", fmt.Sprintf("%q: want csv or json", f)}
 	}
-	a := r.Header.Get("Accept")
-	return strings.Contains(a, "text/csv") && !strings.Contains(a, "json")
+}
+
+// refuseParams refuses the parameters of names that endpoint would
+// otherwise ignore, so that no answer looks filtered when it is not.
+func refuseParams(q url.Values, endpoint string, names ...string) error {
+	for _, n := range names {
+		if q.Get(n) != "" {
+			return &badParam{n, endpoint + " does not take it"}
+		}
+	}
+	return nil
 }
 
 func writeCSV(w http.ResponseWriter, name string, header []string, n int, row func(i int) []string) {

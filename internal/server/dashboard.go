@@ -338,6 +338,15 @@ func (s *Server) pageRun(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, "run", view{Title: "Run " + d.ID, Section: "runs", Data: d, Crumbs: []crumb{{"Runs", "/runs"}, {d.ID, ""}}})
 }
 
+// runPage is the page of run id, or the runs list when the run in
+// progress has no ID yet.
+func runPage(id string) string {
+	if id == "" {
+		return "/runs"
+	}
+	return "/runs/" + url.PathEscape(id)
+}
+
 // formStartRun is the overview's Run now button.
 func (s *Server) formStartRun(w http.ResponseWriter, r *http.Request) {
 	id, err := s.StartRun(r.Context(), engine.TriggerAPI, "")
@@ -346,7 +355,7 @@ func (s *Server) formStartRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusServiceUnavailable, "the run could not start: "+err.Error())
 		return
 	}
-	http.Redirect(w, r, "/runs/"+url.PathEscape(id), http.StatusSeeOther)
+	http.Redirect(w, r, runPage(id), http.StatusSeeOther)
 }
 
 // formUndo is a run page's Undo button.
@@ -357,7 +366,7 @@ func (s *Server) formUndo(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/runs/"+url.PathEscape(id), http.StatusSeeOther)
+	http.Redirect(w, r, runPage(id), http.StatusSeeOther)
 }
 
 type column struct{ Name, URL, Sort string }

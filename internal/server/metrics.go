@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/keywarden/keywarden/internal/engine"
 	"github.com/keywarden/keywarden/internal/store"
 )
 
@@ -63,13 +64,15 @@ func (m *metrics) observe(r *LiveRun) {
 	m.runs.WithLabelValues(r.Trigger, r.Status).Inc()
 	m.runDuration.Observe(r.FinishedAt.Sub(r.StartedAt).Seconds())
 	m.lastRunTime.Set(float64(r.FinishedAt.UnixNano()) / 1e9)
-	m.lastRunOK.Set(0)
+	// An undo has no summary: it succeeded when its journal run is done.
+	if r.Status == engine.StatusOK || r.Kind == KindUndo && r.Status == store.RunDone {
+		m.lastRunOK.Set(1)
+	} else {
+		m.lastRunOK.Set(0)
+	}
 	sum := r.Summary
 	if sum == nil {
 		return
-	}
-	if sum.Status == "ok" {
-		m.lastRunOK.Set(1)
 	}
 	m.apiCalls.Add(float64(sum.APICalls))
 	for code, n := range sum.AccountErrors {

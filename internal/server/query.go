@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keywarden/keywarden/internal/policy"
 	"github.com/keywarden/keywarden/internal/store"
 )
 
@@ -41,9 +42,13 @@ func splitList(v string) []string {
 	return out
 }
 
+// The policy's severities and stages, lowest first, as the snapshots
+// hold them; their order ranks them.
 var (
-	knownSeverities = []string{"info", "low", "medium", "high", "critical"}
-	knownStages     = []string{"report", "warn", "rotate", "deactivate", "delete"}
+	knownSeverities = []string{string(policy.SeverityInfo), string(policy.SeverityLow), string(policy.SeverityMedium),
+		string(policy.SeverityHigh), string(policy.SeverityCritical)}
+	knownStages = []string{string(policy.StageReport), string(policy.StageWarn), string(policy.StageRotate),
+		string(policy.StageDeactivate), string(policy.StageDelete)}
 )
 
 func parseFilter(q url.Values) (filter, error) {

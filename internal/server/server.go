@@ -107,7 +107,8 @@ const (
 // store keeps the rest.
 const maxLive = 100
 
-// ErrBusy is returned by StartRun while another run is in progress.
+// ErrBusy is returned by StartRun while another run is in progress (its
+// ID returned too, or "" while that run's session is still starting).
 var ErrBusy = errors.New("a run is in progress")
 
 // New makes a server. The policy's automation schedule, if any, must parse.
@@ -298,6 +299,9 @@ const (
 	KindUndo = "undo"
 )
 
+// runStarting holds the slot for a run while its session starts.
+const runStarting = "starting"
+
 // start takes the one slot for a run, starts its session and runs it in
 // the background.
 func (s *Server) start(ctx context.Context, run *LiveRun) (string, error) {
@@ -308,9 +312,12 @@ func (s *Server) start(ctx context.Context, run *LiveRun) (string, error) {
 	if s.current != "" {
 		id := s.current
 		s.mu.Unlock()
+		if id == runStarting {
+			id = "" // no ID yet: nothing to point a client at
+		}
 		return id, ErrBusy
 	}
-	s.current = "starting"
+	s.current = runStarting
 	s.mu.Unlock()
 	started := false
 	defer func() {
@@ -371,14 +378,23 @@ func (s *Server) do(eng *engine.Engine, run *LiveRun, mode string) {
 	finished := time.Now().UTC()
 	s.mu.Lock()
 	run.FinishedAt = finished
-	if err != nil {
+	switch {
+	case errors.Is(err, remediate.ErrStopped):
+		// A shutdown during the scan: stopped, as during an apply (the
+		// next run scans afresh), not an error.
+		run.Status, run.Error = engine.StatusStopped, err.Error()
+	case err != nil:
 		run.Status, run.Error = StatusError, err.Error()
-	} else {
+	default:
 		run.Status, run.Summary, run.Actions = status, sum, actions
 	}
 	s.current = ""
 	s.mu.Unlock()
 	s.metrics.observe(run)
+	if run.Status == engine.StatusStopped && err != nil {
+		s.log.Warn("run stopped by the shutdown before its scan finished", "run", run.ID, "kind", run.Kind)
+		return
+	}
 	if err != nil {
 		s.log.Error("run failed", "run", run.ID, "kind", run.Kind, "error", err)
 		return

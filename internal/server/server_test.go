@@ -346,7 +346,9 @@ func TestAPI(t *testing.T) {
 
 	// Bad parameters: 400, naming the parameter.
 	for _, q := range []string{"/api/v1/findings?severity=urgent", "/api/v1/findings?limit=0", "/api/v1/findings?exempt=maybe",
-		"/api/v1/findings?sort=color", "/api/v1/trends?days=-1", "/api/v1/keys?user=[", "/api/v1/runs?offset=x"} {
+		"/api/v1/findings?sort=color", "/api/v1/trends?days=-1", "/api/v1/keys?user=[", "/api/v1/runs?offset=x",
+		// A format, or a filter, that the endpoint would otherwise ignore.
+		"/api/v1/findings?format=xml", "/api/v1/trends?user=svc-*", "/api/v1/trends?stage=warn", "/api/v1/accounts?severity=high"} {
 		resp, body := w.do("GET", q, "")
 		param := q[strings.Index(q, "?")+1 : strings.Index(q, "=")]
 		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "parameter "+param) {
@@ -399,6 +401,19 @@ func TestStartRunProtected(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "enforcing is set in the policy") {
 		t.Errorf("asking to enforce under a report policy: %s %s", resp.Status, body)
 	}
+	for _, bad := range []string{`{"mode":"report"} {"mode":"enforce"}`, `{"mode":"report"}` + strings.Repeat(" ", 4096) + `x`} {
+		if resp, body := w.do("POST", "/api/v1/runs", bad, "Authorization", "Bearer "+token); resp.StatusCode/100 != 4 ||
+			!strings.Contains(body, "the request body") {
+			t.Errorf("a body with more than one request in it: %s %s, want it refused", resp.Status, body)
+		}
+	}
+	resp, body = w.do("POST", "/api/v1/runs", `{"mode":"reprot"}`, "Authorization", "Bearer "+token)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `mode \"reprot\": want \"report\"`) {
+		t.Errorf("a misspelt mode: %s %s, want 400 naming it", resp.Status, body)
+	}
+	if live := w.srv.Live(); len(live) != 0 {
+		t.Fatalf("refused requests started runs: %+v", live)
+	}
 
 	resp, body = w.do("POST", "/api/v1/runs", "", "Authorization", "Bearer "+token, "Sec-Fetch-Site", "same-origin")
 	var started server.Started
@@ -412,6 +427,33 @@ func TestStartRunProtected(t *testing.T) {
 	if detail.Status != "ok" || detail.Trigger != "api" || detail.Summary == nil || detail.Summary.RunID != started.RunID {
 		t.Errorf("the run started: %+v", detail)
 	}
+}
+
+// TestBusyWhileStarting: a request while another run's session is still
+// starting is refused with 409, without pointing at a run that is not one.
+func TestBusyWhileStarting(t *testing.T) {
+	entered, gate := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	w := newWorld(t, reportPolicy, func(o *server.Options) {
+		newHub := o.NewHub
+		o.NewHub = func(ctx context.Context) (*awsx.Hub, error) {
+			once.Do(func() { close(entered) })
+			<-gate
+			return newHub(ctx)
+		}
+	})
+	started := make(chan string, 1)
+	go func() {
+		id, _ := w.srv.StartRun(t.Context(), "api", "")
+		started <- id
+	}()
+	<-entered
+	resp, body := w.do("POST", "/api/v1/runs", "", "Authorization", "Bearer "+token)
+	close(gate)
+	if resp.StatusCode != http.StatusConflict || resp.Header.Get("Location") != "" || strings.Contains(body, "starting is in progress") {
+		t.Errorf("POST while a run starts: %s, Location %q, %s; want 409 without a run to point at", resp.Status, resp.Header.Get("Location"), body)
+	}
+	w.waitRun(<-started)
 }
 
 // TestNoTokenNoChanges: without a configured token every change is refused.
@@ -574,6 +616,27 @@ func TestShutdownFinishesAction(t *testing.T) {
 	}
 }
 
+// TestShutdownDuringScan: a shutdown while the scan reads the accounts
+// ends the run as stopped, as one during an apply does, not as an error.
+func TestShutdownDuringScan(t *testing.T) {
+	w := newWorld(t, reportPolicy)
+	hold := make(chan struct{})
+	defer close(hold)
+	for _, op := range []string{"ListAccounts", "ListUsers", "GenerateCredentialReport", "GetCredentialReport"} {
+		w.sb.AddFault(awsemu.Fault{Operation: op, Hold: hold})
+	}
+	id, err := w.srv.StartRun(t.Context(), "api", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.srv.Stop() // as SIGTERM does: the held reads are cancelled
+	w.srv.Wait()
+	runs := w.srv.Live()
+	if len(runs) != 1 || runs[0].ID != id || runs[0].Status != "stopped" {
+		t.Errorf("runs after a shutdown during the scan: %+v; want %s stopped", runs, id)
+	}
+}
+
 // TestUndo: an enforce run's deactivations are undone through the API,
 // behind the token; only an apply can be undone.
 func TestUndo(t *testing.T) {
@@ -627,6 +690,10 @@ func TestUndo(t *testing.T) {
 	w.getJSON("/api/v1/runs/"+undo.ID, &detail)
 	if detail.Kind != "undo" || detail.UndoOf != run.ID || len(detail.Actions) != len(deactivated) {
 		t.Errorf("the undo's run: %+v", detail)
+	}
+	// A successful undo is a successful last run: no alert fires for it.
+	if _, m := w.do("GET", "/metrics", ""); !strings.Contains(m, "\nkeywarden_last_run_success 1\n") {
+		t.Errorf("after a successful undo, /metrics does not say the last run succeeded:\n%s", m)
 	}
 	// An undo is not undone.
 	resp, body = w.do("POST", "/api/v1/runs/"+undo.ID+"/undo", "", "Authorization", "Bearer "+token)
