@@ -70,6 +70,11 @@ func Handle(ctx context.Context, o Options, raw json.RawMessage) (*Summary, erro
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	// A misspelt value would silently act with the function's own role.
+	hubViaRole := o.Getenv(EnvHubViaRole)
+	if hubViaRole != "" && hubViaRole != "true" && hubViaRole != "false" {
+		return nil, fmt.Errorf("%s is %q: want true or false", EnvHubViaRole, hubViaRole)
+	}
 	var ev Event
 	if len(bytes.TrimSpace(raw)) > 0 {
 		if err := json.Unmarshal(raw, &ev); err != nil {
@@ -117,7 +122,7 @@ func Handle(ctx context.Context, o Options, raw json.RawMessage) (*Summary, erro
 		extEnv = EnvExternalID
 	}
 	hub, err := awsx.NewHub(ctx, cfg, awsx.HubOptions{Command: "lambda", RoleName: role, ActRoleName: actRole, ExternalID: o.Getenv(extEnv),
-		HubViaRole: o.Getenv(EnvHubViaRole) == "true", Instrument: o.Instrument})
+		HubViaRole: hubViaRole == "true", Instrument: o.Instrument})
 	if err != nil {
 		return nil, err
 	}

@@ -406,3 +406,14 @@ func TestDeadlineMidApply(t *testing.T) {
 		t.Errorf("%d UpdateAccessKey calls for %d deactivations: an action was repeated", n, len(deactivate))
 	}
 }
+
+// TestHubViaRoleValue: a value of KEYWARDEN_HUB_VIA_ROLE other than true or
+// false is refused, naming it, before anything is read; it is not taken
+// for false, which would act with the function's own role.
+func TestHubViaRoleValue(t *testing.T) {
+	env := map[string]string{lambda.EnvHubViaRole: "TRUE", lambda.EnvState: "dynamodb://keywarden-state"}
+	_, err := lambda.Handle(t.Context(), lambda.Options{Getenv: func(k string) string { return env[k] }}, json.RawMessage(scheduledEvent))
+	if err == nil || !strings.Contains(err.Error(), lambda.EnvHubViaRole) || !strings.Contains(err.Error(), `"TRUE"`) {
+		t.Errorf("%s=TRUE: %v, want it refused, naming the variable and its value", lambda.EnvHubViaRole, err)
+	}
+}
