@@ -30,9 +30,10 @@ scheduled Lambda, so that they never claim the same work (docs/state.md).`,
 		Use:   "init",
 		Short: "Create the DynamoDB table of a shared state store",
 		Long: `Create the DynamoDB table --state dynamodb://TABLE names: on-demand billing,
-encryption, deletion protection and point-in-time recovery. Nothing is done
-to a table that exists with the right key schema. The deploy templates create
-the same table.`,
+encryption, deletion protection and point-in-time recovery. A table that
+exists with the right key schema only has point-in-time recovery turned on;
+one with another key schema is an error. The deploy templates create the
+same table.`,
 		Example: `  keywarden state init --state dynamodb://keywarden-state --region eu-west-1`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runStateInit(cmd, state, af, g.Logger)

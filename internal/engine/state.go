@@ -92,10 +92,11 @@ func MigrateState(ctx context.Context, from, to string, cfg aws.Config, merge bo
 // sameState reports whether two specs name the same store, as far as can
 // be told without opening them.
 func sameState(a, b string) bool {
-	ta, oka, _ := dynamo.TableFromState(a)
-	tb, okb, _ := dynamo.TableFromState(b)
+	ta, oka, errA := dynamo.TableFromState(a)
+	tb, okb, errB := dynamo.TableFromState(b)
 	if oka || okb {
-		return oka && okb && ta == tb
+		// A malformed table name is refused when opened, naming it.
+		return oka && okb && errA == nil && errB == nil && ta == tb
 	}
 	pa, errA := filepath.Abs(a)
 	pb, errB := filepath.Abs(b)

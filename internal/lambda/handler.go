@@ -70,11 +70,27 @@ func Handle(ctx context.Context, o Options, raw json.RawMessage) (*Summary, erro
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	// What the environment and the event get wrong is refused before
+	// anything is read. A misspelt value would silently act with the
+	// function's own role.
+	hubViaRole := o.Getenv(EnvHubViaRole)
+	if hubViaRole != "" && hubViaRole != "true" && hubViaRole != "false" {
+		return nil, fmt.Errorf("%s is %q: want true or false", EnvHubViaRole, hubViaRole)
+	}
 	var ev Event
 	if len(bytes.TrimSpace(raw)) > 0 {
 		if err := json.Unmarshal(raw, &ev); err != nil {
 			return nil, fmt.Errorf("read the event: %w", err)
 		}
+	}
+	switch ev.Mode {
+	case "", policy.ModeReport:
+	default:
+		return nil, fmt.Errorf("the event asks for mode %q: an invocation may ask only for %q; enforcing is set in the policy's automation section", ev.Mode, policy.ModeReport)
+	}
+	stateSpec := o.Getenv(EnvState)
+	if stateSpec == "" {
+		return nil, fmt.Errorf("%s is not set: name the state store, dynamodb://TABLE", EnvState)
 	}
 	trigger := engine.TriggerManual
 	if ev.Source == "aws.events" || ev.DetailType == "Scheduled Event" {
@@ -90,15 +106,6 @@ func Handle(ctx context.Context, o Options, raw json.RawMessage) (*Summary, erro
 	pol, err := loadPolicy(ctx, cfg, o.Getenv(EnvConfig), o.PackageDir)
 	if err != nil {
 		return nil, err
-	}
-	switch ev.Mode {
-	case "", policy.ModeReport:
-	default:
-		return nil, fmt.Errorf("the event asks for mode %q: an invocation may ask only for %q; enforcing is set in the policy's automation section", ev.Mode, policy.ModeReport)
-	}
-	stateSpec := o.Getenv(EnvState)
-	if stateSpec == "" {
-		return nil, fmt.Errorf("%s is not set: name the state store, dynamodb://TABLE", EnvState)
 	}
 	st, err := engine.OpenState(ctx, stateSpec, cfg)
 	if err != nil {
@@ -117,7 +124,7 @@ func Handle(ctx context.Context, o Options, raw json.RawMessage) (*Summary, erro
 		extEnv = EnvExternalID
 	}
 	hub, err := awsx.NewHub(ctx, cfg, awsx.HubOptions{Command: "lambda", RoleName: role, ActRoleName: actRole, ExternalID: o.Getenv(extEnv),
-		HubViaRole: o.Getenv(EnvHubViaRole) == "true", Instrument: o.Instrument})
+		HubViaRole: hubViaRole == "true", Instrument: o.Instrument})
 	if err != nil {
 		return nil, err
 	}

@@ -406,3 +406,34 @@ func TestDeadlineMidApply(t *testing.T) {
 		t.Errorf("%d UpdateAccessKey calls for %d deactivations: an action was repeated", n, len(deactivate))
 	}
 }
+
+// TestHubViaRoleValue: a value of KEYWARDEN_HUB_VIA_ROLE other than true or
+// false is refused, naming it, before anything is read; it is not taken
+// for false, which would act with the function's own role.
+func TestHubViaRoleValue(t *testing.T) {
+	env := map[string]string{lambda.EnvHubViaRole: "TRUE", lambda.EnvState: "dynamodb://keywarden-state"}
+	_, err := lambda.Handle(t.Context(), lambda.Options{Getenv: func(k string) string { return env[k] }, AWS: nowhere}, json.RawMessage(scheduledEvent))
+	if err == nil || !strings.Contains(err.Error(), lambda.EnvHubViaRole) || !strings.Contains(err.Error(), `"TRUE"`) {
+		t.Errorf("%s=TRUE: %v, want it refused, naming the variable and its value", lambda.EnvHubViaRole, err)
+	}
+}
+
+// TestBadInvocationReadsNothing: an event asking for enforce, or a
+// function without KEYWARDEN_STATE, is refused before the policy is read.
+func TestBadInvocationReadsNothing(t *testing.T) {
+	for _, c := range []struct {
+		name, event, state, want string
+	}{
+		{"enforce asked", `{"mode":"enforce"}`, "dynamodb://keywarden-state", "may ask only for"},
+		{"no state", scheduledEvent, "", lambda.EnvState + " is not set"},
+	} {
+		env := map[string]string{lambda.EnvConfig: "s3://keywarden-nowhere/keywarden.yaml", lambda.EnvState: c.state}
+		_, err := lambda.Handle(t.Context(), lambda.Options{Getenv: func(k string) string { return env[k] }, AWS: nowhere}, json.RawMessage(c.event))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q before the policy is read", c.name, err, c.want)
+		}
+	}
+}
+
+// nowhere sends any AWS call to a closed port: the tests above expect none.
+var nowhere = awsx.Options{Endpoint: "http://127.0.0.1:1", MaxAttempts: 1, Credentials: aws.AnonymousCredentials{}}

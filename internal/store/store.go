@@ -66,7 +66,8 @@ const (
 	ActionReactivate = "reactivate"
 	ActionNotify     = "notify"
 	// ActionRotate creates a new key for the user and stores it; its entry
-	// names the old key, and its Detail the new key and the secret.
+	// names the old key, and its Detail the new key's ID and the ARN of
+	// the secret that holds it (never the secret access key).
 	ActionRotate = "rotate"
 )
 

@@ -532,3 +532,41 @@ func TestPagination(t *testing.T) {
 		}
 	}
 }
+
+// TestSnapshotSummaryTooLarge: a snapshot whose summary cannot fit in one
+// DynamoDB item is refused, saying why, and leaves none of its findings
+// behind.
+func TestSnapshotSummaryTooLarge(t *testing.T) {
+	srv := moto.Shared(t)
+	cfg, table := newTable(t, srv)
+	s := open(t, cfg, table)
+	ctx := t.Context()
+	snap := store.Snapshot{RunID: "run-big", At: time.Now().UTC(), Trigger: "schedule", Mode: "report",
+		Findings: []store.SnapshotFinding{{AccountID: "111111111111", UserName: "alice", Rule: "max-age", Severity: "high"}}}
+	// Account IDs that do not repeat, so that the summary compresses
+	// little, as a real one does.
+	x := uint64(88172645463325252)
+	for i := range 20000 {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		id := fmt.Sprintf("%012d", x%1e12)
+		snap.Accounts = append(snap.Accounts, store.SnapshotAccount{ID: id, Name: fmt.Sprintf("account-%d", i), Status: "ok", Users: 40, KeysActive: 50})
+		for _, rule := range []string{"max-age", "unused", "root-key"} {
+			snap.Counts = append(snap.Counts, store.SnapshotCount{AccountID: id, Rule: rule, Severity: "high", N: int(x % 17)})
+		}
+	}
+	err := s.SaveSnapshot(ctx, snap)
+	if err == nil || !strings.Contains(err.Error(), "more than a DynamoDB item holds") {
+		t.Fatalf("SaveSnapshot of 20,000 accounts: %v, want it refused as too large", err)
+	}
+	out, err := direct(cfg).Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range out.Items {
+		if pk, ok := it["pk"].(*types.AttributeValueMemberS); ok && strings.HasPrefix(pk.Value, "SNAP") {
+			t.Errorf("item %s left behind by a refused snapshot", pk.Value)
+		}
+	}
+}

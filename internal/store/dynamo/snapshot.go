@@ -33,6 +33,9 @@ const (
 	// chunkBytes bounds the JSON in one findings item before compression,
 	// well under DynamoDB's 400 KB item size even if it did not compress.
 	chunkBytes = 256 << 10
+	// maxSummaryBytes bounds a snapshot's compressed summary: DynamoDB's
+	// 400 KB item less room for its other attributes.
+	maxSummaryBytes = 380 << 10
 )
 
 func snapPK(runID string) string { return "SNAP#" + keyPart(runID) }
@@ -79,6 +82,16 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap store.Snapshot) error {
 	if len(snap.Counts) == 0 {
 		snap.Counts = store.SnapshotCounts(snap.Findings)
 	}
+	sum, err := gz(snapSummary{Accounts: nonNil(snap.Accounts), Counts: nonNil(snap.Counts)})
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	// Refused before any findings are written: they would be left behind,
+	// with no summary to list them or prune them by.
+	if len(sum) > maxSummaryBytes {
+		return fmt.Errorf("%s: the summary of its %d accounts is %d KiB compressed, more than a DynamoDB item holds (400 KB)",
+			what, len(snap.Accounts), len(sum)>>10)
+	}
 	head, err := s.get(ctx, snapPK(snap.RunID), snapHeadSK)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
@@ -118,10 +131,6 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap store.Snapshot) error {
 		pending, size = append(pending, b), size+len(b)
 	}
 	if err := flush(); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	sum, err := gz(snapSummary{Accounts: nonNil(snap.Accounts), Counts: nonNil(snap.Counts)})
-	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	ref, err := s.write(ctx, nil,
