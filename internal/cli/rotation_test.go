@@ -243,6 +243,8 @@ notifications:
 		wantRefused(t, "rotate of an unknown user", r, "no user carol")
 		r = s.kw(append(base, "--user", "alice", "--key", bob, "--auto-approve")...)
 		wantRefused(t, "rotate of another user's key", r, "has no key "+bob)
+		wantExit(t, "rotate with a malformed --key", s.kw(append(base, "--user", "alice", "--key", "akia-lower", "--auto-approve")...), ExitUsage)
+		wantExit(t, "rotate --as-of", s.kw(append(base, "--user", "alice", "--as-of", "2030-01-01", "--auto-approve")...), ExitUsage)
 	})
 
 	t.Run("confirmation", func(t *testing.T) {
@@ -291,6 +293,9 @@ notifications:
 		t.Errorf("the stored key signs as %v (%v), want alice", who, err)
 	}
 
+	r = s.kw(append(base, "--user", "alice", "--key", old, "--auto-approve")...)
+	wantRefused(t, "rotate of an inactive key", r, "not rotated", "is inactive")
+
 	r = s.kw("undo", run, "--auto-approve", "--config", s.config, "--state", s.state)
 	wantExit(t, "undo", r, ExitOK)
 	if !strings.Contains(r.stdout, "left in place") || !strings.Contains(r.stdout, v.AccessKeyId) {
@@ -304,6 +309,8 @@ notifications:
 	}
 
 	// A second rotation of alice: she holds two active keys now.
+	r = s.kw(append(base, "--user", "alice", "--auto-approve")...)
+	wantRefused(t, "a rotation without --key of a user with two active keys", r, "two active keys", "--key")
 	r = s.kw(append(base, "--user", "alice", "--key", old, "--auto-approve")...)
 	wantRefused(t, "a second rotation", r, "not rotated", "key-quota")
 

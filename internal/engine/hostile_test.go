@@ -601,3 +601,26 @@ func TestCutoverAllowsForIAMsDelay(t *testing.T) {
 		t.Fatalf("the old key, quiet for 33 hours, is %s; want the cutover", got)
 	}
 }
+
+// TestRotateOnDemandOverdueKey: 'keywarden rotate' of a key past its
+// max_age deactivate stage, quiet for weeks, rotates it as asked (the docs:
+// whatever its age) instead of refusing because the rules alone would
+// deactivate it; the old key stays active until its cutover.
+func TestRotateOnDemandOverdueKey(t *testing.T) {
+	o := newOrg(t, 1)
+	pol := mustPolicy(t, rotationYAML)
+	old := o.addKey(o.prod, "frank", 125*day, 20*day, awsemu.StatusActive)
+	res, err := o.clocked(pol, "rotate").Rotate(t.Context(), engine.RotateRequest{AccountID: o.prod, UserName: "frank", Read: orgRead})
+	if err != nil {
+		t.Fatalf("rotate of a key past its deactivate stage: %v", err)
+	}
+	if res.Outcome == nil || res.Outcome.Counts()[store.OutcomeDone] != 1 {
+		t.Fatalf("outcome %+v, want the rotation done", res.Outcome)
+	}
+	if _, ok := o.sb.Secret(o.prod, awsemu.DefaultRegion, "keywarden/iam-user/frank"); !ok {
+		t.Error("no secret keywarden/iam-user/frank")
+	}
+	if got := o.status(old.AccessKeyID); got != awsemu.StatusActive {
+		t.Errorf("the old key is %s, want it active until the cutover", got)
+	}
+}

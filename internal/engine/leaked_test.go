@@ -2,6 +2,8 @@ package engine_test
 
 import (
 	"encoding/json"
+	"errors"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +62,18 @@ func TestRecoveryDeactivatesLeakedKey(t *testing.T) {
 			}
 		}
 		lease.Release()
+
+		// With this machine's clock off, neither 'rotate' nor an enforce
+		// run touches the dead run's keys.
+		skewed := httptest.NewServer(skewedDate{o.sb, -48 * time.Hour})
+		t.Cleanup(skewed.Close)
+		if _, err := o.engineAt(pol, "rotate", skewed.URL).Rotate(ctx, engine.RotateRequest{AccountID: acct, UserName: "alice", Read: orgRead}); !errors.Is(err, engine.ErrClockSkew) {
+			t.Errorf("journaled %v: rotate with the clock 48h ahead: %v, want %v", journaled, err, engine.ErrClockSkew)
+		}
+		_, _ = o.engineAt(pol, "serve", skewed.URL).Automate(ctx, engine.AutomationRequest{Trigger: engine.TriggerSchedule})
+		if o.status(old) != awsemu.StatusActive {
+			t.Fatalf("journaled %v: the leaked key is %s after runs with the clock off, want it left active", journaled, o.status(old))
+		}
 
 		for run := 0; run < 2; run++ {
 			if _, err := o.clocked(pol, "serve").Automate(ctx, engine.AutomationRequest{Trigger: engine.TriggerSchedule}); err != nil {

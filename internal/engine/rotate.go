@@ -62,6 +62,9 @@ func (e *Engine) Rotate(ctx context.Context, req RotateRequest) (*RotateResult, 
 	if req.AccountID == "" || req.UserName == "" {
 		return nil, errors.New("rotate needs an account and a user")
 	}
+	if err := e.checkClock("rotate"); err != nil {
+		return nil, err
+	}
 	// An earlier rotation that died between creating its key and storing
 	// it left an orphan: the user would hold two keys, and this one be
 	// refused by the key quota.
@@ -160,6 +163,12 @@ func pickKey(inv *inventory.Inventory, req RotateRequest) (string, error) {
 // store's lock for that only, before the keys are read: the plan then sees
 // the users' keys as they are after it.
 func (e *Engine) recoverRotations(ctx context.Context) (*remediate.Recovery, error) {
+	// Recovery deletes orphan keys and deactivates leaked ones, telling an
+	// attempt's key by the journal's times against AWS's: not with this
+	// clock off.
+	if err := e.checkClock("finishing the rotations interrupted runs left"); err != nil {
+		return nil, err
+	}
 	rec, err := e.applier(nil, "").RecoverRotations(ctx, e.Hub.RunID, e.userPath)
 	if err != nil {
 		return nil, fmt.Errorf("finish the rotations interrupted runs left: %w", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -572,23 +573,21 @@ type liveState struct {
 
 // liveKey reads one key's current state; nil when the user has no such key.
 func liveKey(ctx context.Context, c KeyAPI, user, keyID string) (*liveState, error) {
-	p := iam.NewListAccessKeysPaginator(c, &iam.ListAccessKeysInput{UserName: aws.String(user)})
-	var found *types.AccessKeyMetadata
-	for p.HasMorePages() && found == nil {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, err
-		}
-		for i := range page.AccessKeyMetadata {
-			if aws.ToString(page.AccessKeyMetadata[i].AccessKeyId) == keyID {
-				found = &page.AccessKeyMetadata[i]
-			}
-		}
+	keys, err := listKeys(ctx, c, user)
+	if err != nil {
+		return nil, err
 	}
-	if found == nil {
+	return liveKeyIn(ctx, c, keys, keyID)
+}
+
+// liveKeyIn is liveKey for a user whose keys were just listed: the list is
+// not read again.
+func liveKeyIn(ctx context.Context, c KeyAPI, keys []types.AccessKeyMetadata, keyID string) (*liveState, error) {
+	i := slices.IndexFunc(keys, func(k types.AccessKeyMetadata) bool { return aws.ToString(k.AccessKeyId) == keyID })
+	if i < 0 {
 		return nil, nil
 	}
-	st := &liveState{status: string(found.Status), created: aws.ToTime(found.CreateDate).UTC().Truncate(time.Second)}
+	st := &liveState{status: string(keys[i].Status), created: aws.ToTime(keys[i].CreateDate).UTC().Truncate(time.Second)}
 	lu, err := c.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(keyID)})
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -405,7 +406,10 @@ func Make(ctx context.Context, in Inputs) (*Plan, error) {
 			}
 			byKey[ref] = act
 			order = append(order, ref)
-		} else if rank(typ) > rank(act.Type) {
+		} else if rank(typ) > rank(act.Type) && !(act.Type == Rotate && slices.Contains(act.Rules, RuleOnDemand)) {
+			// A rotation asked for by hand is done whatever the key's age:
+			// a deactivation or deletion due gives way to it, and comes at
+			// its cutover (or at once with --deactivate-now).
 			act.Type, act.Stage, act.Severity, act.Reason = typ, string(f.Stage), string(f.Severity), reason
 		}
 		act.Rules = append(act.Rules, string(f.Rule))

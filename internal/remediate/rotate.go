@@ -140,7 +140,7 @@ func (ap *Applier) rotate(ctx context.Context, live *LiveView, a Action, intents
 	note := func(outcome, d, rid string) (string, string, string) {
 		return outcome, strings.Join(append(notes, d), "; "), rid
 	}
-	lk, err := liveKey(ctx, client, a.UserName, a.AccessKeyID)
+	lk, err := liveKeyIn(ctx, client, keys, a.AccessKeyID) // the keys were just listed
 	switch {
 	case errors.As(err, &noUser) || (err == nil && lk == nil):
 		return note(store.OutcomeSkipped, "the key no longer exists", "")

@@ -105,3 +105,26 @@ func TestRotationDetail(t *testing.T) {
 		t.Errorf("SecretRegion = %q", r)
 	}
 }
+
+// TestPlanDemandWhateverTheAge: 'keywarden rotate' of a key whose
+// deactivate stage is due rotates it (the deactivation comes at the
+// cutover, or at once with --deactivate-now); a plan of the rules alone
+// deactivates it.
+func TestPlanDemandWhateverTheAge(t *testing.T) {
+	p := stagedPolicy() // rotation not enabled: asking by hand is enough
+	inv := inventoryOf(inventory.AccountOK, userKeys{"alice", []inventory.Key{key("K1", inventory.StatusActive, ago(105), ago(20))}})
+	findings := p.Evaluate(inv, policy.Options{AsOf: asOf})
+	for _, now := range []bool{false, true} {
+		pl, err := remediate.Make(t.Context(), remediate.Inputs{Inventory: inv, Findings: findings, Policy: p, AsOf: asOf, Now: asOf, RunID: "test",
+			Demand: &remediate.Demand{AccountID: "111111111111", UserName: "alice", AccessKeyID: "K1", DeactivateNow: now}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if actions, _ := outline(pl); !cmp.Equal(actions, []string{"rotate:K1"}) || pl.Actions[0].DeactivateOld != now {
+			t.Errorf("deactivate-now %v: actions %v (%+v), want K1 rotated", now, actions, pl.Actions)
+		}
+	}
+	if actions, _ := outline(plan(t, p, inv, "", nil)); !cmp.Equal(actions, []string{"deactivate:K1"}) {
+		t.Errorf("the rules alone: actions %v, want K1 deactivated", actions)
+	}
+}
